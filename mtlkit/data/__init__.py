@@ -1,0 +1,1 @@
+"""Real dataset readers, multi-task views and batching."""

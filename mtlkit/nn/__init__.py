@@ -1,0 +1,1 @@
+"""Neural-network modules: trunks, heads, multi-task models, factorised layers."""
