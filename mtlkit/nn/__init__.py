@@ -1,1 +1,26 @@
 """Neural-network modules: trunks, heads, multi-task models, factorised layers."""
+
+from mtlkit.nn._activation import make_activation
+from mtlkit.nn._convnet import AvgPool, Conv, ConvNet, Dense, Dropout, Flatten, GlobalAvgPool, MaxPool
+from mtlkit.nn._heads import LinearHead, MLPHead
+from mtlkit.nn._label_reuse import LabelReuseHead
+from mtlkit.nn._mlp import MLP
+from mtlkit.nn._multitask import MultiTaskModel, SingleTaskModels
+
+__all__ = [
+    "MLP",
+    "AvgPool",
+    "Conv",
+    "ConvNet",
+    "Dense",
+    "Dropout",
+    "Flatten",
+    "GlobalAvgPool",
+    "LabelReuseHead",
+    "LinearHead",
+    "MLPHead",
+    "MaxPool",
+    "MultiTaskModel",
+    "SingleTaskModels",
+    "make_activation",
+]
