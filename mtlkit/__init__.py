@@ -1,5 +1,50 @@
-"""mtlkit: multi-task-learning building blocks for PyTorch."""
+"""mtlkit: multi-task-learning building blocks for PyTorch.
+
+Build a model from a trunk and per-task heads, weight the task losses, and train::
+
+    model = MultiTaskModel(trunk, {"item": LinearHead(64, 10), "group": LinearHead(64, 3)})
+    trainer = Trainer(model, optimizer, {"item": F.cross_entropy, "group": F.cross_entropy},
+                      weights={"item": lam, "group": 1 - lam})
+    trainer.fit(train_batches, epochs=10, val_data=test_batches)
+"""
 
 from mtlkit._version import __version__
+from mtlkit.checkpoint import load_checkpoint, save_checkpoint
+from mtlkit.losses import hinge_loss
+from mtlkit.metrics import accuracy, error_rate
+from mtlkit.nn import (
+    MLP,
+    ConvNet,
+    LabelReuseHead,
+    LinearHead,
+    MLPHead,
+    MultiTaskModel,
+    SingleTaskModels,
+)
+from mtlkit.schedules import ConstantWeights, WeightSchedule
+from mtlkit.seeding import seed_everything
+from mtlkit.train import NonFiniteLossError, Phase, Trainer
+from mtlkit.weighting import weighted_sum
 
-__all__ = ["__version__"]
+__all__ = [
+    "MLP",
+    "ConstantWeights",
+    "ConvNet",
+    "LabelReuseHead",
+    "LinearHead",
+    "MLPHead",
+    "MultiTaskModel",
+    "NonFiniteLossError",
+    "Phase",
+    "SingleTaskModels",
+    "Trainer",
+    "WeightSchedule",
+    "__version__",
+    "accuracy",
+    "error_rate",
+    "hinge_loss",
+    "load_checkpoint",
+    "save_checkpoint",
+    "seed_everything",
+    "weighted_sum",
+]

@@ -1,0 +1,477 @@
+"""A thin Trainer: fit / evaluate / checkpoint / resume / DDP for multi-task models.
+
+The Trainer owns no modelling decision. It asks the model for ``{task: output}``, scores each
+task with its loss function, combines the losses with task weights (a dict or a
+:class:`~mtlkit.schedules.WeightSchedule`) and steps the optimiser — once per batch, or once per
+*phase* when a batch is used for several updates in turn (Alg. 1 of the evolving-weights paper:
+first a step on the reconstruction loss, then one on the supervised loss).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from mtlkit.checkpoint import load_checkpoint, save_checkpoint
+from mtlkit.metrics import IGNORE_INDEX, MetricFn, accuracy
+from mtlkit.schedules import ConstantWeights, WeightSchedule
+from mtlkit.seeding import rng_state, seed_everything, set_rng_state
+from mtlkit.weighting import weighted_sum
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+Batch = tuple[torch.Tensor | Mapping[str, torch.Tensor], Mapping[str, torch.Tensor]]
+
+__all__ = ["NonFiniteLossError", "Phase", "Trainer"]
+
+
+class NonFiniteLossError(FloatingPointError):
+    """A task loss became NaN or infinite; training stopped before the optimiser step."""
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One optimiser update per batch on the weighted loss of ``tasks``.
+
+    ``optimizer=None`` uses the Trainer's optimiser.
+    """
+
+    tasks: tuple[str, ...]
+    optimizer: torch.optim.Optimizer | None = None
+
+
+class Trainer:
+    r"""Train a multi-task model on batches of ``(x, {task: target})``.
+
+    The loss of a step is :math:`L = \sum_{t \in \text{phase}} w_t L_t`, where :math:`w_t` comes
+    from ``weights`` (a dict, or a schedule that is stepped per epoch or per iteration).
+
+    Args:
+        model: ``forward(x, tasks=None) -> dict[str, Tensor]`` (e.g. :class:`~mtlkit.MultiTaskModel`).
+        optimizer: the optimiser of the default phase.
+        losses: ``task → loss_fn(output, target)``; ``None`` marks an auxiliary task whose model
+            output already *is* its loss (e.g. :class:`~mtlkit.aux.WithReconstruction`).
+        weights: per-task weights or a :class:`~mtlkit.schedules.WeightSchedule`; default 1 each.
+        metrics: ``task → {name: metric_fn}``; default ``{"acc": accuracy}`` for every task with a
+            loss function.
+        phases: the updates made per batch; default one phase over all tasks of ``losses``.
+        lr_scheduler: stepped once per epoch.
+        device: ``"cpu"``, ``"cuda"``, or a :class:`torch.device`.
+        checkpoint_dir: where ``last.pt`` is written atomically after every epoch.
+        log_dir: where ``metrics.jsonl`` (and TensorBoard events, if enabled) go.
+        tensorboard: also log scalars with :class:`torch.utils.tensorboard.SummaryWriter`.
+        progress: tqdm bar per epoch; ``None`` shows it only when stderr is a terminal.
+        seed: seed every generator at the start of a fresh (not resumed) :meth:`fit`.
+        grad_clip: clip the gradient norm of each step to this value.
+
+    Under ``torchrun`` (``WORLD_SIZE > 1``) the model is wrapped in
+    :class:`~torch.nn.parallel.DistributedDataParallel` (gloo on CPU, NCCL on CUDA), each rank
+    takes rows ``rank::world_size`` of every global batch, metrics are all-reduced and only
+    rank 0 writes checkpoints and logs.
+
+    Example:
+        >>> import torch
+        >>> from torch.nn import functional as F
+        >>> from mtlkit import MultiTaskModel, Trainer
+        >>> from mtlkit.nn import MLP, LinearHead
+        >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
+        <torch._C.Generator object at ...>
+        >>> model = MultiTaskModel(MLP(4, [16]), {"a": LinearHead(16, 3), "b": LinearHead(16, 2)})
+        >>> x = torch.randn(32, 4)
+        >>> data = [(x, {"a": (x[:, 0] > 0).long() + (x[:, 1] > 0).long(), "b": (x[:, 2] > 0).long()})]
+        >>> lam = 0.5
+        >>> trainer = Trainer(model, torch.optim.Adam(model.parameters(), 1e-2),
+        ...                   {"a": F.cross_entropy, "b": F.cross_entropy},
+        ...                   weights={"a": lam, "b": 1 - lam}, progress=False)
+        >>> history = trainer.fit(data, epochs=20)
+        >>> trainer.evaluate(data)["b/acc"] > 0.8
+        True
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        losses: Mapping[str, LossFn | None],
+        *,
+        weights: Mapping[str, float] | WeightSchedule | None = None,
+        metrics: Mapping[str, Mapping[str, MetricFn]] | None = None,
+        phases: Sequence[Phase] | None = None,
+        lr_scheduler: Any | None = None,
+        device: str | torch.device = "cpu",
+        checkpoint_dir: str | os.PathLike[str] | None = None,
+        log_dir: str | os.PathLike[str] | None = None,
+        tensorboard: bool = False,
+        progress: bool | None = None,
+        seed: int | None = None,
+        grad_clip: float | None = None,
+    ) -> None:
+        if not losses:
+            raise ValueError("Trainer needs at least one task loss")
+        self.tasks = tuple(losses)
+        model_tasks = getattr(model, "tasks", None)
+        if model_tasks is not None:
+            missing = [task for task in self.tasks if task not in model_tasks]
+            if missing:
+                raise ValueError(
+                    f"no head for task(s) {missing}: the model has heads for {list(model_tasks)}"
+                )
+        self.losses = dict(losses)
+        if weights is None:
+            weights = {task: 1.0 for task in self.tasks}
+        self.schedule = weights if isinstance(weights, WeightSchedule) else ConstantWeights(weights)
+        unweighted = [task for task in self.tasks if task not in self.schedule.tasks]
+        if unweighted:
+            raise ValueError(f"no loss weight for task(s) {unweighted}; weights name {list(self.schedule.tasks)}")
+        self.metrics = (
+            {task: dict(m) for task, m in metrics.items()}
+            if metrics is not None
+            else {task: {"acc": accuracy} for task, fn in self.losses.items() if fn is not None}
+        )
+        self.optimizer = optimizer
+        self.phases = tuple(phases) if phases else (Phase(self.tasks),)
+        for phase in self.phases:
+            unknown = [task for task in phase.tasks if task not in self.losses]
+            if unknown:
+                raise ValueError(f"phase {phase.tasks} names task(s) {unknown} without a loss function")
+        self.lr_scheduler = lr_scheduler
+        self.device = torch.device(device)
+        self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
+        self.log_dir = Path(log_dir) if log_dir is not None else None
+        self.tensorboard = tensorboard
+        self.progress = progress
+        self.seed = seed
+        self.grad_clip = grad_clip
+        self.history: list[dict[str, float]] = []
+        self.epoch = 0
+        self.global_step = 0
+
+        self.world_size = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.model = model.to(self.device)
+        self._train_model: nn.Module = self.model
+        if self.world_size > 1:
+            self._init_distributed()
+        self._writer: Any = None
+
+    # ------------------------------------------------------------------ distributed
+    def _init_distributed(self) -> None:
+        if not dist.is_initialized():
+            backend = "nccl" if self.device.type == "cuda" else "gloo"
+            dist.init_process_group(backend)
+        if self.device.type == "cuda":
+            self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+            self.model.to(self.device)
+        # Phases over subsets of tasks leave some heads unused in a forward pass.
+        self._train_model = nn.parallel.DistributedDataParallel(
+            self.model, find_unused_parameters=len(self.phases) > 1
+        )
+
+    @property
+    def is_main_process(self) -> bool:
+        return self.rank == 0
+
+    def _shard(self, batch: Batch) -> Batch:
+        """This rank's rows of a global batch (all rows when not distributed)."""
+        x, targets = batch
+        if self.world_size == 1:
+            return x, targets
+
+        def take(t: torch.Tensor) -> torch.Tensor:
+            return t[self.rank :: self.world_size]
+
+        x = {k: take(v) for k, v in x.items()} if isinstance(x, Mapping) else take(x)
+        return x, {k: take(v) for k, v in targets.items()}
+
+    # ------------------------------------------------------------------ losses
+    def _check_targets(self, outputs: Mapping[str, torch.Tensor], targets: Mapping[str, torch.Tensor]) -> None:
+        model_tasks = getattr(self.model, "tasks", self.tasks)
+        unknown = [task for task in targets if task not in self.losses and task not in model_tasks]
+        if unknown:
+            raise KeyError(
+                f"batch has targets for unknown task(s) {unknown}; known tasks: {list(self.tasks)}"
+            )
+        for task, output in outputs.items():
+            if self.losses.get(task) is None or task not in targets:
+                continue
+            target = targets[task]
+            if target.is_floating_point():
+                expected = output.shape[:-1] if output.dim() == target.dim() + 1 and output.shape[-1] == 1 else output.shape
+                if target.shape != expected:
+                    raise ValueError(
+                        f"task '{task}': target shape {tuple(target.shape)} does not fit "
+                        f"output shape {tuple(output.shape)}"
+                    )
+            else:
+                if output.dim() != 2 or target.shape != output.shape[:1]:
+                    raise ValueError(
+                        f"task '{task}': class-index target of shape {tuple(target.shape)} does not fit "
+                        f"output shape {tuple(output.shape)} (expected target shape ({output.shape[0]},))"
+                    )
+                labeled = target[target != IGNORE_INDEX]
+                if labeled.numel() and (int(labeled.min()) < 0 or int(labeled.max()) >= output.shape[1]):
+                    raise ValueError(
+                        f"task '{task}': labels must lie in [0, {output.shape[1]}), "
+                        f"got range [{int(labeled.min())}, {int(labeled.max())}]"
+                    )
+
+    def _task_losses(
+        self, outputs: Mapping[str, torch.Tensor], targets: Mapping[str, torch.Tensor], tasks: Sequence[str]
+    ) -> dict[str, torch.Tensor]:
+        """Per-task losses; a task with no target or only unlabeled (-100) targets is left out."""
+        losses: dict[str, torch.Tensor] = {}
+        for task in tasks:
+            fn = self.losses[task]
+            if fn is None:
+                losses[task] = outputs[task]
+                continue
+            if task not in targets:
+                continue
+            target = targets[task]
+            if not target.is_floating_point() and bool((target == IGNORE_INDEX).all()):
+                if self.world_size == 1:
+                    continue
+                # Every rank must run the same backward passes; an exact zero keeps DDP in step.
+                losses[task] = outputs[task].sum() * 0.0
+                continue
+            losses[task] = fn(outputs[task], target)
+        return losses
+
+    def _check_finite(self, losses: Mapping[str, torch.Tensor], where: str) -> None:
+        for task, loss in losses.items():
+            value = float(loss.detach())
+            if not math.isfinite(value):
+                raise NonFiniteLossError(
+                    f"loss of task '{task}' is {value} at {where}; stopped before the optimiser step "
+                    f"(the last checkpoint, if any, is intact)"
+                )
+
+    # ------------------------------------------------------------------ steps
+    def _to_device(self, batch: Batch) -> Batch:
+        x, targets = batch
+        if isinstance(x, Mapping):
+            x = {k: v.to(self.device, non_blocking=True) for k, v in x.items()}
+        else:
+            x = x.to(self.device, non_blocking=True)
+        return x, {k: v.to(self.device, non_blocking=True) for k, v in targets.items()}
+
+    def train_step(self, batch: Batch, step_in_epoch: int = 0) -> dict[str, float]:
+        """All phases on one batch; returns the per-task losses that were optimised."""
+        x, targets = self._to_device(self._shard(batch))
+        self._train_model.train()
+        logged: dict[str, float] = {}
+        weights = self.schedule.weights()
+        for phase in self.phases:
+            optimizer = phase.optimizer or self.optimizer
+            outputs = self._train_model(x, tasks=list(phase.tasks))
+            self._check_targets(outputs, targets)
+            losses = self._task_losses(outputs, targets, phase.tasks)
+            if not losses:
+                continue
+            self._check_finite(losses, f"epoch {self.epoch + 1}, step {step_in_epoch} (global step {self.global_step})")
+            total = weighted_sum(losses, weights)
+            optimizer.zero_grad(set_to_none=True)
+            total.backward()
+            if self.grad_clip is not None:
+                nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
+            optimizer.step()
+            logged.update({task: float(loss.detach()) for task, loss in losses.items()})
+        self.global_step += 1
+        if self.schedule.unit == "iteration":
+            self.schedule.step()
+        return logged
+
+    # ------------------------------------------------------------------ evaluation
+    @torch.no_grad()
+    def evaluate(self, data: Iterable[Batch]) -> dict[str, float]:
+        """Per-task mean loss and metrics over ``data``, as ``{"task/loss": …, "task/acc": …}``."""
+        self.model.eval()
+        sums: dict[str, float] = {}
+        counts: dict[str, float] = {}
+
+        def add(key: str, value: float, count: float) -> None:
+            sums[key] = sums.get(key, 0.0) + value
+            counts[key] = counts.get(key, 0.0) + count
+
+        seen = False
+        for batch in data:
+            seen = True
+            x, targets = self._to_device(self._shard(batch))
+            tasks = [t for t in self.tasks if t in targets or self.losses[t] is None]
+            outputs = self.model(x, tasks=tasks)
+            self._check_targets(outputs, targets)
+            for task, loss in self._task_losses(outputs, targets, tasks).items():
+                n = _labeled_count(targets.get(task), outputs[task])
+                add(f"{task}/loss", float(loss) * n, n)
+            for task, fns in self.metrics.items():
+                if task in outputs and task in targets:
+                    for name, fn in fns.items():
+                        value, n = fn(outputs[task], targets[task])
+                        add(f"{task}/{name}", value, n)
+        if not seen:
+            raise ValueError("evaluation data yielded no batches")
+        if self.world_size > 1:
+            keys = sorted(sums)
+            packed = torch.tensor([[sums[k], counts[k]] for k in keys], dtype=torch.float64)
+            dist.all_reduce(packed)
+            sums = {k: float(v[0]) for k, v in zip(keys, packed, strict=True)}
+            counts = {k: float(v[1]) for k, v in zip(keys, packed, strict=True)}
+        return {k: sums[k] / counts[k] for k in sorted(sums) if counts[k] > 0}
+
+    # ------------------------------------------------------------------ fit
+    def fit(
+        self,
+        train_data: Iterable[Batch],
+        epochs: int,
+        val_data: Iterable[Batch] | None = None,
+        resume: bool = True,
+    ) -> list[dict[str, float]]:
+        """Train until ``epochs`` epochs are done; returns the per-epoch history.
+
+        With ``resume=True`` and a ``last.pt`` in ``checkpoint_dir``, training continues after the
+        checkpointed epoch; the result is bitwise identical to an uninterrupted run on CPU,
+        provided ``train_data`` draws its shuffling from its ``generator`` attribute (as
+        :class:`~mtlkit.data.InMemoryBatches` and :class:`~torch.utils.data.DataLoader` with a
+        generator do) or from the global generators, all of which are checkpointed.
+        """
+        if epochs < 0:
+            raise ValueError(f"epochs must be >= 0, got {epochs}")
+        checkpoint = self.checkpoint_path
+        if resume and checkpoint is not None and checkpoint.is_file():
+            self._restore(load_checkpoint(checkpoint), train_data)
+        elif self.seed is not None:
+            seed_everything(self.seed)
+        if self.log_dir is not None and self.is_main_process:
+            self._rewrite_log()
+        while self.epoch < epochs:
+            start = time.perf_counter()
+            train_metrics = self._train_epoch(train_data, epochs)
+            record: dict[str, float] = {"epoch": float(self.epoch + 1)}
+            record.update({f"train/{k}": v for k, v in train_metrics.items()})
+            if val_data is not None:
+                record.update({f"val/{k}": v for k, v in self.evaluate(val_data).items()})
+            record["time_s"] = time.perf_counter() - start
+            self.epoch += 1
+            if self.lr_scheduler is not None:
+                self.lr_scheduler.step()
+            if self.schedule.unit == "epoch":
+                self.schedule.step()
+            self.history.append(record)
+            if self.is_main_process:
+                if checkpoint is not None:
+                    save_checkpoint(self._state(train_data), checkpoint)
+                self._log(record)
+            if self.world_size > 1:
+                dist.barrier()
+        return self.history
+
+    def _train_epoch(self, train_data: Iterable[Batch], epochs: int) -> dict[str, float]:
+        sums: dict[str, float] = {}
+        steps = 0
+        bar = self._progress_bar(train_data, f"epoch {self.epoch + 1}/{epochs}")
+        for step, batch in enumerate(bar):
+            for task, value in self.train_step(batch, step).items():
+                sums[task] = sums.get(task, 0.0) + value
+            steps += 1
+            if hasattr(bar, "set_postfix") and sums:
+                bar.set_postfix({t: f"{v / steps:.3f}" for t, v in sums.items()}, refresh=False)
+        if steps == 0:
+            raise ValueError("training data yielded no batches (is the dataset empty, or drop_last too strict?)")
+        return {f"{task}/loss": value / steps for task, value in sums.items()}
+
+    def _progress_bar(self, data: Iterable[Batch], desc: str) -> Iterable[Batch]:
+        show = self.progress if self.progress is not None else sys.stderr.isatty()
+        if not show or not self.is_main_process:
+            return data
+        from tqdm.auto import tqdm
+
+        return tqdm(data, desc=desc, leave=False)
+
+    # ------------------------------------------------------------------ state
+    @property
+    def checkpoint_path(self) -> Path | None:
+        return self.checkpoint_dir / "last.pt" if self.checkpoint_dir is not None else None
+
+    def _optimizers(self) -> list[torch.optim.Optimizer]:
+        seen: list[torch.optim.Optimizer] = []
+        for opt in [self.optimizer, *(p.optimizer for p in self.phases)]:
+            if opt is not None and all(opt is not s for s in seen):
+                seen.append(opt)
+        return seen
+
+    def _state(self, train_data: Iterable[Batch]) -> dict[str, Any]:
+        generator = getattr(train_data, "generator", None)
+        return {
+            "epoch": self.epoch,
+            "global_step": self.global_step,
+            "model": self.model.state_dict(),
+            "optimizers": [opt.state_dict() for opt in self._optimizers()],
+            "lr_scheduler": self.lr_scheduler.state_dict() if self.lr_scheduler is not None else None,
+            "schedule": self.schedule.state_dict(),
+            "rng": rng_state(),
+            "data_generator": generator.get_state() if isinstance(generator, torch.Generator) else None,
+            "history": self.history,
+        }
+
+    def _restore(self, state: Mapping[str, Any], train_data: Iterable[Batch]) -> None:
+        self.model.load_state_dict(state["model"])
+        optimizers = self._optimizers()
+        if len(optimizers) != len(state["optimizers"]):
+            raise ValueError(
+                f"checkpoint has {len(state['optimizers'])} optimiser states, this Trainer has {len(optimizers)}"
+            )
+        for opt, opt_state in zip(optimizers, state["optimizers"], strict=True):
+            opt.load_state_dict(opt_state)
+        if self.lr_scheduler is not None and state["lr_scheduler"] is not None:
+            self.lr_scheduler.load_state_dict(state["lr_scheduler"])
+        self.schedule.load_state_dict(state["schedule"])
+        set_rng_state(state["rng"])
+        generator = getattr(train_data, "generator", None)
+        if isinstance(generator, torch.Generator) and state["data_generator"] is not None:
+            generator.set_state(state["data_generator"])
+        self.epoch = int(state["epoch"])
+        self.global_step = int(state["global_step"])
+        self.history = [dict(r) for r in state["history"]]
+
+    # ------------------------------------------------------------------ logging
+    def _rewrite_log(self) -> None:
+        """Make ``metrics.jsonl`` match the (possibly restored) history exactly."""
+        assert self.log_dir is not None
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        path = self.log_dir / "metrics.jsonl"
+        tmp = path.with_suffix(".jsonl.tmp")
+        tmp.write_text("".join(json.dumps(r) + "\n" for r in self.history))
+        os.replace(tmp, path)
+
+    def _log(self, record: Mapping[str, float]) -> None:
+        if self.log_dir is None:
+            return
+        with open(self.log_dir / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
+        if self.tensorboard:
+            if self._writer is None:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self._writer = SummaryWriter(str(self.log_dir))
+            for key, value in record.items():
+                if key != "epoch":
+                    self._writer.add_scalar(key, value, int(record["epoch"]))
+            self._writer.flush()
+
+
+def _labeled_count(target: torch.Tensor | None, output: torch.Tensor) -> int:
+    if target is None:
+        return 1
+    if target.is_floating_point():
+        return target.numel() if target.dim() <= 1 else target.shape[0]
+    return int((target != IGNORE_INDEX).sum())
