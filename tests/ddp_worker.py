@@ -1,0 +1,21 @@
+"""Trains the toy problem and saves the final parameters; run alone or under torchrun."""
+
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from helpers import LOSSES, ShuffledBatches, toy_model, toy_problem  # noqa: E402
+
+from mtlkit import Trainer  # noqa: E402
+
+if __name__ == "__main__":
+    torch.set_num_threads(1)
+    out = Path(sys.argv[1])
+    x, y = toy_problem(128)
+    model = toy_model(seed=0)
+    trainer = Trainer(model, torch.optim.SGD(model.parameters(), lr=0.2), LOSSES, progress=False, seed=1)
+    history = trainer.fit(ShuffledBatches(x, y, batch_size=32), epochs=3, val_data=ShuffledBatches(x, y, 64))
+    if trainer.is_main_process:
+        torch.save({"params": [p.detach() for p in model.parameters()], "acc": history[-1]["val/b/acc"]}, out)

@@ -1,0 +1,41 @@
+"""Small synthetic multi-task problems shared by the Trainer tests."""
+
+from __future__ import annotations
+
+import torch
+from torch.nn import functional as F
+
+from mtlkit import LinearHead, MultiTaskModel
+from mtlkit.nn import MLP
+
+
+class ShuffledBatches:
+    """Minimal re-iterable batch source whose shuffling comes only from ``self.generator``."""
+
+    def __init__(self, x: torch.Tensor, targets: dict[str, torch.Tensor], batch_size: int, seed: int = 0):
+        self.x, self.targets, self.batch_size = x, targets, batch_size
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __iter__(self):
+        order = torch.randperm(len(self.x), generator=self.generator)
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start : start + self.batch_size]
+            yield self.x[idx], {k: v[idx] for k, v in self.targets.items()}
+
+    def __len__(self) -> int:
+        return -(-len(self.x) // self.batch_size)
+
+
+def toy_problem(n: int = 96, seed: int = 0) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 6, generator=g)
+    targets = {"a": (x[:, 0] > 0).long() + (x[:, 1] > 0).long(), "b": (x[:, 2] + x[:, 3] > 0).long()}
+    return x, targets
+
+
+def toy_model(seed: int = 0, dropout: float = 0.0) -> MultiTaskModel:
+    torch.manual_seed(seed)
+    return MultiTaskModel(MLP(6, [16], dropout=dropout), {"a": LinearHead(16, 3), "b": LinearHead(16, 2)})
+
+
+LOSSES = {"a": F.cross_entropy, "b": F.cross_entropy}

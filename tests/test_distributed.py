@@ -1,0 +1,37 @@
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+WORKER = Path(__file__).with_name("ddp_worker.py")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK")}
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parents[1]), env.get("PYTHONPATH", "")])
+    return env
+
+
+@pytest.mark.slow
+def test_two_process_ddp_matches_single_process(tmp_path):
+    single, double = tmp_path / "single.pt", tmp_path / "ddp.pt"
+    subprocess.run([sys.executable, str(WORKER), str(single)], check=True, env=_env(), timeout=120)
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--nnodes=1",
+        "--master_addr=127.0.0.1", f"--master_port={_free_port()}", str(WORKER), str(double),
+    ]
+    subprocess.run(cmd, check=True, env=_env(), timeout=180, capture_output=True)
+    a, b = torch.load(single, weights_only=True), torch.load(double, weights_only=True)
+    for p, q in zip(a["params"], b["params"], strict=True):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
+    assert a["acc"] == pytest.approx(b["acc"])
