@@ -123,9 +123,7 @@ class Trainer:
         if model_tasks is not None:
             missing = [task for task in self.tasks if task not in model_tasks]
             if missing:
-                raise ValueError(
-                    f"no head for task(s) {missing}: the model has heads for {list(model_tasks)}"
-                )
+                raise ValueError(f"no head for task(s) {missing}: the model has heads for {list(model_tasks)}")
         self.losses = dict(losses)
         if weights is None:
             weights = {task: 1.0 for task in self.tasks}
@@ -173,9 +171,7 @@ class Trainer:
             self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
             self.model.to(self.device)
         # Phases over subsets of tasks leave some heads unused in a forward pass.
-        self._train_model = nn.parallel.DistributedDataParallel(
-            self.model, find_unused_parameters=len(self.phases) > 1
-        )
+        self._train_model = nn.parallel.DistributedDataParallel(self.model, find_unused_parameters=len(self.phases) > 1)
 
     @property
     def is_main_process(self) -> bool:
@@ -198,15 +194,15 @@ class Trainer:
         model_tasks = getattr(self.model, "tasks", self.tasks)
         unknown = [task for task in targets if task not in self.losses and task not in model_tasks]
         if unknown:
-            raise KeyError(
-                f"batch has targets for unknown task(s) {unknown}; known tasks: {list(self.tasks)}"
-            )
+            raise KeyError(f"batch has targets for unknown task(s) {unknown}; known tasks: {list(self.tasks)}")
         for task, output in outputs.items():
             if self.losses.get(task) is None or task not in targets:
                 continue
             target = targets[task]
             if target.is_floating_point():
-                expected = output.shape[:-1] if output.dim() == target.dim() + 1 and output.shape[-1] == 1 else output.shape
+                expected = (
+                    output.shape[:-1] if output.dim() == target.dim() + 1 and output.shape[-1] == 1 else output.shape
+                )
                 if target.shape != expected:
                     raise ValueError(
                         f"task '{task}': target shape {tuple(target.shape)} does not fit "

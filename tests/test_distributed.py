@@ -27,8 +27,15 @@ def test_two_process_ddp_matches_single_process(tmp_path):
     single, double = tmp_path / "single.pt", tmp_path / "ddp.pt"
     subprocess.run([sys.executable, str(WORKER), str(single)], check=True, env=_env(), timeout=120)
     cmd = [
-        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--nnodes=1",
-        "--master_addr=127.0.0.1", f"--master_port={_free_port()}", str(WORKER), str(double),
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node=2",
+        "--nnodes=1",
+        "--master_addr=127.0.0.1",
+        f"--master_port={_free_port()}",
+        str(WORKER),
+        str(double),
     ]
     subprocess.run(cmd, check=True, env=_env(), timeout=180, capture_output=True)
     a, b = torch.load(single, weights_only=True), torch.load(double, weights_only=True)

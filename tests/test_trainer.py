@@ -47,7 +47,9 @@ def test_zero_weight_leaves_that_head_untouched():
     x, y = toy_problem()
     model = toy_model()
     before = model.heads["b"].linear.weight.clone()
-    trainer = Trainer(model, torch.optim.Adam(model.parameters(), 1e-2), LOSSES, weights={"a": 1.0, "b": 0.0}, progress=False)
+    trainer = Trainer(
+        model, torch.optim.Adam(model.parameters(), 1e-2), LOSSES, weights={"a": 1.0, "b": 0.0}, progress=False
+    )
     trainer.fit(ShuffledBatches(x, y, 16), epochs=2)
     torch.testing.assert_close(model.heads["b"].linear.weight, before)
 

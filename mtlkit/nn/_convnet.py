@@ -118,9 +118,7 @@ class ConvNet(nn.Module):
         self.output_shape = shape
 
     @staticmethod
-    def _build(
-        spec: LayerSpec, shape: tuple[int, ...], default: ActivationSpec, index: int
-    ) -> nn.Module:
+    def _build(spec: LayerSpec, shape: tuple[int, ...], default: ActivationSpec, index: int) -> nn.Module:
         def act(a: ActivationSpec) -> nn.Module:
             return make_activation(default if a == _DEFAULT else a)
 
@@ -131,9 +129,7 @@ class ConvNet(nn.Module):
             return nn.Sequential(conv, act(spec.activation))
         if isinstance(spec, Dense):
             if len(shape) != 1:
-                raise ValueError(
-                    f"layer {index} ({spec}) needs a flat input, got {shape}; add Flatten() first"
-                )
+                raise ValueError(f"layer {index} ({spec}) needs a flat input, got {shape}; add Flatten() first")
             return nn.Sequential(nn.Linear(shape[0], spec.out_features), act(spec.activation))
         if isinstance(spec, MaxPool):
             return nn.MaxPool2d(spec.kernel_size, spec.stride)

@@ -37,9 +37,7 @@ class MultiTaskModel(nn.Module):
         ['group']
     """
 
-    def __init__(
-        self, trunk: nn.Module | Mapping[str, nn.Module], heads: Mapping[str, nn.Module]
-    ) -> None:
+    def __init__(self, trunk: nn.Module | Mapping[str, nn.Module], heads: Mapping[str, nn.Module]) -> None:
         super().__init__()
         if not heads:
             raise ValueError("a MultiTaskModel needs at least one head")
@@ -49,8 +47,7 @@ class MultiTaskModel(nn.Module):
             extra = sorted(set(trunk) - set(heads))
             if missing or extra:
                 raise ValueError(
-                    f"per-task trunks and heads must name the same tasks; "
-                    f"no trunk for {missing}, no head for {extra}"
+                    f"per-task trunks and heads must name the same tasks; no trunk for {missing}, no head for {extra}"
                 )
             self.trunk: nn.Module = nn.ModuleDict(dict(trunk))
             self.shared_trunk = False

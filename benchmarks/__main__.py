@@ -1,0 +1,56 @@
+"""``python -m benchmarks [--quick]``: run every ``benchmarks/bench_*.py`` and write ``results/benchmarks.json``."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import platform
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from mtlkit.results import hardware_description
+
+
+def machine_info() -> dict[str, object]:
+    return {
+        "hardware": hardware_description(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks")
+    parser.add_argument("--quick", action="store_true", help="small sizes, few repeats (CI smoke)")
+    parser.add_argument("--only", help="run only benchmark modules whose name contains this")
+    parser.add_argument(
+        "--out", default=None, help="default: results/benchmarks.json (quick: runs/benchmarks-quick.json)"
+    )
+    args = parser.parse_args(argv)
+    here = Path(__file__).parent
+    entries: list[dict[str, object]] = []
+    for path in sorted(here.glob("bench_*.py")):
+        if args.only and args.only not in path.stem:
+            continue
+        module = importlib.import_module(f"benchmarks.{path.stem}")
+        for entry in module.run(quick=args.quick):
+            entry = {"module": path.stem, **entry}
+            entries.append(entry)
+            ratio = entry.get("ratio")
+            shown = f"{ratio:8.3f}" if isinstance(ratio, float) else f"{'-':>8}"
+            print(f"{shown}  {entry['name']}  (target {entry.get('target', '-')})", flush=True)
+    out = Path(args.out or ("runs/benchmarks-quick.json" if args.quick else "results/benchmarks.json"))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"quick": args.quick, "machine": machine_info(), "entries": entries}, indent=1) + "\n")
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

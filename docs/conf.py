@@ -1,0 +1,28 @@
+"""Sphinx configuration for mtlkit's documentation."""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.abspath(".."))
+
+from mtlkit import __version__  # noqa: E402
+
+project = "mtlkit"
+author = "mtlkit developers"
+copyright = "2026, mtlkit developers"
+version = release = __version__
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.napoleon",
+    "sphinx.ext.mathjax",
+    "sphinx.ext.viewcode",
+]
+autodoc_member_order = "bysource"
+autodoc_typehints = "description"
+autodoc_default_options = {"members": True, "show-inheritance": False}
+napoleon_google_docstring = True
+nitpicky = False
+exclude_patterns = ["_build"]
+html_theme = "furo"
+html_title = f"mtlkit {__version__}"

@@ -1,0 +1,97 @@
+"""The ``mtlkit`` command: ``demo``, ``list``, ``reproduce``, ``bench``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from mtlkit._version import __version__
+from mtlkit.experiments import MODES, RunContext, discover, get_experiment
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from mtlkit.demo import format_table, run_demo
+
+    rows = run_demo(epochs=args.epochs, seed=args.seed, progress=args.progress)
+    print(format_table(rows))
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    registry = discover(args.examples)
+    if not registry:
+        print("no experiments found (set MTLKIT_EXAMPLES to the repository's examples/ folder)")
+        return 1
+    width = max(len(name) for name in registry)
+    for name, exp in registry.items():
+        print(f"{name:<{width}}  {exp.seed_file:<26}  {exp.description}")
+    return 0
+
+
+def _reproduce(args: argparse.Namespace) -> int:
+    experiment = get_experiment(args.name, args.examples)
+    results_dir = args.results_dir or (Path("runs/results-quick") if args.mode == "quick" else Path("results"))
+    ctx = RunContext(
+        experiment=experiment.name,
+        seed_file=experiment.seed_file,
+        mode=args.mode,
+        results_dir=Path(results_dir),
+        runs_dir=Path(args.runs_dir),
+        data_root=args.data or os.environ.get("MTLKIT_DATA"),
+        progress=args.progress,
+    )
+    experiment.run(ctx)
+    print(f"{experiment.name} ({args.mode}) done; results in {ctx.results_dir}")
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    try:
+        from benchmarks.__main__ import main as bench_main
+    except ImportError:
+        print("the benchmarks package is part of the source checkout; run from the repository root")
+        return 1
+    return bench_main(["--quick"] if args.quick else [])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mtlkit", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"mtlkit {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="hard-shared MTL vs single-task nets on the embedded Fashion-MNIST subset")
+    demo.add_argument("--epochs", type=int, default=4)
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
+    demo.set_defaults(func=_demo)
+
+    lst = sub.add_parser("list", help="list the reproducible experiments")
+    lst.add_argument("--examples", help="examples folder (default: $MTLKIT_EXAMPLES or the checkout's)")
+    lst.set_defaults(func=_list)
+
+    rep = sub.add_parser("reproduce", help="run one experiment")
+    rep.add_argument("name")
+    rep.add_argument("--mode", choices=MODES, default="quick")
+    rep.add_argument("--results-dir", help="default: results/ (quick: runs/results-quick/)")
+    rep.add_argument("--runs-dir", default="runs", help="checkpoints and logs")
+    rep.add_argument("--data", help="data root (default: $MTLKIT_DATA)")
+    rep.add_argument("--examples", help="examples folder (default: $MTLKIT_EXAMPLES or the checkout's)")
+    rep.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
+    rep.set_defaults(func=_reproduce)
+
+    bench = sub.add_parser("bench", help="run the benchmarks (from the source checkout)")
+    bench.add_argument("--quick", action="store_true")
+    bench.set_defaults(func=_bench)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,141 @@
+"""The registry of reproducible experiments behind ``mtlkit list`` / ``mtlkit reproduce``.
+
+Each example script registers itself::
+
+    @register_experiment("coursework-task6", seed_file="004_63daf360e7c99336.txt",
+                         description="Fashion-MNIST item + group MTL, λ sweep")
+    def run(ctx: RunContext) -> None:
+        results = ctx.results(deviations=[...], seeds=[0, 1, 2])
+        ...
+
+and :func:`discover` imports every ``*.py`` under the examples folder that calls
+:func:`register_experiment`, so adding a reproduction never touches a hand-kept list.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mtlkit.results import ResultsFile
+
+MODES = ("quick", "reduced", "full")
+
+__all__ = ["MODES", "Experiment", "RunContext", "discover", "get_experiment", "register_experiment"]
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """Where a run reads and writes, and at which budget.
+
+    ``results_dir`` receives ``<experiment>.json`` (quick runs default to a scratch folder so a
+    smoke run never overwrites committed results); ``runs_dir`` holds checkpoints and logs.
+    """
+
+    experiment: str
+    seed_file: str
+    mode: str
+    results_dir: Path
+    runs_dir: Path
+    data_root: str | None = None
+    progress: bool | None = None
+
+    @property
+    def command(self) -> str:
+        return f"mtlkit reproduce {self.experiment} --mode {self.mode}"
+
+    @property
+    def figures_dir(self) -> Path:
+        path = self.results_dir / "figures"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def run_dir(self, *parts: str) -> Path:
+        """A checkpoint/log folder for one configuration, e.g. ``ctx.run_dir("lam0.5", "seed0")``."""
+        path = self.runs_dir.joinpath(self.experiment, self.mode, *parts)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def results(
+        self, deviations: Sequence[str] = (), seeds: Sequence[int] = (), name: str | None = None
+    ) -> ResultsFile:
+        """The experiment's results file (continued if it already holds this mode's rows)."""
+        experiment = name or self.experiment.replace("-", "_")
+        return ResultsFile(
+            self.results_dir / f"{experiment}.json",
+            experiment=experiment,
+            seed_file=self.seed_file,
+            command=self.command,
+            mode=self.mode,
+            deviations=deviations,
+            seeds=seeds,
+        )
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    seed_file: str
+    description: str
+    run: Callable[[RunContext], object] = field(repr=False)
+    source: str = ""
+
+
+_REGISTRY: dict[str, Experiment] = {}
+
+
+def register_experiment(
+    name: str, *, seed_file: str, description: str
+) -> Callable[[Callable[[RunContext], object]], Callable[[RunContext], object]]:
+    """Decorator that registers ``run(ctx)`` as the experiment ``name``."""
+
+    def decorate(run: Callable[[RunContext], object]) -> Callable[[RunContext], object]:
+        existing = _REGISTRY.get(name)
+        source = getattr(sys.modules.get(run.__module__), "__file__", "") or ""
+        if existing is not None and existing.source != source:
+            raise ValueError(f"experiment '{name}' is registered twice: {existing.source} and {source}")
+        _REGISTRY[name] = Experiment(name, seed_file, description, run, source)
+        return run
+
+    return decorate
+
+
+def default_examples_dir() -> Path:
+    """``$MTLKIT_EXAMPLES``, else the ``examples/`` folder of the source checkout."""
+    env = os.environ.get("MTLKIT_EXAMPLES")
+    return Path(env) if env else Path(__file__).resolve().parents[1] / "examples"
+
+
+def discover(examples_dir: str | os.PathLike[str] | None = None) -> dict[str, Experiment]:
+    """Import every example that registers an experiment; returns the registry."""
+    root = Path(examples_dir) if examples_dir is not None else default_examples_dir()
+    if root.is_dir():
+        for path in sorted(root.rglob("*.py")):
+            if "register_experiment" not in path.read_text(encoding="utf-8"):
+                continue
+            module_name = "mtlkit_examples." + "_".join(path.relative_to(root).with_suffix("").parts)
+            if module_name in sys.modules:
+                continue
+            spec = importlib.util.spec_from_file_location(module_name, path)
+            assert spec is not None and spec.loader is not None
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[module_name] = module
+            # Examples may import their sibling helper modules.
+            sys.path.insert(0, str(path.parent))
+            try:
+                spec.loader.exec_module(module)
+            finally:
+                sys.path.remove(str(path.parent))
+    return dict(sorted(_REGISTRY.items()))
+
+
+def get_experiment(name: str, examples_dir: str | os.PathLike[str] | None = None) -> Experiment:
+    registry = discover(examples_dir)
+    if name not in registry:
+        where = examples_dir or default_examples_dir()
+        raise KeyError(f"no experiment named '{name}' in {where}; known: {', '.join(registry) or 'none'}")
+    return registry[name]
