@@ -75,6 +75,7 @@ def format_table(rows: list[dict[str, object]]) -> str:
     ]
     for r in rows:
         lines.append(
-            f"{r['model']:<18} {r['parameters']:>8,} {r['item_acc']:>10.3f} {r['group_acc']:>10.3f} {r['seconds']:>6.1f}s"
+            f"{r['model']:<18} {r['parameters']:>8,} {r['item_acc']:>10.3f} "
+            f"{r['group_acc']:>10.3f} {r['seconds']:>6.1f}s"
         )
     return "\n".join(lines)
