@@ -26,3 +26,9 @@ nitpicky = False
 exclude_patterns = ["_build"]
 html_theme = "furo"
 html_title = f"mtlkit {__version__}"
+
+# Results pages are generated from results/*.json at every build, never typed by hand.
+sys.path.insert(0, os.path.dirname(__file__))
+import generate_results  # noqa: E402
+
+generate_results.write_pages()

@@ -165,3 +165,15 @@ def test_phases_update_only_their_tasks_parameters():
     assert calls == [("a",), ("b",)]
     for p, q in zip(trunk, model.trunk.parameters(), strict=True):
         assert torch.equal(p, q)
+
+
+def test_tensorboard_events_are_written(tmp_path):
+    x, y = toy_problem()
+    _trainer(toy_model(), tmp_path, tensorboard=True).fit(ShuffledBatches(x, y, 32), epochs=1)
+    assert list((tmp_path / "logs").glob("events.out.tfevents.*"))
+
+
+def test_progress_bar_is_off_without_a_terminal(capsys):
+    x, y = toy_problem()
+    Trainer(toy_model(), torch.optim.SGD(toy_model().parameters(), 0.1), LOSSES).fit(ShuffledBatches(x, y, 32), epochs=1)
+    assert "epoch 1/1" not in capsys.readouterr().err

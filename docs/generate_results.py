@@ -1,0 +1,136 @@
+"""Generate the docs' results pages and the README's headline tables from ``results/*.json``.
+
+Run by ``docs/conf.py`` at every build, and by hand as ``python docs/generate_results.py --readme``
+to refresh the README between its ``<!-- results:begin -->`` / ``<!-- results:end -->`` markers.
+Numbers are never typed by hand: they come from the results files the reproductions wrote.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "results"
+PAGES = Path(__file__).resolve().parent / "results"
+BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def load_results() -> list[dict[str, Any]]:
+    files = sorted(p for p in RESULTS.glob("*.json") if p.name != "benchmarks.json")
+    return [json.loads(p.read_text()) for p in files]
+
+
+def _rst_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = [".. list-table::", "   :header-rows: 1", ""]
+    for row in [header, *rows]:
+        lines.append("   * - " + _cell(row[0]))
+        lines.extend("     - " + _cell(c) for c in row[1:])
+    return "\n".join(lines) + "\n"
+
+
+def _cell(text: str) -> str:
+    return text.replace("*", r"\*").replace("|", r"\|") or " "
+
+
+def results_page(result: dict[str, Any]) -> str:
+    name = result["experiment"]
+    title = name.replace("_", " ")
+    out = [title, "=" * len(title), ""]
+    out += [
+        f"*Seed document:* ``{result['seed_file']}`` — *mode:* **{result['mode']}** — "
+        f"*command:* ``{result['command']}``",
+        "",
+        f"*Hardware:* {result.get('hardware', '—')}; *wall time:* {_fmt(result.get('wall_time_s'))} s; "
+        f"*commit:* ``{result.get('mtlkit_commit') or '—'}``; *seeds:* {result.get('seeds') or '—'}",
+        "",
+    ]
+    if result.get("conclusions"):
+        conclusions = result["conclusions"]
+        if isinstance(conclusions, str):
+            conclusions = [conclusions]
+        out += ["Conclusions", "-----------", "", *[f"* {c}" for c in conclusions], ""]
+    out += ["Results", "-------", ""]
+    header = ["setting", "metric", "ours", "± std", "paper", "mode"]
+    rows = [
+        [str(r["setting"]), str(r["metric"]), _fmt(r.get("ours")), _fmt(r.get("ours_std")), _fmt(r.get("paper")),
+         str(r.get("mode", result["mode"]))]
+        for r in result["rows"]
+    ]
+    out.append(_rst_table(header, rows) if rows else "No rows yet.\n")
+    out += ["Deviations from the paper's protocol", "------------------------------------", ""]
+    out += [f"* {d}" for d in result.get("deviations", [])] or ["* none"]
+    out.append("")
+    for figure in result.get("figures", []):
+        out += [f".. image:: ../../results/{figure}" if not figure.startswith("results/") else f".. image:: ../../{figure}",
+                "   :width: 90%", ""]
+    return "\n".join(out)
+
+
+def write_pages() -> list[str]:
+    PAGES.mkdir(exist_ok=True)
+    names = []
+    for result in load_results():
+        name = result["experiment"]
+        (PAGES / f"{name}.rst").write_text(results_page(result))
+        names.append(name)
+    index = ["Reproduced results", "==================", "",
+             "One page per results file in ``results/``, generated at build time. ``quick`` runs are smoke",
+             "tests and never appear here; every row states its mode, and every page lists its deviations.",
+             "", ".. toctree::", "   :maxdepth: 1", ""]
+    index += [f"   {n}" for n in names]
+    if not names:
+        index += ["", "No results have been committed yet."]
+    (PAGES / "index.rst").write_text("\n".join(index) + "\n")
+    return names
+
+
+def readme_section() -> str:
+    lines = ["| experiment | setting | metric | ours | paper | mode |", "|---|---|---|---|---|---|"]
+    for result in load_results():
+        for r in result["rows"]:
+            if r.get("headline"):
+                lines.append(
+                    f"| {result['experiment']} | {r['setting']} | {r['metric']} | {_fmt(r.get('ours'))}"
+                    f"{' ± ' + _fmt(r['ours_std']) if r.get('ours_std') is not None else ''} | {_fmt(r.get('paper'))} "
+                    f"| {r.get('mode', result['mode'])} |"
+                )
+    bench = RESULTS / "benchmarks.json"
+    if bench.is_file():
+        data = json.loads(bench.read_text())
+        lines += ["", f"Benchmarks ({data['machine']['hardware']}; ratio = ours / baseline, median of repeats):", "",
+                  "| benchmark | ratio | target |", "|---|---|---|"]
+        for e in data["entries"]:
+            lines.append(f"| {e['name']} | {_fmt(e.get('ratio'))} | {e.get('target', '—')} |")
+    return "\n".join(lines)
+
+
+def update_readme(readme: Path = ROOT / "README.md") -> bool:
+    text = readme.read_text()
+    if BEGIN not in text or END not in text:
+        raise SystemExit(f"{readme} lacks the {BEGIN} / {END} markers")
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    new = f"{head}{BEGIN}\n{readme_section()}\n{END}{tail}"
+    changed = new != text
+    readme.write_text(new)
+    return changed
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--readme", action="store_true", help="also refresh the README's generated tables")
+    args = parser.parse_args()
+    print("pages:", write_pages())
+    if args.readme:
+        print("README updated" if update_readme() else "README already current")
