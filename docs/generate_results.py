@@ -72,8 +72,8 @@ def results_page(result: dict[str, Any]) -> str:
     out += [f"* {d}" for d in result.get("deviations", [])] or ["* none"]
     out.append("")
     for figure in result.get("figures", []):
-        out += [f".. image:: ../../results/{figure}" if not figure.startswith("results/") else f".. image:: ../../{figure}",
-                "   :width: 90%", ""]
+        # Figure paths in results files are relative to the results folder.
+        out += [f".. image:: ../../results/{figure}", "   :width: 90%", ""]
     return "\n".join(out)
 
 

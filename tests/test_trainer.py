@@ -175,5 +175,6 @@ def test_tensorboard_events_are_written(tmp_path):
 
 def test_progress_bar_is_off_without_a_terminal(capsys):
     x, y = toy_problem()
-    Trainer(toy_model(), torch.optim.SGD(toy_model().parameters(), 0.1), LOSSES).fit(ShuffledBatches(x, y, 32), epochs=1)
+    model = toy_model()
+    Trainer(model, torch.optim.SGD(model.parameters(), 0.1), LOSSES).fit(ShuffledBatches(x, y, 32), epochs=1)
     assert "epoch 1/1" not in capsys.readouterr().err
