@@ -275,13 +275,18 @@ class Trainer:
             if not losses:
                 continue
             self._check_finite(losses, f"epoch {self.epoch + 1}, step {step_in_epoch} (global step {self.global_step})")
-            total = weighted_sum(losses, weights)
+            logged.update({task: float(loss.detach()) for task, loss in losses.items()})
+            # A zero-weighted task takes no part in the step at all: its parameters get no gradient,
+            # so momentum and weight decay cannot move them either (stairs = true pre-training).
+            active = {task: loss for task, loss in losses.items() if weights[task] != 0}
+            if not active:
+                continue
+            total = weighted_sum(active, weights)
             optimizer.zero_grad(set_to_none=True)
             total.backward()
             if self.grad_clip is not None:
                 nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
             optimizer.step()
-            logged.update({task: float(loss.detach()) for task, loss in losses.items()})
         self.global_step += 1
         if self.schedule.unit == "iteration":
             self.schedule.step()

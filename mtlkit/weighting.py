@@ -12,8 +12,9 @@ __all__ = ["weighted_sum"]
 def weighted_sum(losses: Mapping[str, torch.Tensor], weights: Mapping[str, float]) -> torch.Tensor:
     r"""Total loss :math:`L = \sum_t w_t L_t` over the tasks present in ``losses``.
 
-    A task with weight 0 still appears in the graph (so its head gets an exact zero gradient
-    rather than ``None``), which keeps optimiser state identical across weightings.
+    A task with weight 0 contributes an exact zero. (The :class:`~mtlkit.Trainer` goes further and
+    leaves zero-weighted tasks out of the step, so that momentum or weight decay cannot move their
+    parameters either.)
 
     Raises:
         KeyError: a task in ``losses`` has no weight.

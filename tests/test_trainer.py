@@ -178,3 +178,15 @@ def test_progress_bar_is_off_without_a_terminal(capsys):
     model = toy_model()
     Trainer(model, torch.optim.SGD(model.parameters(), 0.1), LOSSES).fit(ShuffledBatches(x, y, 32), epochs=1)
     assert "epoch 1/1" not in capsys.readouterr().err
+
+
+def test_zero_weighted_task_is_left_out_of_the_step_even_with_weight_decay():
+    x, y = toy_problem()
+    model = toy_model()
+    before = model.heads["b"].linear.weight.clone()
+    opt = torch.optim.AdamW(model.parameters(), 1e-2, weight_decay=0.5)
+    trainer = Trainer(model, opt, LOSSES, weights={"a": 1.0, "b": 0.0}, progress=False)
+    logged = trainer.train_step((x, y))
+    assert set(logged) == {"a", "b"}  # still measured and logged
+    assert model.heads["b"].linear.weight.grad is None
+    torch.testing.assert_close(model.heads["b"].linear.weight, before)

@@ -15,7 +15,7 @@ class MLP(nn.Module):
 
     The input is flattened first, so images can be fed directly. Each block (``Linear``,
     activation, optional ``Dropout``) is kept as ``blocks[k]`` so that other components — e.g.
-    the denoising autoencoders of :mod:`mtlkit.aux`, whose encoder *is* block ``k`` — can reuse
+    the denoising autoencoders of :mod:`mtlkit.auxiliary`, whose encoder *is* block ``k`` — can reuse
     exactly these parameters.
 
     Args:
