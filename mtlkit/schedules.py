@@ -22,8 +22,12 @@ ScheduleUnit = Literal["epoch", "iteration"]
 #: to keep a schedule's shape in a shorter run.
 PAPER_EPOCHS = 5000
 
+#: The schedules compared in the paper's Table 1 (names for :func:`schedule_from_name`).
+PAPER_SCHEDULE_NAMES = ("stairs100", "lin100", "lin", "exp40")
+
 __all__ = [
     "PAPER_EPOCHS",
+    "PAPER_SCHEDULE_NAMES",
     "AbridgedLinearSchedule",
     "ConstantWeights",
     "ExponentialSchedule",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 
 import pytest
 from hypothesis import given, settings
@@ -252,3 +253,33 @@ def test_constraint_can_be_lifted() -> None:
     )
     assert schedule.value(0) == {"a": 2.0, "b": 1.0}
     assert schedule.value(2) == {"a": 0.0, "b": 3.0}
+
+
+# --- the plot (paper Fig. 1) -------------------------------------------------------------------
+
+
+def test_plot_schedules_draws_each_task_of_each_schedule_without_touching_clocks() -> None:
+    figure = pytest.importorskip("matplotlib.figure")
+    from mtlkit.schedules_plot import plot_schedules
+
+    schedules = {"stairs3": StairsSchedule(3), "exp2": ExponentialSchedule(2)}
+    ax = plot_schedules(schedules, 6, figure.Figure().add_subplot())
+    labels = [line.get_label() for line in ax.lines]
+    assert labels == [
+        "stairs3: class",
+        "stairs3: reconstruction",
+        "exp2: class",
+        "exp2: reconstruction",
+    ]
+    stairs_reconstruction = ax.lines[1].get_ydata()
+    assert list(stairs_reconstruction) == [1.0, 1.0, 1.0, 0.0, 0.0, 0.0]
+    assert ax.get_xlabel() == "epoch"
+    assert all(schedule.t == 0 for schedule in schedules.values())
+
+
+def test_plot_schedules_explains_a_missing_matplotlib(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mtlkit.schedules_plot import plot_schedules
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # makes `import matplotlib` fail
+    with pytest.raises(ImportError, match=r"pip install 'mtlkit\[viz\]'"):
+        plot_schedules([StairsSchedule(1)], 3)
