@@ -146,7 +146,8 @@ class TransitionSchedule(WeightSchedule):
             )
         super().__init__(tuple(start), unit)
         self.start = _checked_weights(start, "start", sum_to_one)
-        self.end = {task: _checked_weights(end, "end", sum_to_one)[task] for task in self.tasks}
+        checked_end = _checked_weights(end, "end", sum_to_one)
+        self.end = {task: checked_end[task] for task in self.tasks}  # in the order of start
 
     @abstractmethod
     def start_share(self, t: float) -> float:
