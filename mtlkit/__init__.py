@@ -9,6 +9,7 @@ Build a model from a trunk and per-task heads, weight the task losses, and train
 """
 
 from mtlkit._version import __version__
+from mtlkit.auxiliary import DenoisingAutoencoders, WithReconstruction
 from mtlkit.checkpoint import load_checkpoint, save_checkpoint
 from mtlkit.losses import hinge_loss
 from mtlkit.metrics import accuracy, error_rate
@@ -21,13 +22,33 @@ from mtlkit.nn import (
     MultiTaskModel,
     SingleTaskModels,
 )
-from mtlkit.schedules import ConstantWeights, WeightSchedule
+from mtlkit.noise import GaussianNoise, MaskingNoise
+from mtlkit.schedules import (
+    AbridgedLinearSchedule,
+    ConstantWeights,
+    ExponentialSchedule,
+    LinearSchedule,
+    StairsSchedule,
+    TransitionSchedule,
+    WeightSchedule,
+    schedule_from_name,
+)
 from mtlkit.seeding import seed_everything
 from mtlkit.train import NonFiniteLossError, Phase, Trainer
 from mtlkit.weighting import weighted_sum
 
 __all__ = [
     "MLP",
+    "AbridgedLinearSchedule",
+    "DenoisingAutoencoders",
+    "ExponentialSchedule",
+    "GaussianNoise",
+    "LinearSchedule",
+    "MaskingNoise",
+    "StairsSchedule",
+    "TransitionSchedule",
+    "WithReconstruction",
+    "schedule_from_name",
     "ConstantWeights",
     "ConvNet",
     "LabelReuseHead",
