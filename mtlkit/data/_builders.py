@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mtlkit.data._cifar import read_cifar100_records
+from mtlkit.data._cifar import decompress_records, read_cifar100_records
 from mtlkit.data._dataset import ImageDataset
 from mtlkit.data._errors import FormatError
 from mtlkit.data._idx import read_idx
@@ -230,17 +230,14 @@ def build_utkface(split: str, files: Mapping[str, Path]) -> ImageDataset:
     ``"test"`` is fold 0 and ``"train"`` the other four.
     """
     path = _pick(files, "utkface")
-    arrays = read_npz(path, ("jpeg", "offsets", "age", "gender", "race", "fold", "filename"))
-    n = len(arrays["age"])
-    if len(arrays["offsets"]) != n + 1:
-        raise FormatError(path, f"{len(arrays['offsets'])} offsets for {n} images")
+    arrays = read_npz(path, ("age", "gender", "race", "fold", "filename"))
     decoded = load_or_decode_jpegs(
-        arrays["jpeg"], arrays["offsets"], (64, 64, 3), key=f"utkface64-{file_digest(path)[:16]}"
+        path, len(arrays["age"]), (64, 64, 3), key=f"utkface64-{file_digest(path)[:16]}"
     )
     race = arrays["race"].astype(np.int64)
     race[race < 0] = -100
     dataset = ImageDataset(
-        torch.from_numpy(decoded).permute(0, 3, 1, 2).contiguous(),
+        torch.from_numpy(decoded),
         {
             "age": torch.from_numpy(arrays["age"].astype(np.int64)),
             "gender": torch.from_numpy(arrays["gender"].astype(np.int64)),
@@ -264,13 +261,13 @@ def build_utkface(split: str, files: Mapping[str, Path]) -> ImageDataset:
 
 
 @functools.lru_cache(maxsize=2)
-def _cifar_records(
-    path: str, size: int, mtime_ns: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    # Keyed by size and mtime too, so a replaced file is not served stale.
-    # Memory only: the decompressed train set is 154 MB.
+def _decompressed(path: str, size: int, mtime_ns: int) -> bytes:
+    # xz-decoding the 114 MB train file takes seconds, so it happens once per
+    # process. Keyed by size and mtime too, so a replaced file is not served
+    # stale. Immutable bytes, in memory only: each load() builds fresh arrays
+    # from them, so a caller editing its images in place cannot corrupt the cache.
     del size, mtime_ns
-    return read_cifar100_records(Path(path))
+    return decompress_records(Path(path))
 
 
 def build_cifar100(split: str, files: Mapping[str, Path]) -> ImageDataset:
@@ -281,7 +278,9 @@ def build_cifar100(split: str, files: Mapping[str, Path]) -> ImageDataset:
     """
     path = _pick(files, ".bin")
     stat = path.stat()
-    images, fine, coarse = _cifar_records(str(path), stat.st_size, stat.st_mtime_ns)
+    images, fine, coarse = read_cifar100_records(
+        _decompressed(str(path), stat.st_size, stat.st_mtime_ns), name=str(path)
+    )
     fine_names = _pick(files, "fine_label").read_text().split()
     coarse_names = _pick(files, "coarse_label").read_text().split()
     if len(fine_names) != 100 or len(coarse_names) != 20:

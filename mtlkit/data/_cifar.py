@@ -18,7 +18,7 @@ import numpy as np
 
 from mtlkit.data._errors import FormatError
 
-__all__ = ["RECORD_BYTES", "read_cifar100_records"]
+__all__ = ["RECORD_BYTES", "decompress_records", "read_cifar100_records"]
 
 RECORD_BYTES = 2 + 3 * 32 * 32
 _XZ_MAGIC = b"\xfd7zXZ\x00"
@@ -38,6 +38,11 @@ def _decompress(raw: bytes, label: str) -> bytes:
     return raw
 
 
+def decompress_records(path: Path) -> bytes:
+    """The raw record bytes of a (possibly xz- or gzip-compressed) record file."""
+    return _decompress(Path(path).read_bytes(), str(path))
+
+
 def read_cifar100_records(
     source: Path | bytes, *, expected_records: int | None = None, name: str | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -49,7 +54,8 @@ def read_cifar100_records(
         name: label for error messages when ``source`` is bytes.
 
     Returns:
-        ``(images, fine, coarse)``: uint8 ``(N, 3, 32, 32)`` and two uint8 ``(N,)``.
+        ``(images, fine, coarse)``: uint8 ``(N, 3, 32, 32)`` and two uint8 ``(N,)``,
+        all owning their memory.
 
     Raises:
         FormatError: the byte count is not a whole number of records, or the
@@ -66,5 +72,7 @@ def read_cifar100_records(
     if expected_records is not None and n != expected_records:
         raise FormatError(label, f"expected {expected_records} records, found {n}")
     records = np.frombuffer(data, dtype=np.uint8).reshape(n, RECORD_BYTES)
-    images = records[:, 2:].reshape(n, 3, 32, 32)
-    return images, records[:, 1], records[:, 0]
+    # The pixel columns reshape to (N, 3, 32, 32) as a strided view of the
+    # read-only buffer; copy once into owned, contiguous, writable arrays.
+    images = np.ascontiguousarray(records[:, 2:].reshape(n, 3, 32, 32)).copy()
+    return images, records[:, 1].copy(), records[:, 0].copy()
