@@ -19,8 +19,7 @@ from collections.abc import Callable, Iterable
 import torch
 from torch.utils.data import DataLoader
 
-from mtlkit.data import DataError, ImageDataset, load
-from mtlkit.data import _root
+from mtlkit.data import DataError, ImageDataset, _root, load
 
 BATCH = 128
 
@@ -106,8 +105,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer images and repeats")
     args = parser.parse_args()
     for entry in run(args.quick):
-        print(", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                        for k, v in entry.items()))  # fmt: skip
+        print(
+            ", ".join(
+                f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in entry.items()
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -323,8 +323,13 @@ REGISTRY: dict[str, DatasetSpec] = {
             "all": _OMNIGLOT["background"] + _OMNIGLOT["evaluation"],
         },
         _builders.build_omniglot,
-        {"background": 19_280, "evaluation": 13_180, "train": 19_280, "test": 13_180,
-         "all": 32_460},
+        {
+            "background": 19_280,
+            "evaluation": 13_180,
+            "train": 19_280,
+            "test": 13_180,
+            "all": 32_460,
+        },
     ),
     "utkface": DatasetSpec(
         "utkface",

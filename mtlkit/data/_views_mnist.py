@@ -47,9 +47,7 @@ def mnist_one_vs_all(
     if fraction < 1.0:
         base = base.subset(stratified_fraction(base.labels["label"].numpy(), fraction, seed))
     label = base.labels["label"]
-    targets = {
-        f"digit{d}": torch.where(label == d, 1.0, -1.0).to(torch.float32) for d in range(10)
-    }
+    targets = {f"digit{d}": torch.where(label == d, 1.0, -1.0).to(torch.float32) for d in range(10)}
     return base.replace(
         labels=targets,
         classes={},
@@ -79,9 +77,7 @@ class SemiSupervised:
         """Labeled then unlabeled rows in one dataset (unlabeled targets are ``-100``)."""
         images = torch.cat([self.labeled.images, self.unlabeled.images])
         label = torch.cat([self.labeled.labels["label"], self.unlabeled.labels["label"]])
-        true_label = torch.cat(
-            [self.labeled.labels["label"], self.unlabeled.meta["true_label"]]
-        )
+        true_label = torch.cat([self.labeled.labels["label"], self.unlabeled.meta["true_label"]])
         return self.labeled.replace(
             images=images,
             labels={"label": label},
