@@ -132,7 +132,9 @@ _FASHION_MIRRORS = (
 )
 
 
-def _idx_files(folder: str, mirrors: tuple[str, ...], digests: dict[str, tuple[str, ...]]):
+def _idx_files(
+    folder: str, mirrors: tuple[str, ...], digests: dict[str, tuple[str, ...]]
+) -> dict[str, FileSpec]:
     return {
         name: FileSpec(f"{folder}/{name}", sha, tuple(m + name for m in mirrors))
         for name, sha in digests.items()
