@@ -63,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="hard-shared MTL vs single-task nets on the embedded Fashion-MNIST subset")
-    demo.add_argument("--epochs", type=int, default=4)
+    demo.add_argument("--epochs", type=int, default=3)
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
     demo.set_defaults(func=_demo)

@@ -22,11 +22,11 @@ __all__ = ["format_table", "run_demo"]
 
 def _trunk() -> ConvNet:
     return ConvNet(
-        (1, 28, 28), [Conv(16, 3, padding=1), MaxPool(2), Conv(32, 3, padding=1), MaxPool(2), Flatten(), Dense(64)]
+        (1, 28, 28), [Conv(8, 3, padding=1), MaxPool(2), Conv(16, 3, padding=1), MaxPool(2), Flatten(), Dense(64)]
     )
 
 
-def run_demo(epochs: int = 4, seed: int = 0, progress: bool | None = None) -> list[dict[str, object]]:
+def run_demo(epochs: int = 3, seed: int = 0, progress: bool | None = None) -> list[dict[str, object]]:
     """Train both models and return one row per model with test accuracies and time."""
     from mtlkit.data import fashion_mnist_tasks
 
@@ -53,7 +53,7 @@ def run_demo(epochs: int = 4, seed: int = 0, progress: bool | None = None) -> li
             progress=progress,
             seed=seed,
         )
-        trainer.fit(train.batches(64, shuffle=True, seed=seed), epochs=epochs)
+        trainer.fit(train.batches(50, shuffle=True, seed=seed), epochs=epochs)
         metrics = trainer.evaluate(test.batches(500, shuffle=False))
         rows.append(
             {

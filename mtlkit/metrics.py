@@ -12,6 +12,7 @@ from collections.abc import Callable
 import torch
 
 IGNORE_INDEX = -100
+"""Target value of unlabeled entries (PyTorch's ``ignore_index`` default); never scored."""
 
 MetricFn = Callable[[torch.Tensor, torch.Tensor], tuple[float, int]]
 

@@ -19,10 +19,10 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 import torch
 from torch import Tensor
 
+from mtlkit.metrics import IGNORE_INDEX
+
 __all__ = ["IGNORE_INDEX", "InMemoryBatches", "ScaleNormalize"]
 
-IGNORE_INDEX = -100
-"""Target value of unlabelled entries; PyTorch's ``ignore_index`` default."""
 
 
 class ScaleNormalize:
