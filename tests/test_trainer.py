@@ -190,3 +190,22 @@ def test_zero_weighted_task_is_left_out_of_the_step_even_with_weight_decay():
     assert set(logged) == {"a", "b"}  # still measured and logged
     assert model.heads["b"].linear.weight.grad is None
     torch.testing.assert_close(model.heads["b"].linear.weight, before)
+
+
+def test_resume_is_bitwise_with_in_memory_batches(tmp_path):
+    from mtlkit.data import InMemoryBatches
+
+    x, y = toy_problem()
+
+    def train(epochs, folder, seed_noise=0):
+        torch.manual_seed(seed_noise)
+        model = toy_model(seed=seed_noise, dropout=0.3)
+        data = InMemoryBatches(x, y, batch_size=16, seed=seed_noise)
+        _trainer(model, folder, seed=5).fit(data, epochs=epochs)
+        return model
+
+    full = train(3, tmp_path / "full")
+    train(1, tmp_path / "cut")
+    resumed = train(3, tmp_path / "cut", seed_noise=77)  # model, data order and RNG all come from the checkpoint
+    for p, q in zip(full.parameters(), resumed.parameters(), strict=True):
+        assert torch.equal(p, q)
