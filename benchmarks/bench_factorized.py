@@ -58,12 +58,18 @@ def _factorized(name: str, method: str) -> FactorizedConv2d | FactorizedLinear:
     if kind == "conv":
         shape = (kernel, kernel, fan_in, fan_out, TASKS)
         return FactorizedConv2d(fan_in, fan_out, kernel, TASKS, method, ranks=_ranks(method, shape))  # type: ignore[arg-type]
-    return FactorizedLinear(fan_in, fan_out, TASKS, method, ranks=_ranks(method, (fan_in, fan_out, TASKS)))  # type: ignore[arg-type]
+    return FactorizedLinear(
+        fan_in, fan_out, TASKS, method, ranks=_ranks(method, (fan_in, fan_out, TASKS))
+    )  # type: ignore[arg-type]
 
 
 def _dense(name: str) -> nn.ModuleList:
     kind, fan_in, fan_out, kernel, _ = LAYERS[name]
-    make = (lambda: nn.Conv2d(fan_in, fan_out, kernel)) if kind == "conv" else (lambda: nn.Linear(fan_in, fan_out))
+    make = (
+        (lambda: nn.Conv2d(fan_in, fan_out, kernel))
+        if kind == "conv"
+        else (lambda: nn.Linear(fan_in, fan_out))
+    )
     return nn.ModuleList(make() for _ in range(TASKS))
 
 
@@ -113,7 +119,7 @@ def _peak_memory_mb(step: Callable[[], None]) -> float | None:
     ``/proc/self/clear_refs`` is unavailable.
     """
     try:
-        # Hand freed heap pages back to the OS first, or a warm step reuses them and shows no growth.
+        # Hand freed heap pages back to the OS first, or a warm step reuses them: no growth.
         ctypes.CDLL("libc.so.6").malloc_trim(0)
         with open("/proc/self/clear_refs", "w") as clear_refs:
             clear_refs.write("5")  # reset the peak-RSS counter of this process
@@ -124,7 +130,9 @@ def _peak_memory_mb(step: Callable[[], None]) -> float | None:
         return None
 
 
-def _entry(name: str, baseline: Callable[[], None], ours: Callable[[], None], repeats: int, **extra: object) -> dict:
+def _entry(
+    name: str, baseline: Callable[[], None], ours: Callable[[], None], repeats: int, **extra: object
+) -> dict:
     baseline_s, ours_s = _median_seconds(baseline, repeats), _median_seconds(ours, repeats)
     return {
         "name": name,
@@ -143,7 +151,7 @@ def _tltorch_entries(batch: int, repeats: int) -> list[dict]:
 
     ``tltorch.FactorizedLinear(n_layers=T)`` is the natural equivalent but its per-layer indexing
     fails for Tucker in tltorch 0.5, so the comparison uses its ``FactorizedTensor`` directly the
-    way its ``implementation="reconstructed"`` layers do: reconstruct, then one ``F.linear`` per task.
+    way its ``implementation="reconstructed"`` layers do: reconstruct, then ``F.linear`` per task.
     """
     name = "fc1/tucker vs_tltorch"
     try:
@@ -153,7 +161,9 @@ def _tltorch_entries(batch: int, repeats: int) -> list[dict]:
     _, fan_in, fan_out, _, _ = LAYERS["fc1"]
     ours = _factorized("fc1", "tucker")
     ranks = ours.ranks
-    theirs = tltorch.FactorizedTensor.new((TASKS, fan_out, fan_in), rank=(ranks[2], ranks[1], ranks[0]), factorization="tucker")
+    theirs = tltorch.FactorizedTensor.new(
+        (TASKS, fan_out, fan_in), rank=(ranks[2], ranks[1], ranks[0]), factorization="tucker"
+    )
     theirs.normal_(0, 0.02)
     biases = nn.Parameter(torch.zeros(TASKS, fan_out))
     holder = nn.ModuleList([theirs]).append(nn.ParameterList([biases]))
@@ -161,7 +171,9 @@ def _tltorch_entries(batch: int, repeats: int) -> list[dict]:
 
     def their_forward() -> Tensor:
         weights = theirs.to_tensor()
-        return torch.stack([nn.functional.linear(x[t], weights[t], biases[t]) for t in range(TASKS)])
+        return torch.stack(
+            [nn.functional.linear(x[t], weights[t], biases[t]) for t in range(TASKS)]
+        )
 
     try:
         their_forward()
@@ -184,16 +196,23 @@ def run(quick: bool = False) -> list[dict]:
     torch.manual_seed(0)
     batch, repeats = (32, 3) if quick else (64, 10)
     # Quick mode: one entry per layer kind, cheap enough for CI (< 30 s on 2 shared cores).
-    cases = [("conv2", "laf"), ("fc1", "laf"), ("fc2", "tt")] if quick else [(n, m) for n in LAYERS for m in METHODS]
+    cases = (
+        [("conv2", "laf"), ("fc1", "laf"), ("fc2", "tt")]
+        if quick
+        else [(n, m) for n in LAYERS for m in METHODS]
+    )
     results = []
     for name, method in cases:
         x = _input(name, batch)
         dense = _dense(name)
         dense_step = _training_step(dense, _dense_forward(dense, x, shared=name == "conv1"))
         layer = _factorized(name, method)
-        batched = _training_step(layer, lambda layer=layer: layer(x))
-        looped = _training_step(layer, lambda layer=layer: layer.forward_per_task(x))
-        params = {"params_ours": layer.parameter_count(), "params_dense": sum(p.numel() for p in dense.parameters())}
+        batched = _training_step(layer, lambda layer=layer, x=x: layer(x))
+        looped = _training_step(layer, lambda layer=layer, x=x: layer.forward_per_task(x))
+        params = {
+            "params_ours": layer.parameter_count(),
+            "params_dense": sum(p.numel() for p in dense.parameters()),
+        }
         results.append(_entry(f"{name}/{method} vs_dense", dense_step, batched, repeats, **params))
         results.append(_entry(f"{name}/{method} batched_vs_loop", looped, batched, repeats))
     results += _tltorch_entries(batch, repeats)
@@ -205,7 +224,10 @@ def _mb(value: float | None) -> str:
 
 
 def _print_table(results: list[dict]) -> None:
-    header = f"{'name':34s} {'ratio':>6s} {'baseline_ms':>11s} {'ours_ms':>8s} {'rep':>3s} {'peak_MB':>8s} {'base_MB':>8s} {'params':>9s}"
+    header = (
+        f"{'name':34s} {'ratio':>6s} {'baseline_ms':>11s} {'ours_ms':>8s} {'rep':>3s} "
+        f"{'peak_MB':>8s} {'base_MB':>8s} {'params':>9s}"
+    )
     print(header)
     print("-" * len(header))
     for row in results:
@@ -213,7 +235,8 @@ def _print_table(results: list[dict]) -> None:
             print(f"{row['name']:34s} skipped: {row['skipped']}")
             continue
         print(
-            f"{row['name']:34s} {row['ratio']:6.2f} {1e3 * row['baseline_s']:11.2f} {1e3 * row['ours_s']:8.2f} "
+            f"{row['name']:34s} {row['ratio']:6.2f} {1e3 * row['baseline_s']:11.2f} "
+            f"{1e3 * row['ours_s']:8.2f} "
             f"{row['repeats']:3d} {_mb(row['peak_mem_mb'])} {_mb(row['baseline_peak_mem_mb'])} "
             f"{row.get('params_ours', ''):>9}"
         )
@@ -225,4 +248,7 @@ if __name__ == "__main__":
     arguments = parser.parse_args()
     start = time.perf_counter()
     _print_table(run(quick=arguments.quick))
-    print(f"\ntotal {time.perf_counter() - start:.1f} s, torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(
+        f"\ntotal {time.perf_counter() - start:.1f} s, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads"
+    )

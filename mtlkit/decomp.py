@@ -78,7 +78,7 @@ def relative_error(reference: Tensor, approximation: Tensor) -> float:
 def truncation_rank(singular_values: Tensor, eps: float, total_norm: float | None = None) -> int:
     """Smallest ``K ≥ 1`` with ``√(Σ_{i≥K} σ_i²) ≤ ε · total_norm`` (σ sorted descending).
 
-    ``total_norm`` defaults to ``‖σ‖₂`` (the Frobenius norm of the matrix), i.e. a relative tolerance.
+    ``total_norm`` defaults to ``‖σ‖₂`` (the matrix's Frobenius norm): a relative tolerance.
 
     >>> truncation_rank(torch.tensor([3.0, 4.0, 0.1]), 0.1)
     2
@@ -143,12 +143,16 @@ def _complete_orthonormal(basis: Tensor, columns: int) -> Tensor:
     # Fixed seed: the completion only spans directions the data does not use; determinism keeps
     # from_dense reproducible.
     generator = torch.Generator().manual_seed(0)
-    extra = torch.randn(basis.shape[0], columns - basis.shape[1], generator=generator, dtype=basis.dtype)
+    extra = torch.randn(
+        basis.shape[0], columns - basis.shape[1], generator=generator, dtype=basis.dtype
+    )
     q, _ = torch.linalg.qr(torch.cat([basis, extra], dim=1))
     return torch.cat([basis, q[:, basis.shape[1] : columns]], dim=1)
 
 
-def laf_decompose(weights: Tensor, *, eps: float | None = None, rank: int | None = None) -> list[Tensor]:
+def laf_decompose(
+    weights: Tensor, *, eps: float | None = None, rank: int | None = None
+) -> list[Tensor]:
     """``[L, S]`` with ``W[..., t] ≈ Σ_k L[..., k] S[k, t]`` by SVD of the last-axis flattening.
 
     Args:
@@ -201,7 +205,9 @@ def tucker_decompose(
     factors = []
     for mode in range(len(shape)):
         u, s = _left_singular(unfold(weights, mode))
-        kept = wanted[mode] if ranks is not None else truncation_rank(s, tolerances[mode], total_norm)
+        kept = (
+            wanted[mode] if ranks is not None else truncation_rank(s, tolerances[mode], total_norm)
+        )
         factors.append(_complete_orthonormal(u, kept))
     core = weights.double()
     for mode, factor in enumerate(factors):
@@ -241,7 +247,7 @@ def _trim_tt_ranks(cores: list[Tensor]) -> list[Tensor]:
 def tt_decompose(
     weights: Tensor, *, eps: float | Sequence[float] | None = None, ranks: Ranks | None = None
 ) -> list[Tensor]:
-    """TT cores ``[G_1, ..., G_N]`` (``G_n``: ``K_{n-1} × D_n × K_n``) by TT-SVD; ``G_N`` is per task.
+    """TT cores ``[G_1..G_N]`` (``G_n``: ``K_{n-1} × D_n × K_n``) by TT-SVD; ``G_N`` is per task.
 
     Args:
         weights: task-last tensor ``(D_1, ..., D_N = T)``.
@@ -296,11 +302,17 @@ def decompose(
         return tucker_decompose(weights, eps=eps, ranks=ranks)
     if method == "tt":
         return tt_decompose(weights, eps=eps, ranks=ranks)
-    raise ValueError(f"unknown factorisation method {method!r}; expected one of {FACTORIZATION_METHODS}")
+    raise ValueError(
+        f"unknown factorisation method {method!r}; expected one of {FACTORIZATION_METHODS}"
+    )
 
 
 def random_dense_weights(
-    shape: Sequence[int], fan_in: int, *, generator: torch.Generator | None = None, dtype: torch.dtype = torch.float32
+    shape: Sequence[int],
+    fan_in: int,
+    *,
+    generator: torch.Generator | None = None,
+    dtype: torch.dtype = torch.float32,
 ) -> Tensor:
     """Task-last dense weights ``~ U(−1/√fan_in, 1/√fan_in)``, PyTorch's default Linear/Conv init.
 
@@ -336,5 +348,7 @@ def random_factors(
     composed_norm = torch.linalg.vector_norm(compose(method, factors))
     if composed_norm > 0:
         task_index = 1 if method == "laf" else -1
-        factors[task_index] = factors[task_index] * (torch.linalg.vector_norm(dense) / composed_norm)
+        factors[task_index] = factors[task_index] * (
+            torch.linalg.vector_norm(dense) / composed_norm
+        )
     return [f.to(dtype) for f in factors]

@@ -9,13 +9,13 @@ factors and *composes* ``W`` from them at every step ("right-to-left" use of a d
 * **Tucker** (Eq. 3-4): ``W = G ×_1 U_1 ×_2 U_2 ... ×_N U_N`` with core ``G`` of shape
   ``(K_1, ..., K_N)`` and factors ``U_n`` of shape ``(D_n, K_n)``; the last factor ``U_N``
   (``T × K_N``) is task specific, everything else is shared.
-* **Tensor train** (Eq. 6-8): ``W[d_1, ..., d_N] = G_1[:, d_1, :] G_2[:, d_2, :] ... G_N[:, d_N, :]``
+* **Tensor train** (Eq. 6-8): ``W[d_1..d_N] = G_1[:, d_1, :] G_2[:, d_2, :] ... G_N[:, d_N, :]``
   with cores ``G_n`` of shape ``(K_{n-1}, D_n, K_n)`` and boundary ranks ``K_0 = K_N = 1`` (the
   TensorLy convention; the paper writes the two boundary cores as matrices). The last core
   (``K_{N-1} × T × 1``) is task specific.
 
-Everything here is a plain function of tensors, built from ``tensordot``/``matmul`` only, so autograd
-differentiates through it and the functions can be property-tested against TensorLy
+Everything here is a plain function of tensors, built from ``tensordot``/``matmul`` only, so
+autograd differentiates through it and the functions can be property-tested against TensorLy
 (``tucker_to_tensor``, ``tt_to_tensor``, ``unfold``). Rank validation and analytic parameter counts
 (paper App. B) live here too, because they are facts about the factorisations, not about layers.
 """
@@ -88,7 +88,7 @@ def laf_compose(shared: Tensor, task_factor: Tensor) -> Tensor:
 
 
 def _mode_product(tensor: Tensor, matrix: Tensor, mode: int) -> Tensor:
-    """``tensor ×_mode matrix``: replace axis ``mode`` (size ``K``) by ``matrix @`` it (``D × K``)."""
+    """``tensor ×_mode matrix``: axis ``mode`` (size ``K``) becomes ``matrix @`` it (``D × K``)."""
     product = torch.tensordot(tensor, matrix, dims=([mode], [1]))
     return torch.movedim(product, -1, mode)
 
@@ -185,7 +185,9 @@ def compose(method: FactorizationMethod, factors: Sequence[Tensor]) -> Tensor:
         return tucker_compose(factors[0], factors[1:])
     if method == "tt":
         return tt_compose(factors)
-    raise ValueError(f"unknown factorisation method {method!r}; expected one of {FACTORIZATION_METHODS}")
+    raise ValueError(
+        f"unknown factorisation method {method!r}; expected one of {FACTORIZATION_METHODS}"
+    )
 
 
 # ----------------------------------------------------------------------------------------- ranks
@@ -246,7 +248,9 @@ def check_laf_rank(shape: Sequence[int], rank: int, what: str = "LAF") -> int:
     return rank
 
 
-def check_tucker_ranks(shape: Sequence[int], ranks: Sequence[int], what: str = "Tucker") -> tuple[int, ...]:
+def check_tucker_ranks(
+    shape: Sequence[int], ranks: Sequence[int], what: str = "Tucker"
+) -> tuple[int, ...]:
     """Validate one Tucker rank per axis of ``shape`` (``1 ≤ K_n ≤ D_n``); return a tuple.
 
     >>> check_tucker_ranks((8, 3), (2, 4))
@@ -261,7 +265,10 @@ def check_tucker_ranks(shape: Sequence[int], ranks: Sequence[int], what: str = "
             f"{what}: got {len(ranks)} ranks {ranks} for weight shape {shape}; need one per axis "
             f"({len(shape)}, task axis included)"
         )
-    if any(isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= d for k, d in zip(ranks, shape)):
+    if any(
+        isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= d
+        for k, d in zip(ranks, shape, strict=True)
+    ):
         raise ValueError(
             f"{what}: ranks {ranks} for weight shape {shape} must satisfy 1 ≤ K_n ≤ D_n = {shape}"
         )
@@ -284,15 +291,21 @@ def check_tt_ranks(shape: Sequence[int], ranks: Sequence[int], what: str = "TT")
             f"{len(shape) - 1} inner ranks (boundary ranks are 1)"
         )
     bounds = tt_max_ranks(shape)
-    if any(isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= b for k, b in zip(ranks, bounds)):
-        raise ValueError(f"{what}: ranks {ranks} for weight shape {shape} must satisfy 1 ≤ K_n ≤ {bounds}")
+    if any(
+        isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= b
+        for k, b in zip(ranks, bounds, strict=True)
+    ):
+        raise ValueError(
+            f"{what}: ranks {ranks} for weight shape {shape} must satisfy 1 ≤ K_n ≤ {bounds}"
+        )
     full = (1, *ranks, 1)
     for n in range(1, len(shape)):
         # A rank larger than what its neighbours can feed is unreachable: the extra slices of the
         # core stay linearly dependent forever, so reject it instead of silently wasting memory.
         if full[n] > full[n - 1] * shape[n - 1] or full[n] > shape[n] * full[n + 1]:
             raise ValueError(
-                f"{what}: rank K_{n}={full[n]} for weight shape {shape} exceeds what its neighbours "
+                f"{what}: rank K_{n}={full[n]} for weight shape {shape} exceeds what its "
+                f"neighbours "
                 f"allow (K_{n - 1}·D_{n}={full[n - 1] * shape[n - 1]}, "
                 f"D_{n + 1}·K_{n + 1}={shape[n] * full[n + 1]}); see tt_feasible_ranks"
             )
@@ -300,7 +313,9 @@ def check_tt_ranks(shape: Sequence[int], ranks: Sequence[int], what: str = "TT")
 
 
 def tt_feasible_ranks(shape: Sequence[int], max_rank: int) -> tuple[int, ...]:
-    """Largest chain-consistent TT ranks ``≤ max_rank`` (``K_n ≤ K_{n-1} D_n`` and ``≤ D_{n+1} K_{n+1}``).
+    """Largest chain-consistent TT ranks ``≤ max_rank``.
+
+    Chain-consistent means ``K_n ≤ K_{n-1} D_n`` and ``K_n ≤ D_{n+1} K_{n+1}``.
 
     >>> tt_feasible_ranks((2, 3, 4), 100)
     (2, 4)
@@ -337,7 +352,7 @@ def tucker_parameter_count(shape: Sequence[int], ranks: Sequence[int]) -> int:
     2077
     """
     ranks = check_tucker_ranks(shape, ranks)
-    return math.prod(ranks) + sum(d * k for d, k in zip(shape, ranks))
+    return math.prod(ranks) + sum(d * k for d, k in zip(shape, ranks, strict=True))
 
 
 def tt_parameter_count(shape: Sequence[int], ranks: Sequence[int]) -> int:
@@ -366,4 +381,6 @@ def factorized_parameter_count(
         return tucker_parameter_count(shape, ranks)  # type: ignore[arg-type]
     if method == "tt":
         return tt_parameter_count(shape, ranks)  # type: ignore[arg-type]
-    raise ValueError(f"unknown factorisation method {method!r}; expected one of {FACTORIZATION_METHODS}")
+    raise ValueError(
+        f"unknown factorisation method {method!r}; expected one of {FACTORIZATION_METHODS}"
+    )

@@ -78,7 +78,9 @@ class LinearMTLClassifier(ABC):
 
     # ---------------------------------------------------------------------------- interface
 
-    def fit(self, X: ArrayLike | Sequence[ArrayLike], Y: ArrayLike | Sequence[ArrayLike]) -> LinearMTLClassifier:
+    def fit(
+        self, X: ArrayLike | Sequence[ArrayLike], Y: ArrayLike | Sequence[ArrayLike]
+    ) -> LinearMTLClassifier:
         """Fit all tasks jointly; see the module docstring for the accepted layouts."""
         features, labels = _as_task_data(X, Y)
         if self.fit_intercept:
@@ -86,12 +88,17 @@ class LinearMTLClassifier(ABC):
             # unpenalised (as in the original formulations).
             self._means = [f.mean(axis=0) for f in features]
             self._label_means = [y.mean() for y in labels]
-            features = [f - m for f, m in zip(features, self._means)]
-            labels = [y - m for y, m in zip(labels, self._label_means)]
+            features = [f - m for f, m in zip(features, self._means, strict=True)]
+            labels = [y - m for y, m in zip(labels, self._label_means, strict=True)]
         weights = self._fit_weights(features, labels)
         self.weights_ = weights
         if self.fit_intercept:
-            self.intercepts_ = np.array([lm - m @ weights[:, t] for t, (m, lm) in enumerate(zip(self._means, self._label_means))])
+            self.intercepts_ = np.array(
+                [
+                    lm - m @ weights[:, t]
+                    for t, (m, lm) in enumerate(zip(self._means, self._label_means, strict=True))
+                ]
+            )
         else:
             self.intercepts_ = np.zeros(weights.shape[1])
         return self
@@ -102,8 +109,14 @@ class LinearMTLClassifier(ABC):
             raise RuntimeError(f"{type(self).__name__} is not fitted; call fit(X, Y) first")
         if isinstance(X, (list, tuple)):
             if len(X) != self.weights_.shape[1]:
-                raise ValueError(f"{type(self).__name__}: got {len(X)} task inputs for {self.weights_.shape[1]} tasks")
-            return [np.asarray(x, dtype=np.float64) @ self.weights_[:, t] + self.intercepts_[t] for t, x in enumerate(X)]
+                raise ValueError(
+                    f"{type(self).__name__}: got {len(X)} task inputs for "
+                    f"{self.weights_.shape[1]} tasks"
+                )
+            return [
+                np.asarray(x, dtype=np.float64) @ self.weights_[:, t] + self.intercepts_[t]
+                for t, x in enumerate(X)
+            ]
         return np.asarray(X, dtype=np.float64) @ self.weights_ + self.intercepts_
 
     def predict(self, X: ArrayLike | Sequence[ArrayLike]) -> Array | list[Array]:
@@ -118,35 +131,50 @@ class LinearMTLClassifier(ABC):
         """Return ``W`` (``d × T``) for centred per-task data."""
 
 
-def _as_task_data(X: ArrayLike | Sequence[ArrayLike], Y: ArrayLike | Sequence[ArrayLike]) -> TaskData:
+def _as_task_data(
+    X: ArrayLike | Sequence[ArrayLike], Y: ArrayLike | Sequence[ArrayLike]
+) -> TaskData:
     if isinstance(X, (list, tuple)):
         features = [np.asarray(x, dtype=np.float64) for x in X]
         labels = [np.asarray(y, dtype=np.float64).reshape(-1) for y in Y]  # type: ignore[union-attr]
         if len(features) != len(labels):
-            raise ValueError(f"got {len(features)} task inputs but {len(labels)} task label vectors")
+            raise ValueError(
+                f"got {len(features)} task inputs but {len(labels)} task label vectors"
+            )
     else:
         shared = np.asarray(X, dtype=np.float64)
         targets = np.asarray(Y, dtype=np.float64)
         if targets.ndim != 2 or targets.shape[0] != shared.shape[0]:
-            raise ValueError(f"shared X {shared.shape} needs Y of shape (N, T) = ({shared.shape[0]}, T), got {targets.shape}")
+            raise ValueError(
+                f"shared X {shared.shape} needs Y of shape (N, T) = ({shared.shape[0]}, T), "
+                f"got {targets.shape}"
+            )
         features = [shared] * targets.shape[1]  # the same array object: no copies
         labels = [targets[:, t] for t in range(targets.shape[1])]
-    for t, (f, y) in enumerate(zip(features, labels)):
+    for t, (f, y) in enumerate(zip(features, labels, strict=True)):
         if f.ndim != 2 or f.shape[0] != y.shape[0] or f.shape[1] != features[0].shape[1]:
-            raise ValueError(f"task {t}: features {f.shape} and labels {y.shape} do not match (N_t, d) / (N_t,)")
+            raise ValueError(
+                f"task {t}: features {f.shape} and labels {y.shape} do not match (N_t, d) / (N_t,)"
+            )
         if not np.all(np.isin(y, (-1.0, 1.0))):
             raise ValueError(f"task {t}: labels must be ±1")
     return features, labels
 
 
 def _squared_loss(features: list[Array], labels: list[Array], weights: Array) -> float:
-    return float(sum(np.sum((y - f @ weights[:, t]) ** 2) for t, (f, y) in enumerate(zip(features, labels))))
+    return float(
+        sum(
+            np.sum((y - f @ weights[:, t]) ** 2)
+            for t, (f, y) in enumerate(zip(features, labels, strict=True))
+        )
+    )
 
 
 class SingleTaskRidge(LinearMTLClassifier):
     """Independent ridge classifiers ``min_w ‖y_t − X_t w‖² + α ‖w‖²`` (the STL baseline).
 
-    >>> X, Y = np.array([[1.0], [2.0], [-1.0], [-2.0]]), np.array([[1, -1], [1, -1], [-1, 1], [-1, 1.]])
+    >>> X = np.array([[1.0], [2.0], [-1.0], [-2.0]])
+    >>> Y = np.array([[1, -1], [1, -1], [-1, 1], [-1, 1.0]])
     >>> SingleTaskRidge(alpha=0.1).fit(X, Y).predict(np.array([[3.0]])).tolist()
     [[1.0, -1.0]]
     """
@@ -158,9 +186,15 @@ class SingleTaskRidge(LinearMTLClassifier):
     def _fit_weights(self, features: list[Array], labels: list[Array]) -> Array:
         dim = features[0].shape[1]
         weights = np.stack(
-            [np.linalg.solve(f.T @ f + self.alpha * np.eye(dim), f.T @ y) for f, y in zip(features, labels)], axis=1
+            [
+                np.linalg.solve(f.T @ f + self.alpha * np.eye(dim), f.T @ y)
+                for f, y in zip(features, labels, strict=True)
+            ],
+            axis=1,
         )
-        self.objective_ = _squared_loss(features, labels, weights) + self.alpha * float(np.sum(weights**2))
+        self.objective_ = _squared_loss(features, labels, weights) + self.alpha * float(
+            np.sum(weights**2)
+        )
         return weights
 
 
@@ -171,7 +205,8 @@ class RegularizedMTL(LinearMTLClassifier):
 
     Closed form: with ``μ = λ_task/T``, ``G_t = X_tᵀX_t`` and ``A_t = G_t + μI``, eliminating
     ``v_t = A_t⁻¹ X_tᵀ (y_t − X_t w_0)`` leaves the ``d × d`` system
-    ``(μ Σ_t A_t⁻¹ G_t + λ_shared I) w_0 = μ Σ_t A_t⁻¹ X_tᵀ y_t``. Large ``λ_task`` ties all tasks to
+    ``(μ Σ_t A_t⁻¹ G_t + λ_shared I) w_0 = μ Σ_t A_t⁻¹ X_tᵀ y_t``. Large ``λ_task`` ties all tasks
+    to
     ``w_0`` (one shared model); large ``λ_shared`` gives independent ridge models.
 
     Args:
@@ -179,7 +214,9 @@ class RegularizedMTL(LinearMTLClassifier):
         lambda_shared: ``λ_shared`` (paper's ``λ_2``), penalty on the common model.
     """
 
-    def __init__(self, lambda_task: float = 1.0, lambda_shared: float = 1.0, fit_intercept: bool = True) -> None:
+    def __init__(
+        self, lambda_task: float = 1.0, lambda_shared: float = 1.0, fit_intercept: bool = True
+    ) -> None:
         super().__init__(fit_intercept)
         self.lambda_task, self.lambda_shared = lambda_task, lambda_shared
 
@@ -187,9 +224,11 @@ class RegularizedMTL(LinearMTLClassifier):
         dim, tasks = features[0].shape[1], len(features)
         mu = self.lambda_task / tasks
         system, rhs, solves = self.lambda_shared * np.eye(dim), np.zeros(dim), []
-        for f, y in zip(features, labels):
+        for f, y in zip(features, labels, strict=True):
             gram = f.T @ f
-            inverse_times = np.linalg.solve(gram + mu * np.eye(dim), np.column_stack([gram, f.T @ y]))
+            inverse_times = np.linalg.solve(
+                gram + mu * np.eye(dim), np.column_stack([gram, f.T @ y])
+            )
             solves.append(inverse_times)
             system += mu * inverse_times[:, :dim]
             rhs += mu * inverse_times[:, dim]
@@ -224,7 +263,12 @@ class ConvexMTFL(LinearMTLClassifier):
     """
 
     def __init__(
-        self, gamma: float = 1.0, epsilon: float = 1e-6, n_iter: int = 100, tol: float = 1e-8, fit_intercept: bool = True
+        self,
+        gamma: float = 1.0,
+        epsilon: float = 1e-6,
+        n_iter: int = 100,
+        tol: float = 1e-8,
+        fit_intercept: bool = True,
     ) -> None:
         super().__init__(fit_intercept)
         self.gamma, self.epsilon, self.n_iter, self.tol = gamma, epsilon, n_iter, tol
@@ -232,18 +276,24 @@ class ConvexMTFL(LinearMTLClassifier):
     def _fit_weights(self, features: list[Array], labels: list[Array]) -> Array:
         dim = features[0].shape[1]
         covariance = np.eye(dim) / dim  # D, the feature covariance
-        grams = [(f.T @ f, f.T @ y) for f, y in zip(features, labels)]
+        grams = [(f.T @ f, f.T @ y) for f, y in zip(features, labels, strict=True)]
         history: list[float] = []
         weights = np.zeros((dim, len(features)))
         for _ in range(self.n_iter):
             weights = np.stack(
-                [np.linalg.solve(covariance @ g + self.gamma * np.eye(dim), covariance @ b) for g, b in grams], axis=1
+                [
+                    np.linalg.solve(covariance @ g + self.gamma * np.eye(dim), covariance @ b)
+                    for g, b in grams
+                ],
+                axis=1,
             )
             eigenvalues, vectors = np.linalg.eigh(weights @ weights.T + self.epsilon * np.eye(dim))
             root = (vectors * np.sqrt(np.clip(eigenvalues, 0, None))) @ vectors.T
             covariance = root / np.trace(root)
             # At the optimal D, γ tr(D⁻¹(WWᵀ + εI)) = γ (tr (WWᵀ + εI)^{1/2})².
-            history.append(_squared_loss(features, labels, weights) + self.gamma * float(np.trace(root)) ** 2)
+            history.append(
+                _squared_loss(features, labels, weights) + self.gamma * float(np.trace(root)) ** 2
+            )
             if len(history) > 1 and abs(history[-2] - history[-1]) <= self.tol * abs(history[-2]):
                 break
         self.feature_covariance_, self.objective_history_ = covariance, history
@@ -259,7 +309,7 @@ class GOMTL(LinearMTLClassifier):
     singular values), then the two convex sub-problems alternate:
 
     * ``S`` step: a Lasso per task on features ``X_t L`` (cyclic coordinate descent);
-    * ``L`` step: ``Σ_t X_tᵀ X_t L s_t s_tᵀ + λ L = Σ_t X_tᵀ y_t s_tᵀ``, a linear system in ``vec L``
+    * ``L`` step: ``Σ_t X_tᵀ X_t L s_t s_tᵀ + λ L = Σ_t X_tᵀ y_t s_tᵀ``, linear in ``vec L``
       (``(Σ_t s_t s_tᵀ ⊗ X_tᵀX_t + λ I) vec L = vec(Σ_t X_tᵀ y_t s_tᵀ)``) solved by conjugate
       gradients in matrix form, so the ``dk × dk`` matrix is never built.
 
@@ -282,7 +332,9 @@ class GOMTL(LinearMTLClassifier):
         super().__init__(fit_intercept)
         self.n_latent, self.mu, self.lam, self.n_iter, self.tol = n_latent, mu, lam, n_iter, tol
 
-    def _objective(self, features: list[Array], labels: list[Array], basis: Array, codes: Array) -> float:
+    def _objective(
+        self, features: list[Array], labels: list[Array], basis: Array, codes: Array
+    ) -> float:
         return (
             _squared_loss(features, labels, basis @ codes)
             + self.mu * float(np.abs(codes).sum())
@@ -292,17 +344,28 @@ class GOMTL(LinearMTLClassifier):
     def _fit_weights(self, features: list[Array], labels: list[Array]) -> Array:
         dim, tasks = features[0].shape[1], len(features)
         if not 1 <= self.n_latent <= min(dim, tasks):
-            raise ValueError(f"GOMTL: n_latent={self.n_latent} must be in [1, min(d, T)] = [1, {min(dim, tasks)}]")
+            raise ValueError(
+                f"GOMTL: n_latent={self.n_latent} must be in [1, min(d, T)] = "
+                f"[1, {min(dim, tasks)}]"
+            )
         grams = [f.T @ f for f in features]
-        correlations = [f.T @ y for f, y in zip(features, labels)]
-        single = np.stack([np.linalg.solve(g + self.lam * np.eye(dim), c) for g, c in zip(grams, correlations)], axis=1)
+        correlations = [f.T @ y for f, y in zip(features, labels, strict=True)]
+        single = np.stack(
+            [
+                np.linalg.solve(g + self.lam * np.eye(dim), c)
+                for g, c in zip(grams, correlations, strict=True)
+            ],
+            axis=1,
+        )
         u, s, _ = np.linalg.svd(single, full_matrices=False)
         basis = u[:, : self.n_latent] * s[: self.n_latent]
         codes = np.zeros((self.n_latent, tasks))
         history: list[float] = []
         for _ in range(self.n_iter):
             for t in range(tasks):
-                codes[:, t] = _lasso_coordinate_descent(basis.T @ grams[t] @ basis, basis.T @ correlations[t], self.mu, codes[:, t])
+                codes[:, t] = _lasso_coordinate_descent(
+                    basis.T @ grams[t] @ basis, basis.T @ correlations[t], self.mu, codes[:, t]
+                )
             basis = _solve_basis(grams, correlations, codes, self.lam, basis)
             history.append(self._objective(features, labels, basis, codes))
             if len(history) > 1 and abs(history[-2] - history[-1]) <= self.tol * abs(history[-2]):
@@ -312,7 +375,9 @@ class GOMTL(LinearMTLClassifier):
         return basis @ codes
 
 
-def _lasso_coordinate_descent(gram: Array, correlation: Array, mu: float, start: Array, sweeps: int = 500) -> Array:
+def _lasso_coordinate_descent(
+    gram: Array, correlation: Array, mu: float, start: Array, sweeps: int = 500
+) -> Array:
     """``argmin_s sᵀ Q s − 2 bᵀ s + μ ‖s‖₁`` (= ``‖y − Zs‖² + μ‖s‖₁`` up to a constant)."""
     codes = start.copy()
     for _ in range(sweeps):
@@ -330,13 +395,16 @@ def _lasso_coordinate_descent(gram: Array, correlation: Array, mu: float, start:
     return codes
 
 
-def _solve_basis(grams: list[Array], correlations: list[Array], codes: Array, lam: float, start: Array) -> Array:
+def _solve_basis(
+    grams: list[Array], correlations: list[Array], codes: Array, lam: float, start: Array
+) -> Array:
     """Conjugate gradients for ``Σ_t G_t L s_t s_tᵀ + λ L = Σ_t c_t s_tᵀ`` (SPD in ``vec L``)."""
 
     def operator(basis: Array) -> Array:
-        return sum(g @ basis @ np.outer(s, s) for g, s in zip(grams, codes.T)) + lam * basis  # type: ignore[return-value]
+        products = (g @ basis @ np.outer(s, s) for g, s in zip(grams, codes.T, strict=True))
+        return sum(products) + lam * basis  # type: ignore[return-value]
 
-    target = sum(np.outer(c, s) for c, s in zip(correlations, codes.T))
+    target = sum(np.outer(c, s) for c, s in zip(correlations, codes.T, strict=True))
     basis = start.copy()
     residual = target - operator(basis)
     direction = residual.copy()

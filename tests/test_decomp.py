@@ -24,7 +24,12 @@ def task_stacked_weights(draw: st.DrawFn) -> torch.Tensor:
     generator = torch.Generator().manual_seed(seed)
     rank = draw(st.integers(1, 3))
     factors = [torch.randn(d, rank, generator=generator, dtype=torch.float64) for d in shape]
-    low_rank = torch.einsum(",".join(f"{chr(97 + i)}z" for i in range(len(shape))) + "->" + "".join(chr(97 + i) for i in range(len(shape))), *factors)
+    low_rank = torch.einsum(
+        ",".join(f"{chr(97 + i)}z" for i in range(len(shape)))
+        + "->"
+        + "".join(chr(97 + i) for i in range(len(shape))),
+        *factors,
+    )
     return low_rank + noise * torch.randn(*shape, generator=generator, dtype=torch.float64)
 
 
@@ -50,7 +55,7 @@ def test_ranks_never_grow_as_eps_grows(weights: torch.Tensor, method: str) -> No
     for eps in (0.0, 0.01, 0.05, 0.1, 0.2, 0.4, 0.8):
         ranks = _ranks(decompose(method, weights, eps=eps), method)  # type: ignore[arg-type]
         if previous is not None:
-            assert all(r <= p for r, p in zip(ranks, previous)), (eps, ranks, previous)
+            assert all(r <= p for r, p in zip(ranks, previous, strict=True)), (eps, ranks, previous)
         previous = ranks
 
 
@@ -86,7 +91,9 @@ def test_fixed_ranks_give_requested_shapes() -> None:
 
 def test_low_rank_laf_recovers_the_matrix_rank() -> None:
     generator = torch.Generator().manual_seed(0)
-    weights = torch.einsum("ak,bk,tk->abt", *(torch.randn(d, 2, generator=generator) for d in (6, 5, 8)))
+    weights = torch.einsum(
+        "ak,bk,tk->abt", *(torch.randn(d, 2, generator=generator) for d in (6, 5, 8))
+    )
     assert decompose("laf", weights, eps=1e-4)[1].shape[0] == 2
 
 

@@ -36,7 +36,7 @@ def tucker_factors(draw: st.DrawFn) -> tuple[torch.Tensor, list[torch.Tensor]]:
     shape = draw(shapes)
     ranks = tuple(draw(st.integers(1, d)) for d in shape)
     seed = draw(st.integers(0, 2**16))
-    factors = [_random((d, k), seed + i) for i, (d, k) in enumerate(zip(shape, ranks))]
+    factors = [_random((d, k), seed + i) for i, (d, k) in enumerate(zip(shape, ranks, strict=True))]
     return _random(ranks, seed), factors
 
 
@@ -59,11 +59,15 @@ def test_unfold_matches_tensorly(shape: tuple[int, ...], seed: int) -> None:
 
 @settings(max_examples=30, deadline=None)
 @given(shape=shapes, rank=st.integers(1, 4), seed=st.integers(0, 2**16))
-def test_laf_is_a_low_rank_last_axis_flattening(shape: tuple[int, ...], rank: int, seed: int) -> None:
+def test_laf_is_a_low_rank_last_axis_flattening(
+    shape: tuple[int, ...], rank: int, seed: int
+) -> None:
     shared, task_factor = _random((*shape[:-1], rank), seed), _random((rank, shape[-1]), seed + 1)
     weights = laf_compose(shared, task_factor)
     expected = (shared.reshape(-1, rank) @ task_factor).T  # W_(N) = Sᵀ L_(N)... as a matrix product
-    np.testing.assert_allclose(tl.unfold(weights.numpy(), len(shape) - 1), expected.numpy(), atol=1e-12)
+    np.testing.assert_allclose(
+        tl.unfold(weights.numpy(), len(shape) - 1), expected.numpy(), atol=1e-12
+    )
 
 
 @settings(max_examples=30, deadline=None)
@@ -141,7 +145,9 @@ def test_parameter_counts_match_factor_sizes(
         assert factorized_parameter_count("tt", tt_shape, tt_ranks) == sum(c.numel() for c in cores)
     laf_shape = (*shape[:-1], shape[-1])
     rank = min(math.prod(shape[:-1]), shape[-1])
-    assert factorized_parameter_count("laf", laf_shape, rank) == rank * (math.prod(shape[:-1]) + shape[-1])
+    assert factorized_parameter_count("laf", laf_shape, rank) == rank * (
+        math.prod(shape[:-1]) + shape[-1]
+    )
 
 
 def check_tt_ranks_ok(shape: tuple[int, ...], ranks: tuple[int, ...]) -> bool:

@@ -1,4 +1,4 @@
-"""Shallow matrix MTL baselines (paper App. A): optimality, limits, monotone objectives, interface."""
+"""Shallow matrix MTL baselines (paper App. A): optimality, limits, monotone objectives."""
 
 from __future__ import annotations
 
@@ -36,7 +36,9 @@ def test_regularized_mtl_limits() -> None:
     np.testing.assert_allclose(independent, ridge, atol=1e-6)
 
 
-@pytest.mark.parametrize("model", [ConvexMTFL(gamma=5.0, n_iter=30), GOMTL(n_latent=2, mu=1.0, lam=0.5, n_iter=15)])
+@pytest.mark.parametrize(
+    "model", [ConvexMTFL(gamma=5.0, n_iter=30), GOMTL(n_latent=2, mu=1.0, lam=0.5, n_iter=15)]
+)
 def test_alternating_objectives_never_increase(model) -> None:
     X, Y, _ = _related_tasks()
     model.fit(X, Y)
@@ -61,7 +63,13 @@ def test_gomtl_weights_factor_through_the_latent_basis() -> None:
 
 
 @pytest.mark.parametrize(
-    "model", [SingleTaskRidge(1.0), RegularizedMTL(5.0, 1.0), ConvexMTFL(2.0, n_iter=20), GOMTL(2, 0.5, 0.5, n_iter=10)]
+    "model",
+    [
+        SingleTaskRidge(1.0),
+        RegularizedMTL(5.0, 1.0),
+        ConvexMTFL(2.0, n_iter=20),
+        GOMTL(2, 0.5, 0.5, n_iter=10),
+    ],
 )
 def test_shared_and_per_task_inputs_agree_and_classify(model) -> None:
     X, Y, _ = _related_tasks(n=120, seed=1)

@@ -46,7 +46,8 @@ class FactorizedLayer(nn.Module):
         super().__init__()
         if method not in FACTORIZATION_METHODS:
             raise ValueError(
-                f"{type(self).__name__}: unknown method {method!r}; expected one of {FACTORIZATION_METHODS}"
+                f"{type(self).__name__}: unknown method {method!r}; "
+                f"expected one of {FACTORIZATION_METHODS}"
             )
         self.method: FactorizationMethod = method
         self.weight_shape: tuple[int, ...] = tuple(int(d) for d in weight_shape)
@@ -94,7 +95,9 @@ class FactorizedLayer(nn.Module):
         check = check_tucker_ranks if self.method == "tucker" else check_tt_ranks
         return check(self.weight_shape, tuple(ranks), what)
 
-    def _load_task_weights(self, weights: Tensor, biases: Tensor | None, eps: float | None, ranks: Ranks | None) -> None:
+    def _load_task_weights(
+        self, weights: Tensor, biases: Tensor | None, eps: float | None, ranks: Ranks | None
+    ) -> None:
         """Replace factors by a decomposition of task-stacked dense ``weights`` (``from_dense``)."""
         if tuple(weights.shape) != self.weight_shape:
             raise ValueError(
@@ -102,7 +105,9 @@ class FactorizedLayer(nn.Module):
                 f"expected {self.weight_shape}"
             )
         ranks = self._resolve_ranks(ranks)
-        new = decompose(self.method, weights.detach(), eps=eps if ranks is None else None, ranks=ranks)
+        new = decompose(
+            self.method, weights.detach(), eps=eps if ranks is None else None, ranks=ranks
+        )
         self.factors = nn.ParameterList(nn.Parameter(f.to(weights.dtype)) for f in new)
         if biases is not None and self.bias is not None:
             with torch.no_grad():
@@ -154,7 +159,7 @@ class FactorizedLayer(nn.Module):
         return self._cache[1], self._cache[2]
 
     def task_weights(self) -> Tensor:
-        """Composed task-stacked weight ``W`` with the task axis last (see the subclass for order)."""
+        """Composed task-stacked weight ``W``, task axis last (axis order: see the subclass)."""
         return self._composed()[0]
 
     def train(self, mode: bool = True) -> FactorizedLayer:

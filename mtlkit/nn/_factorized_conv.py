@@ -88,9 +88,13 @@ class FactorizedConv2d(FactorizedLayer):
         first = layers[0]
         signature = (first.weight.shape, first.stride, first.padding, first.dilation, first.groups)
         for index, layer in enumerate(layers):
-            if not isinstance(layer, nn.Conv2d) or (
-                layer.weight.shape, layer.stride, layer.padding, layer.dilation, layer.groups
-            ) != signature or layer.groups != 1 or layer.padding_mode != "zeros":
+            if (
+                not isinstance(layer, nn.Conv2d)
+                or (layer.weight.shape, layer.stride, layer.padding, layer.dilation, layer.groups)
+                != signature
+                or layer.groups != 1
+                or layer.padding_mode != "zeros"
+            ):
                 raise ValueError(
                     f"FactorizedConv2d.from_dense: layer {index} is {layer!r}; all layers must be "
                     f"identical zero-padded nn.Conv2d with groups=1, like {first!r}"
@@ -108,8 +112,12 @@ class FactorizedConv2d(FactorizedLayer):
             ranks=1,
             bias=has_bias,
         )
-        stacked = torch.stack([layer.weight.detach().permute(2, 3, 1, 0) for layer in layers], dim=-1)
-        biases = torch.stack([layer.bias.detach() for layer in layers], dim=-1) if has_bias else None
+        stacked = torch.stack(
+            [layer.weight.detach().permute(2, 3, 1, 0) for layer in layers], dim=-1
+        )
+        biases = (
+            torch.stack([layer.bias.detach() for layer in layers], dim=-1) if has_bias else None
+        )
         module._load_task_weights(stacked, biases, eps, ranks)
         return module
 
@@ -121,7 +129,11 @@ class FactorizedConv2d(FactorizedLayer):
         """Return ``True`` for a shared input, ``False`` for per-task inputs; raise otherwise."""
         if inputs.dim() == 4 and inputs.shape[1] == self.in_channels:
             return True
-        if inputs.dim() == 5 and inputs.shape[0] == self.num_tasks and inputs.shape[2] == self.in_channels:
+        if (
+            inputs.dim() == 5
+            and inputs.shape[0] == self.num_tasks
+            and inputs.shape[2] == self.in_channels
+        ):
             return False
         raise ValueError(
             f"{type(self).__name__}(in={self.in_channels}, out={self.out_channels}, "
@@ -141,10 +153,14 @@ class FactorizedConv2d(FactorizedLayer):
             outputs = self._conv(inputs, kernel, bias, groups=1)
         else:
             tasks, batch = inputs.shape[:2]
-            stacked = inputs.transpose(0, 1).reshape(batch, tasks * self.in_channels, *inputs.shape[3:])
+            stacked = inputs.transpose(0, 1).reshape(
+                batch, tasks * self.in_channels, *inputs.shape[3:]
+            )
             outputs = self._conv(stacked, kernel, bias, groups=tasks)
         batch = outputs.shape[0]
-        return outputs.reshape(batch, self.num_tasks, self.out_channels, *outputs.shape[2:]).transpose(0, 1)
+        return outputs.reshape(
+            batch, self.num_tasks, self.out_channels, *outputs.shape[2:]
+        ).transpose(0, 1)
 
     def forward_per_task(self, inputs: Tensor) -> Tensor:
         """Reference implementation: compose once, then a plain loop of ``F.conv2d`` over tasks."""
@@ -154,7 +170,9 @@ class FactorizedConv2d(FactorizedLayer):
         for task in range(self.num_tasks):
             task_input = inputs if shared else inputs[task]
             task_bias = None if self.bias is None else self.bias[:, task]
-            outputs.append(self._conv(task_input, weights[..., task].permute(3, 2, 0, 1), task_bias, 1))
+            outputs.append(
+                self._conv(task_input, weights[..., task].permute(3, 2, 0, 1), task_bias, 1)
+            )
         return torch.stack(outputs)
 
     def extra_repr(self) -> str:

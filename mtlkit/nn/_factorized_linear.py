@@ -13,7 +13,7 @@ from mtlkit.nn._factorized_base import FactorizedLayer, Ranks
 
 
 class FactorizedLinear(FactorizedLayer):
-    """``T`` linear layers ``y_t = x_t W[..., t] + b[:, t]`` with ``W`` composed by LAF, Tucker or TT.
+    """``T`` linear layers ``y_t = x_t W[..., t] + b[:, t]``, ``W`` composed by LAF, Tucker or TT.
 
     Weight axis order is ``(in, out, T)`` (the paper's TF code); ``task_weights()[..., t]`` is the
     transpose of an ``nn.Linear`` weight. Biases ``(out, T)`` are per task.
@@ -48,7 +48,9 @@ class FactorizedLinear(FactorizedLayer):
         bias: bool = True,
     ) -> None:
         self.in_features, self.out_features = int(in_features), int(out_features)
-        super().__init__((in_features, out_features, num_tasks), in_features, method, ranks, eps, bias)
+        super().__init__(
+            (in_features, out_features, num_tasks), in_features, method, ranks, eps, bias
+        )
 
     @classmethod
     def from_dense(
@@ -80,9 +82,13 @@ class FactorizedLinear(FactorizedLayer):
                     f"nn.Linear({first.in_features}, {first.out_features})"
                 )
         has_bias = all(layer.bias is not None for layer in layers)
-        module = cls(first.in_features, first.out_features, len(layers), method, ranks=1, bias=has_bias)
+        module = cls(
+            first.in_features, first.out_features, len(layers), method, ranks=1, bias=has_bias
+        )
         stacked = torch.stack([layer.weight.detach().T for layer in layers], dim=-1)
-        biases = torch.stack([layer.bias.detach() for layer in layers], dim=-1) if has_bias else None
+        biases = (
+            torch.stack([layer.bias.detach() for layer in layers], dim=-1) if has_bias else None
+        )
         module._load_task_weights(stacked, biases, eps, ranks)
         return module
 
@@ -93,7 +99,11 @@ class FactorizedLinear(FactorizedLayer):
         """Return ``True`` for a shared input, ``False`` for per-task inputs; raise otherwise."""
         if inputs.dim() == 2 and inputs.shape[1] == self.in_features:
             return True
-        if inputs.dim() == 3 and inputs.shape[0] == self.num_tasks and inputs.shape[2] == self.in_features:
+        if (
+            inputs.dim() == 3
+            and inputs.shape[0] == self.num_tasks
+            and inputs.shape[2] == self.in_features
+        ):
             return False
         raise ValueError(
             f"{type(self).__name__}(in={self.in_features}, out={self.out_features}, "
@@ -109,7 +119,9 @@ class FactorizedLinear(FactorizedLayer):
             outputs = inputs @ concatenated  # (B, out·T), columns ordered (out, T)
             if self.bias is not None:
                 outputs = outputs + self.bias.reshape(-1)
-            return outputs.reshape(inputs.shape[0], self.out_features, self.num_tasks).permute(2, 0, 1)
+            return outputs.reshape(inputs.shape[0], self.out_features, self.num_tasks).permute(
+                2, 0, 1
+            )
         # einsum picks the operand layouts for the batched GEMMs; on CPU it beats a hand-written
         # bmm on the permuted weight by 2-100× (bmm's weight-gradient path is slow for small out).
         outputs = torch.einsum("tbi,iot->tbo", inputs, weights)
@@ -127,4 +139,7 @@ class FactorizedLinear(FactorizedLayer):
         return torch.stack(outputs)
 
     def extra_repr(self) -> str:
-        return f"in_features={self.in_features}, out_features={self.out_features}, " + super().extra_repr()
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, "
+            + super().extra_repr()
+        )

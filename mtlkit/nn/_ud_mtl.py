@@ -35,20 +35,26 @@ class UserDefinedSharing(nn.Module):
 
     >>> import torch
     >>> net = UserDefinedSharing(
-    ...     [lambda: nn.Linear(4, 8), nn.ReLU, {"a": lambda: nn.Linear(8, 1), "b": lambda: nn.Linear(8, 3)}],
+    ...     [lambda: nn.Linear(4, 8), nn.ReLU,
+    ...      {"a": lambda: nn.Linear(8, 1), "b": lambda: nn.Linear(8, 3)}],
     ...     num_shared=2, task_names=["a", "b"])
     >>> {task: tuple(out.shape) for task, out in net(torch.randn(5, 4)).items()}
     {'a': (5, 1), 'b': (5, 3)}
     """
 
-    def __init__(self, layers: Sequence[LayerSpec], num_shared: int, task_names: Sequence[str]) -> None:
+    def __init__(
+        self, layers: Sequence[LayerSpec], num_shared: int, task_names: Sequence[str]
+    ) -> None:
         super().__init__()
         self.task_names = [str(name) for name in task_names]
         if not self.task_names or len(set(self.task_names)) != len(self.task_names):
-            raise ValueError(f"UserDefinedSharing: task_names must be unique and non-empty, got {task_names!r}")
+            raise ValueError(
+                f"UserDefinedSharing: task_names must be unique and non-empty, got {task_names!r}"
+            )
         if not 0 <= num_shared <= len(layers):
             raise ValueError(
-                f"UserDefinedSharing: num_shared={num_shared} must be in [0, {len(layers)}] (number of layers)"
+                f"UserDefinedSharing: num_shared={num_shared} must be in [0, {len(layers)}] "
+                "(number of layers)"
             )
         for index, spec in enumerate(layers):
             if isinstance(spec, Mapping):
@@ -65,7 +71,10 @@ class UserDefinedSharing(nn.Module):
         self.num_shared = num_shared
         self.shared = nn.Sequential(*(_build(spec, None) for spec in layers[:num_shared]))
         self.towers = nn.ModuleDict(
-            {task: nn.Sequential(*(_build(spec, task) for spec in layers[num_shared:])) for task in self.task_names}
+            {
+                task: nn.Sequential(*(_build(spec, task) for spec in layers[num_shared:]))
+                for task in self.task_names
+            }
         )
 
     def forward(self, inputs: Tensor | Mapping[str, Tensor]) -> dict[str, Tensor]:
@@ -73,7 +82,9 @@ class UserDefinedSharing(nn.Module):
         if isinstance(inputs, Mapping):
             missing = set(self.task_names) - set(inputs)
             if missing:
-                raise ValueError(f"UserDefinedSharing: per-task inputs miss tasks {sorted(missing)}")
+                raise ValueError(
+                    f"UserDefinedSharing: per-task inputs miss tasks {sorted(missing)}"
+                )
             return {task: self.towers[task](self.shared(inputs[task])) for task in self.task_names}
         features = self.shared(inputs)
         return {task: self.towers[task](features) for task in self.task_names}
@@ -83,7 +94,10 @@ def _build(spec: LayerSpec, task: str | None) -> nn.Module:
     factory = spec[task] if isinstance(spec, Mapping) and task is not None else spec
     module = factory()  # type: ignore[operator]
     if not isinstance(module, nn.Module):
-        raise TypeError(f"UserDefinedSharing: a layer factory returned {type(module).__name__}, not an nn.Module")
+        raise TypeError(
+            f"UserDefinedSharing: a layer factory returned {type(module).__name__}, "
+            "not an nn.Module"
+        )
     return module
 
 
