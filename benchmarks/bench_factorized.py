@@ -194,7 +194,7 @@ def _tltorch_entries(batch: int, repeats: int) -> list[dict]:
 def run(quick: bool = False) -> list[dict]:
     """All entries; ``quick`` uses a small batch and few repeats (< 30 s on 2 cores)."""
     torch.manual_seed(0)
-    batch, repeats = (32, 3) if quick else (64, 10)
+    batch, repeats = (8, 3) if quick else (64, 10)
     # Quick mode: one entry per layer kind, cheap enough for CI (< 30 s on 2 shared cores).
     cases = (
         [("conv2", "laf"), ("fc1", "laf"), ("fc2", "tt")]

@@ -122,9 +122,10 @@ class FactorizedLinear(FactorizedLayer):
             return outputs.reshape(inputs.shape[0], self.out_features, self.num_tasks).permute(
                 2, 0, 1
             )
-        # einsum picks the operand layouts for the batched GEMMs; on CPU it beats a hand-written
-        # bmm on the permuted weight by 2-100× (bmm's weight-gradient path is slow for small out).
-        outputs = torch.einsum("tbi,iot->tbo", inputs, weights)
+        # A (T, out, in)-contiguous copy is cheap next to the GEMM and gives the batched kernel
+        # and its weight gradient BLAS-friendly strides (≈2× faster than the strided view on CPU).
+        per_task = weights.permute(2, 1, 0).contiguous()
+        outputs = torch.einsum("tbi,toi->tbo", inputs, per_task)
         return outputs if self.bias is None else outputs + self.bias.T.unsqueeze(1)
 
     def forward_per_task(self, inputs: Tensor) -> Tensor:
