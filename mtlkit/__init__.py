@@ -16,11 +16,15 @@ from mtlkit.metrics import accuracy, error_rate
 from mtlkit.nn import (
     MLP,
     ConvNet,
+    FactorizedConv2d,
+    FactorizedLinear,
     LabelReuseHead,
     LinearHead,
     MLPHead,
     MultiTaskModel,
     SingleTaskModels,
+    UserDefinedSharing,
+    count_parameters,
 )
 from mtlkit.noise import GaussianNoise, MaskingNoise
 from mtlkit.schedules import (
@@ -34,6 +38,7 @@ from mtlkit.schedules import (
     schedule_from_name,
 )
 from mtlkit.seeding import seed_everything
+from mtlkit.sharing import sharing_report, sharing_strength
 from mtlkit.train import NonFiniteLossError, Phase, Trainer
 from mtlkit.weighting import weighted_sum
 
@@ -42,10 +47,16 @@ __all__ = [
     "AbridgedLinearSchedule",
     "DenoisingAutoencoders",
     "ExponentialSchedule",
+    "FactorizedConv2d",
+    "FactorizedLinear",
     "GaussianNoise",
     "LinearSchedule",
     "MaskingNoise",
     "StairsSchedule",
+    "UserDefinedSharing",
+    "count_parameters",
+    "sharing_report",
+    "sharing_strength",
     "TransitionSchedule",
     "WithReconstruction",
     "schedule_from_name",

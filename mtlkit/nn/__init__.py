@@ -2,10 +2,14 @@
 
 from mtlkit.nn._activation import make_activation
 from mtlkit.nn._convnet import AvgPool, Conv, ConvNet, Dense, Dropout, Flatten, GlobalAvgPool, MaxPool
+from mtlkit.nn._factorized_base import FactorizedLayer
+from mtlkit.nn._factorized_conv import FactorizedConv2d
+from mtlkit.nn._factorized_linear import FactorizedLinear
 from mtlkit.nn._heads import LinearHead, MLPHead
 from mtlkit.nn._label_reuse import LabelReuseHead
 from mtlkit.nn._mlp import MLP
 from mtlkit.nn._multitask import MultiTaskModel, SingleTaskModels
+from mtlkit.nn._ud_mtl import UserDefinedSharing, count_parameters
 
 __all__ = [
     "MLP",
@@ -14,6 +18,9 @@ __all__ = [
     "ConvNet",
     "Dense",
     "Dropout",
+    "FactorizedConv2d",
+    "FactorizedLayer",
+    "FactorizedLinear",
     "Flatten",
     "GlobalAvgPool",
     "LabelReuseHead",
@@ -22,5 +29,7 @@ __all__ = [
     "MaxPool",
     "MultiTaskModel",
     "SingleTaskModels",
+    "UserDefinedSharing",
+    "count_parameters",
     "make_activation",
 ]

@@ -1,0 +1,182 @@
+"""``FactorizedConv2d``: ``T`` 2-d convolutions softly shared through a factorised kernel tensor."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.modules.utils import _pair
+
+from mtlkit.factorization import FactorizationMethod
+from mtlkit.nn._factorized_base import FactorizedLayer, Ranks
+
+
+class FactorizedConv2d(FactorizedLayer):
+    """``T`` convolutions whose stacked kernel ``W`` is composed by LAF, Tucker or TT.
+
+    Weight axis order is ``(kh, kw, in, out, T)`` (the paper's TF layout, "H × W × C × M × T");
+    ``task_weights()[..., t].permute(3, 2, 0, 1)`` is an ``nn.Conv2d`` weight. Biases ``(out, T)``
+    are per task.
+
+    Input is either shared, ``(B, C, H, W)``, or per task, ``(T, B, C, H, W)``; output is
+    ``(T, B, out, H', W')``. A shared input runs as one ``conv2d`` with the ``T·out`` concatenated
+    filters; per-task inputs are stacked on channels and run as one ``conv2d`` with ``groups=T``.
+
+    Args:
+        in_channels, out_channels, kernel_size, num_tasks: layer sizes and number of tasks ``T``.
+        method: ``"laf"``, ``"tucker"`` or ``"tt"``.
+        stride, padding, dilation: as for :class:`torch.nn.Conv2d` (``groups`` is not supported).
+        ranks: LAF ``K``; Tucker 5 ranks; TT 4 inner ranks; an ``int`` means that rank on every
+            mode (capped). ``None`` ε-truncates the random dense init.
+        eps: relative error used when ``ranks`` is ``None``.
+        bias: learn per-task biases.
+
+    >>> _ = torch.manual_seed(0)
+    >>> conv = FactorizedConv2d(1, 4, 3, num_tasks=2, method="laf", ranks=2, padding=1)
+    >>> conv(torch.randn(5, 1, 8, 8)).shape
+    torch.Size([2, 5, 4, 8, 8])
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, int],
+        num_tasks: int,
+        method: FactorizationMethod = "laf",
+        *,
+        stride: int | tuple[int, int] = 1,
+        padding: int | tuple[int, int] | str = 0,
+        dilation: int | tuple[int, int] = 1,
+        ranks: Ranks | None = None,
+        eps: float = 0.1,
+        bias: bool = True,
+    ) -> None:
+        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
+        self.kernel_size: tuple[int, int] = _pair(kernel_size)
+        self.stride, self.dilation = _pair(stride), _pair(dilation)
+        self.padding = padding if isinstance(padding, str) else _pair(padding)
+        fan_in = in_channels * self.kernel_size[0] * self.kernel_size[1]
+        shape = (*self.kernel_size, in_channels, out_channels, num_tasks)
+        super().__init__(shape, fan_in, method, ranks, eps, bias)
+
+    @classmethod
+    def from_dense(
+        cls,
+        layers: Sequence[nn.Conv2d],
+        method: FactorizationMethod = "laf",
+        *,
+        eps: float = 0.1,
+        ranks: Ranks | None = None,
+    ) -> FactorizedConv2d:
+        """Initialise from ``T`` trained single-task ``nn.Conv2d`` layers (paper's STL init).
+
+        Kernels ``(out, in, kh, kw)`` are permuted to ``(kh, kw, in, out)``, stacked on a last task
+        axis and decomposed with relative error ``≤ eps`` (or fixed ``ranks``); biases are copied.
+
+        >>> _ = torch.manual_seed(0)
+        >>> dense = [nn.Conv2d(2, 3, 3) for _ in range(4)]
+        >>> conv = FactorizedConv2d.from_dense(dense, "tucker", eps=0.0)
+        >>> x = torch.randn(1, 2, 5, 5)
+        >>> torch.allclose(conv(x)[1], dense[1](x), atol=1e-5)
+        True
+        """
+        if len(layers) == 0:
+            raise ValueError("FactorizedConv2d.from_dense: need at least one nn.Conv2d")
+        first = layers[0]
+        signature = (first.weight.shape, first.stride, first.padding, first.dilation, first.groups)
+        for index, layer in enumerate(layers):
+            if (
+                not isinstance(layer, nn.Conv2d)
+                or (layer.weight.shape, layer.stride, layer.padding, layer.dilation, layer.groups)
+                != signature
+                or layer.groups != 1
+                or layer.padding_mode != "zeros"
+            ):
+                raise ValueError(
+                    f"FactorizedConv2d.from_dense: layer {index} is {layer!r}; all layers must be "
+                    f"identical zero-padded nn.Conv2d with groups=1, like {first!r}"
+                )
+        has_bias = all(layer.bias is not None for layer in layers)
+        module = cls(
+            first.in_channels,
+            first.out_channels,
+            first.kernel_size,  # type: ignore[arg-type]
+            len(layers),
+            method,
+            stride=first.stride,  # type: ignore[arg-type]
+            padding=first.padding,  # type: ignore[arg-type]
+            dilation=first.dilation,  # type: ignore[arg-type]
+            ranks=1,
+            bias=has_bias,
+        )
+        stacked = torch.stack(
+            [layer.weight.detach().permute(2, 3, 1, 0) for layer in layers], dim=-1
+        )
+        biases = (
+            torch.stack([layer.bias.detach() for layer in layers], dim=-1) if has_bias else None
+        )
+        module._load_task_weights(stacked, biases, eps, ranks)
+        return module
+
+    def _kernel_weight(self, weights: Tensor) -> Tensor:
+        # (kh, kw, in, out, T) → (T·out, in, kh, kw): task-major filters, as grouped conv expects.
+        return weights.permute(4, 3, 2, 0, 1).reshape(-1, self.in_channels, *self.kernel_size)
+
+    def _check_input(self, inputs: Tensor) -> bool:
+        """Return ``True`` for a shared input, ``False`` for per-task inputs; raise otherwise."""
+        if inputs.dim() == 4 and inputs.shape[1] == self.in_channels:
+            return True
+        if (
+            inputs.dim() == 5
+            and inputs.shape[0] == self.num_tasks
+            and inputs.shape[2] == self.in_channels
+        ):
+            return False
+        raise ValueError(
+            f"{type(self).__name__}(in={self.in_channels}, out={self.out_channels}, "
+            f"T={self.num_tasks}): expected input (B, {self.in_channels}, H, W) or "
+            f"(T={self.num_tasks}, B, {self.in_channels}, H, W), got {tuple(inputs.shape)}"
+        )
+
+    def _conv(self, inputs: Tensor, weight: Tensor, bias: Tensor | None, groups: int) -> Tensor:
+        return F.conv2d(inputs, weight, bias, self.stride, self.padding, self.dilation, groups)
+
+    def forward(self, inputs: Tensor) -> Tensor:
+        """``(B, C, H, W)`` or ``(T, B, C, H, W)`` → ``(T, B, out, H', W')`` in one ``conv2d``."""
+        shared = self._check_input(inputs)
+        _, kernel = self._composed()
+        bias = None if self.bias is None else self.bias.T.reshape(-1)
+        if shared:
+            outputs = self._conv(inputs, kernel, bias, groups=1)
+        else:
+            tasks, batch = inputs.shape[:2]
+            stacked = inputs.transpose(0, 1).reshape(
+                batch, tasks * self.in_channels, *inputs.shape[3:]
+            )
+            outputs = self._conv(stacked, kernel, bias, groups=tasks)
+        batch = outputs.shape[0]
+        return outputs.reshape(
+            batch, self.num_tasks, self.out_channels, *outputs.shape[2:]
+        ).transpose(0, 1)
+
+    def forward_per_task(self, inputs: Tensor) -> Tensor:
+        """Reference implementation: compose once, then a plain loop of ``F.conv2d`` over tasks."""
+        shared = self._check_input(inputs)
+        weights = self.task_weights()
+        outputs = []
+        for task in range(self.num_tasks):
+            task_input = inputs if shared else inputs[task]
+            task_bias = None if self.bias is None else self.bias[:, task]
+            outputs.append(
+                self._conv(task_input, weights[..., task].permute(3, 2, 0, 1), task_bias, 1)
+            )
+        return torch.stack(outputs)
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+            f"stride={self.stride}, padding={self.padding}, " + super().extra_repr()
+        )

@@ -1,0 +1,186 @@
+"""FactorizedLinear / FactorizedConv2d: dense equivalence, batched kernels vs the loop, cache."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+
+from mtlkit.decomp import relative_error
+from mtlkit.factorization import factorized_parameter_count
+from mtlkit.nn import FactorizedConv2d, FactorizedLinear
+
+METHODS = ("laf", "tucker", "tt")
+
+
+def _dense_linears(count: int, fan_in: int, fan_out: int, seed: int) -> list[nn.Linear]:
+    torch.manual_seed(seed)
+    return [nn.Linear(fan_in, fan_out) for _ in range(count)]
+
+
+def _dense_convs(count: int, cin: int, cout: int, k: int, seed: int, **kw: int) -> list[nn.Conv2d]:
+    torch.manual_seed(seed)
+    return [nn.Conv2d(cin, cout, k, **kw) for _ in range(count)]
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    tasks=st.integers(1, 4),
+    fan_in=st.integers(1, 6),
+    fan_out=st.integers(1, 5),
+    eps=st.sampled_from([0.0, 0.1, 0.3]),
+    method=st.sampled_from(METHODS),
+    seed=st.integers(0, 999),
+)
+def test_linear_from_dense_reproduces_within_eps(
+    tasks: int, fan_in: int, fan_out: int, eps: float, method: str, seed: int
+) -> None:
+    dense = _dense_linears(tasks, fan_in, fan_out, seed)
+    layer = FactorizedLinear.from_dense(dense, method, eps=eps)  # type: ignore[arg-type]
+    stacked = torch.stack([d.weight.T for d in dense], dim=-1)
+    assert relative_error(stacked, layer.task_weights()) <= eps + 1e-5
+    torch.testing.assert_close(layer.bias, torch.stack([d.bias for d in dense], dim=-1))
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    tasks=st.integers(1, 3),
+    cin=st.integers(1, 3),
+    cout=st.integers(1, 4),
+    k=st.integers(1, 3),
+    eps=st.sampled_from([0.0, 0.1, 0.3]),
+    method=st.sampled_from(METHODS),
+    seed=st.integers(0, 999),
+)
+def test_conv_from_dense_reproduces_within_eps(
+    tasks: int, cin: int, cout: int, k: int, eps: float, method: str, seed: int
+) -> None:
+    dense = _dense_convs(tasks, cin, cout, k, seed, padding=1)
+    layer = FactorizedConv2d.from_dense(dense, method, eps=eps)  # type: ignore[arg-type]
+    stacked = torch.stack([d.weight.permute(2, 3, 1, 0) for d in dense], dim=-1)
+    assert relative_error(stacked, layer.task_weights()) <= eps + 1e-5
+    assert layer.padding == (1, 1)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_single_task_behaves_as_the_dense_layer(method: str) -> None:
+    (linear,) = _dense_linears(1, 7, 3, 0)
+    x = torch.randn(5, 7)
+    torch.testing.assert_close(
+        FactorizedLinear.from_dense([linear], method, eps=0.0)(x)[0], linear(x)
+    )
+    (conv,) = _dense_convs(1, 2, 3, 3, 0, stride=2, padding=1)
+    images = torch.randn(2, 2, 9, 9)
+    torch.testing.assert_close(
+        FactorizedConv2d.from_dense([conv], method, eps=0.0)(images)[0], conv(images)
+    )
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    tasks=st.integers(1, 4),
+    batch=st.integers(1, 4),
+    method=st.sampled_from(METHODS),
+    shared=st.booleans(),
+    rank=st.integers(1, 3),
+    seed=st.integers(0, 999),
+)
+def test_linear_batched_forward_and_backward_equal_the_loop(
+    tasks: int, batch: int, method: str, shared: bool, rank: int, seed: int
+) -> None:
+    torch.manual_seed(seed)
+    layer = FactorizedLinear(5, 4, tasks, method, ranks=rank)  # type: ignore[arg-type]
+    x = torch.randn(batch, 5) if shared else torch.randn(tasks, batch, 5)
+    _assert_same_values_and_gradients(layer, x)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    tasks=st.integers(1, 3),
+    method=st.sampled_from(METHODS),
+    shared=st.booleans(),
+    stride=st.integers(1, 2),
+    padding=st.integers(0, 1),
+    seed=st.integers(0, 999),
+)
+def test_conv_batched_forward_and_backward_equal_the_loop(
+    tasks: int, method: str, shared: bool, stride: int, padding: int, seed: int
+) -> None:
+    torch.manual_seed(seed)
+    layer = FactorizedConv2d(2, 3, 3, tasks, method, stride=stride, padding=padding, ranks=2)  # type: ignore[arg-type]
+    x = torch.randn(2, 2, 6, 6) if shared else torch.randn(tasks, 2, 2, 6, 6)
+    _assert_same_values_and_gradients(layer, x)
+
+
+def _assert_same_values_and_gradients(
+    layer: FactorizedLinear | FactorizedConv2d, x: torch.Tensor
+) -> None:
+    batched, looped = layer(x), layer.forward_per_task(x)
+    assert batched.shape == looped.shape and batched.shape[0] == layer.num_tasks
+    torch.testing.assert_close(batched, looped, rtol=1e-4, atol=1e-5)
+    upstream = torch.randn_like(batched)
+    grads_batched = torch.autograd.grad((batched * upstream).sum(), list(layer.parameters()))
+    grads_looped = torch.autograd.grad(
+        (layer.forward_per_task(x) * upstream).sum(), list(layer.parameters())
+    )
+    for a, b in zip(grads_batched, grads_looped, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_eval_cache_is_used_and_invalidated() -> None:
+    torch.manual_seed(0)
+    layer = FactorizedLinear(6, 3, 2, "tucker", ranks=2)
+    optimizer = torch.optim.SGD(layer.parameters(), lr=0.1)
+    layer.eval()
+    x = torch.randn(4, 6)
+    with torch.no_grad():
+        first = layer(x)
+        cached = layer.task_weights()
+        assert layer.task_weights() is cached  # composed once
+    layer.train()
+    assert layer._cache is None
+    layer(x).sum().backward()
+    optimizer.step()  # bumps every factor's _version
+    layer.eval()
+    with torch.no_grad():
+        assert not torch.allclose(layer(x), first)
+        assert torch.allclose(layer(x), layer.forward_per_task(x))
+    # Eval mode with autograd on must not hand out a detached cached weight.
+    assert layer(x).requires_grad
+
+
+def test_parameter_count_is_factors_plus_biases() -> None:
+    layer = FactorizedConv2d(3, 8, 3, 4, "tt", ranks=(2, 3, 4, 2))
+    expected = factorized_parameter_count("tt", (3, 3, 3, 8, 4), (2, 3, 4, 2)) + 8 * 4
+    assert layer.parameter_count() == expected
+    assert layer.ranks == (2, 3, 4, 2)
+    assert FactorizedLinear(4, 2, 3, "laf", ranks=2, bias=False).parameter_count() == 2 * 8 + 2 * 3
+
+
+def test_clear_errors_name_layer_shape_and_rank() -> None:
+    with pytest.raises(ValueError, match=r"FactorizedLinear\(tucker, weight shape \(6, 3, 2\)\)"):
+        FactorizedLinear(6, 3, 2, "tucker", ranks=(2, 4, 1))
+    with pytest.raises(
+        ValueError, match=r"FactorizedConv2d\(tt, weight shape \(3, 3, 2, 4, 5\)\).*ranks"
+    ):
+        FactorizedConv2d(2, 4, 3, 5, "tt", ranks=(3, 9, 8, 5, 1))
+    with pytest.raises(ValueError, match="rank must be a positive integer, got 0"):
+        FactorizedConv2d(2, 4, 3, 5, "laf", ranks=0)
+    with pytest.raises(ValueError, match="LAF takes a single integer rank"):
+        FactorizedLinear(6, 3, 2, "laf", ranks=(2, 2))
+    with pytest.raises(ValueError, match="unknown method 'cp'"):
+        FactorizedLinear(6, 3, 2, "cp")  # type: ignore[arg-type]
+    layer = FactorizedLinear(6, 3, 2, "laf", ranks=1)
+    with pytest.raises(
+        ValueError, match=r"expected input \(B, 6\) or \(T=2, B, 6\), got \(3, 4, 6\)"
+    ):
+        layer(torch.randn(3, 4, 6))
+    conv = FactorizedConv2d(2, 4, 3, 5, "tt", ranks=1)
+    with pytest.raises(ValueError, match=r"got \(1, 3, 8, 8\)"):
+        conv(torch.randn(1, 3, 8, 8))
+    with pytest.raises(ValueError, match="all layers must be"):
+        FactorizedLinear.from_dense([nn.Linear(3, 2), nn.Linear(3, 4)])
+    with pytest.raises(ValueError, match="all layers must be"):
+        FactorizedConv2d.from_dense([nn.Conv2d(1, 2, 3), nn.Conv2d(1, 2, 3, stride=2)])
