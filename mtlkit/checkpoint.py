@@ -17,6 +17,12 @@ def save_checkpoint(state: dict[str, Any], path: str | os.PathLike[str]) -> Path
 
     ``os.replace`` is atomic on POSIX, so a crash leaves either the previous checkpoint or the
     new one, never a truncated file.
+
+    Example:
+        >>> import tempfile, pathlib, torch
+        >>> path = save_checkpoint({"epoch": 3, "w": torch.ones(2)}, pathlib.Path(tempfile.mkdtemp()) / "last.pt")
+        >>> load_checkpoint(path)["epoch"]
+        3
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -34,7 +40,17 @@ def save_checkpoint(state: dict[str, Any], path: str | os.PathLike[str]) -> Path
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Load a checkpoint written by :func:`save_checkpoint` (``weights_only=True``: no pickles)."""
+    """Load a checkpoint written by :func:`save_checkpoint` (``weights_only=True``: no pickles).
+
+    A missing file raises :class:`FileNotFoundError` naming the path; an unreadable one a
+    :class:`RuntimeError` that names the path and the reason.
+
+    Example:
+        >>> load_checkpoint("/nonexistent/last.pt")
+        Traceback (most recent call last):
+        ...
+        FileNotFoundError: no checkpoint at /nonexistent/last.pt
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")

@@ -44,6 +44,12 @@ def sign_accuracy(output: torch.Tensor, target: torch.Tensor) -> tuple[float, in
 
 
 def error_rate(output: torch.Tensor, target: torch.Tensor) -> tuple[float, int]:
-    """``1 − accuracy`` as a ``(sum, count)`` pair."""
+    """``1 − accuracy`` as a ``(sum, count)`` pair.
+
+    Example:
+        >>> import torch
+        >>> error_rate(torch.tensor([[2.0, 0.0], [0.0, 1.0]]), torch.tensor([0, 0]))
+        (1.0, 2)
+    """
     correct, count = accuracy(output, target)
     return count - correct, count

@@ -48,6 +48,15 @@ class WeightSchedule(ABC):
     Args:
         tasks: names of the tasks whose weights the schedule gives.
         unit: whether ``t`` counts epochs or iterations (optimiser steps).
+
+    Example:
+        >>> class Decay(WeightSchedule):
+        ...     def value(self, t):
+        ...         return {"main": 1.0, "aux": 0.5**t}
+        >>> schedule = Decay(("main", "aux"))
+        >>> schedule.step(); schedule.step()
+        >>> schedule.weights()
+        {'main': 1.0, 'aux': 0.25}
     """
 
     def __init__(self, tasks: tuple[str, ...], unit: ScheduleUnit = "epoch") -> None:
@@ -129,6 +138,13 @@ class TransitionSchedule(WeightSchedule):
         unit: whether ``t`` counts epochs or iterations.
         sum_to_one: require each end point to have weights in :math:`[0, 1]` summing to 1;
             with ``False`` any finite weights :math:`\ge 0` are accepted.
+
+    Example:
+        >>> class Halfway(TransitionSchedule):
+        ...     def start_share(self, t):
+        ...         return 0.5
+        >>> Halfway({"a": 1.0, "b": 0.0}, {"a": 0.0, "b": 1.0}).weights()
+        {'a': 0.5, 'b': 0.5}
     """
 
     def __init__(
@@ -140,10 +156,7 @@ class TransitionSchedule(WeightSchedule):
         sum_to_one: bool = True,
     ) -> None:
         if set(start) != set(end):
-            raise ValueError(
-                "start and end weights must name the same tasks, "
-                f"got {sorted(start)} and {sorted(end)}"
-            )
+            raise ValueError(f"start and end weights must name the same tasks, got {sorted(start)} and {sorted(end)}")
         super().__init__(tuple(start), unit)
         self.start = _checked_weights(start, "start", sum_to_one)
         checked_end = _checked_weights(end, "end", sum_to_one)
@@ -159,22 +172,15 @@ class TransitionSchedule(WeightSchedule):
         beta = self.start_share(t)
         # Written as beta*start + (1-beta)*end rather than start + (1-beta)*(end-start) so that
         # the paper's 0/1 end points give lambda_r = beta and lambda_s = 1 - beta exactly.
-        return {
-            task: beta * self.start[task] + (1.0 - beta) * self.end[task] for task in self.tasks
-        }
+        return {task: beta * self.start[task] + (1.0 - beta) * self.end[task] for task in self.tasks}
 
     def _formula_parameters(self) -> dict[str, float]:
         """The formula's parameters, for ``repr``."""
         return {}
 
     def __repr__(self) -> str:
-        parameters = "".join(
-            f"{name}={value!r}, " for name, value in self._formula_parameters().items()
-        )
-        return (
-            f"{type(self).__name__}({parameters}start={self.start}, end={self.end}, "
-            f"unit={self.unit!r}, t={self.t})"
-        )
+        parameters = "".join(f"{name}={value!r}, " for name, value in self._formula_parameters().items())
+        return f"{type(self).__name__}({parameters}start={self.start}, end={self.end}, unit={self.unit!r}, t={self.t})"
 
 
 class StairsSchedule(TransitionSchedule):
@@ -425,16 +431,11 @@ def _end_points(
     if start is None or end is None:
         raise ValueError("give both start= and end= weights, or neither")
     if supervised is not None or reconstruction is not None:
-        raise ValueError(
-            "give either task names (supervised=, reconstruction=) "
-            "or end points (start=, end=), not both"
-        )
+        raise ValueError("give either task names (supervised=, reconstruction=) or end points (start=, end=), not both")
     return start, end
 
 
-def _checked_weights(
-    weights: Mapping[str, float], which: str, sum_to_one: bool
-) -> dict[str, float]:
+def _checked_weights(weights: Mapping[str, float], which: str, sum_to_one: bool) -> dict[str, float]:
     """``weights`` as floats, after checking the paper's constraint (or just >= 0)."""
     checked = {task: float(w) for task, w in weights.items()}
     for task, w in checked.items():

@@ -36,14 +36,35 @@ __all__ = ["NonFiniteLossError", "Phase", "Trainer"]
 
 
 class NonFiniteLossError(FloatingPointError):
-    """A task loss became NaN or infinite; training stopped before the optimiser step."""
+    """A task loss became NaN or infinite; training stopped before the optimiser step.
+
+    The message names the task, the epoch and the step. The last checkpoint is left as it was.
+
+    Example:
+        >>> import torch
+        >>> from mtlkit import MultiTaskModel, LinearHead, Trainer
+        >>> model = MultiTaskModel(torch.nn.Identity(), {"y": LinearHead(2, 2)})
+        >>> trainer = Trainer(model, torch.optim.SGD(model.parameters(), 0.1),
+        ...                   {"y": lambda out, target: out.sum() * float("nan")}, progress=False)
+        >>> try:
+        ...     trainer.fit([(torch.ones(1, 2), {"y": torch.zeros(1, dtype=torch.long)})], epochs=1)
+        ... except NonFiniteLossError as error:
+        ...     print(str(error).split(";")[0])
+        loss of task 'y' is nan at epoch 1, step 0 (global step 0)
+    """
 
 
 @dataclass(frozen=True)
 class Phase:
     """One optimiser update per batch on the weighted loss of ``tasks``.
 
-    ``optimizer=None`` uses the Trainer's optimiser.
+    ``optimizer=None`` uses the Trainer's optimiser. Alg. 1 of the evolving-weights paper — a step
+    on the reconstruction loss, then one on the supervised loss, for every batch — is
+    ``phases=[Phase(("reconstruction",)), Phase(("class",))]``.
+
+    Example:
+        >>> Phase(("reconstruction",))
+        Phase(tasks=('reconstruction',), optimizer=None)
     """
 
     tasks: tuple[str, ...]
