@@ -20,6 +20,8 @@ def machine_info() -> dict[str, object]:
         "hardware": hardware_description(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
+        # The machine is shared: the load average says how much the timings may be disturbed.
+        "load_average_1_5_15min": os.getloadavg(),
         "python": platform.python_version(),
         "torch": torch.__version__,
     }
@@ -28,11 +30,13 @@ def machine_info() -> dict[str, object]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
     parser.add_argument("--quick", action="store_true", help="small sizes, few repeats (CI smoke)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads for every benchmark (default 1)")
     parser.add_argument("--only", help="run only benchmark modules whose name contains this")
     parser.add_argument(
         "--out", default=None, help="default: results/benchmarks.json (quick: runs/benchmarks-quick.json)"
     )
     args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
     here = Path(__file__).parent
     entries: list[dict[str, object]] = []
     for path in sorted(here.glob("bench_*.py")):

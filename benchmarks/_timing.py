@@ -7,6 +7,18 @@ import time
 from collections.abc import Callable
 
 
+def median_seconds(fn: Callable[[], object], repeats: int, warmup: int = 1) -> float:
+    """Median wall time of ``fn`` over ``repeats`` calls, after ``warmup`` untimed calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
 def compare(
     baseline: Callable[[], object], ours: Callable[[], object], repeats: int, warmup: int = 1
 ) -> dict[str, float]:

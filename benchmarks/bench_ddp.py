@@ -25,8 +25,17 @@ def _time(processes: int, n_batches: int, batch: int) -> float:
     if processes == 1:
         cmd = [sys.executable, *worker]
     else:
-        cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={processes}",
-               "--master_addr=127.0.0.1", f"--master_port={_free_port()}", "--no-python", sys.executable, *worker]
+        cmd = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            f"--nproc_per_node={processes}",
+            "--master_addr=127.0.0.1",
+            f"--master_port={_free_port()}",
+            "--no-python",
+            sys.executable,
+            *worker,
+        ]
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=600, check=True)
     line = next(line for line in out.stdout.splitlines() if line.startswith("{"))
     return float(json.loads(line)["seconds"])
@@ -36,14 +45,16 @@ def run(quick: bool = False) -> list[dict[str, object]]:
     n_batches, batch = (4, 64) if quick else (30, 128)
     one = min(_time(1, n_batches, batch) for _ in range(1 if quick else 2))
     two = min(_time(2, n_batches, batch) for _ in range(1 if quick else 2))
-    return [{
-        "name": f"DDP strong scaling, coursework CNN, {n_batches}×{batch} global batches: 2 vs 1 CPU processes",
-        "ratio": two / one,
-        "speedup": one / two,
-        "baseline_s": one,
-        "ours_s": two,
-        "target": "report (ideal 0.5 on 2 free cores)",
-    }]
+    return [
+        {
+            "name": f"DDP strong scaling, coursework CNN, {n_batches}×{batch} global batches: 2 vs 1 CPU processes",
+            "ratio": two / one,
+            "speedup": one / two,
+            "baseline_s": one,
+            "ours_s": two,
+            "target": "report (ideal 0.5 on 2 free cores)",
+        }
+    ]
 
 
 if __name__ == "__main__":

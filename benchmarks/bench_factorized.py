@@ -24,13 +24,13 @@ from __future__ import annotations
 
 import argparse
 import ctypes
-import statistics
 import time
 from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
 
+from benchmarks._timing import median_seconds
 from mtlkit.factorization import tt_feasible_ranks
 from mtlkit.nn import FactorizedConv2d, FactorizedLinear
 
@@ -58,18 +58,12 @@ def _factorized(name: str, method: str) -> FactorizedConv2d | FactorizedLinear:
     if kind == "conv":
         shape = (kernel, kernel, fan_in, fan_out, TASKS)
         return FactorizedConv2d(fan_in, fan_out, kernel, TASKS, method, ranks=_ranks(method, shape))  # type: ignore[arg-type]
-    return FactorizedLinear(
-        fan_in, fan_out, TASKS, method, ranks=_ranks(method, (fan_in, fan_out, TASKS))
-    )  # type: ignore[arg-type]
+    return FactorizedLinear(fan_in, fan_out, TASKS, method, ranks=_ranks(method, (fan_in, fan_out, TASKS)))  # type: ignore[arg-type]
 
 
 def _dense(name: str) -> nn.ModuleList:
     kind, fan_in, fan_out, kernel, _ = LAYERS[name]
-    make = (
-        (lambda: nn.Conv2d(fan_in, fan_out, kernel))
-        if kind == "conv"
-        else (lambda: nn.Linear(fan_in, fan_out))
-    )
+    make = (lambda: nn.Conv2d(fan_in, fan_out, kernel)) if kind == "conv" else (lambda: nn.Linear(fan_in, fan_out))
     return nn.ModuleList(make() for _ in range(TASKS))
 
 
@@ -91,16 +85,6 @@ def _training_step(module: nn.Module, forward: Callable[[], Tensor]) -> Callable
 
 def _dense_forward(layers: nn.ModuleList, x: Tensor, shared: bool) -> Callable[[], Tensor]:
     return lambda: torch.stack([layer(x if shared else x[t]) for t, layer in enumerate(layers)])
-
-
-def _median_seconds(step: Callable[[], None], repeats: int) -> float:
-    step()  # warm-up: allocator, kernel selection
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def _resident_mb(field: str) -> float:
@@ -130,10 +114,8 @@ def _peak_memory_mb(step: Callable[[], None]) -> float | None:
         return None
 
 
-def _entry(
-    name: str, baseline: Callable[[], None], ours: Callable[[], None], repeats: int, **extra: object
-) -> dict:
-    baseline_s, ours_s = _median_seconds(baseline, repeats), _median_seconds(ours, repeats)
+def _entry(name: str, baseline: Callable[[], None], ours: Callable[[], None], repeats: int, **extra: object) -> dict:
+    baseline_s, ours_s = median_seconds(baseline, repeats), median_seconds(ours, repeats)
     return {
         "name": name,
         "ratio": ours_s / baseline_s,
@@ -171,9 +153,7 @@ def _tltorch_entries(batch: int, repeats: int) -> list[dict]:
 
     def their_forward() -> Tensor:
         weights = theirs.to_tensor()
-        return torch.stack(
-            [nn.functional.linear(x[t], weights[t], biases[t]) for t in range(TASKS)]
-        )
+        return torch.stack([nn.functional.linear(x[t], weights[t], biases[t]) for t in range(TASKS)])
 
     try:
         their_forward()
@@ -196,11 +176,7 @@ def run(quick: bool = False) -> list[dict]:
     torch.manual_seed(0)
     batch, repeats = (8, 3) if quick else (64, 10)
     # Quick mode: one entry per layer kind, cheap enough for CI (< 30 s on 2 shared cores).
-    cases = (
-        [("conv2", "laf"), ("fc1", "laf"), ("fc2", "tt")]
-        if quick
-        else [(n, m) for n in LAYERS for m in METHODS]
-    )
+    cases = [("conv2", "laf"), ("fc1", "laf"), ("fc2", "tt")] if quick else [(n, m) for n in LAYERS for m in METHODS]
     results = []
     for name, method in cases:
         x = _input(name, batch)
@@ -213,8 +189,10 @@ def run(quick: bool = False) -> list[dict]:
             "params_ours": layer.parameter_count(),
             "params_dense": sum(p.numel() for p in dense.parameters()),
         }
-        results.append(_entry(f"{name}/{method} vs_dense", dense_step, batched, repeats, **params))
-        results.append(_entry(f"{name}/{method} batched_vs_loop", looped, batched, repeats))
+        results.append(_entry(f"{name}/{method} vs_dense", dense_step, batched, repeats, target="<= 1.3", **params))
+        results.append(
+            _entry(f"{name}/{method} batched_vs_loop", looped, batched, repeats, target="<= 0.33 (3x faster)")
+        )
     results += _tltorch_entries(batch, repeats)
     return results
 
@@ -248,7 +226,4 @@ if __name__ == "__main__":
     arguments = parser.parse_args()
     start = time.perf_counter()
     _print_table(run(quick=arguments.quick))
-    print(
-        f"\ntotal {time.perf_counter() - start:.1f} s, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads"
-    )
+    print(f"\ntotal {time.perf_counter() - start:.1f} s, torch {torch.__version__}, {torch.get_num_threads()} threads")

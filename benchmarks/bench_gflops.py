@@ -7,12 +7,11 @@ GFLOP/s of a large float32 matrix multiply on the same threads, in the same run.
 
 from __future__ import annotations
 
-import time
-
 import torch
 from torch.nn import functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
+from benchmarks._timing import median_seconds
 from mtlkit.nn import Conv, ConvNet, Dense, Flatten
 
 
@@ -23,19 +22,9 @@ def coursework_cnn() -> ConvNet:
     )
 
 
-def _median_time(fn, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return sorted(times)[len(times) // 2]
-
-
 def gemm_gflops(n: int = 1024, repeats: int = 5) -> float:
     a, b = torch.randn(n, n), torch.randn(n, n)
-    return 2 * n**3 / _median_time(lambda: a @ b, repeats) / 1e9
+    return 2 * n**3 / median_seconds(lambda: a @ b, repeats) / 1e9
 
 
 def run(quick: bool = False) -> list[dict[str, object]]:
@@ -55,17 +44,19 @@ def run(quick: bool = False) -> list[dict[str, object]]:
         step()
     flops = counter.get_total_flops()
     repeats = 5 if quick else 20
-    step_gflops = flops / _median_time(step, repeats) / 1e9
+    step_gflops = flops / median_seconds(step, repeats) / 1e9
     peak = gemm_gflops(768 if quick else 1024, repeats=3 if quick else 7)
-    return [{
-        "name": f"coursework CNN training step (batch {batch}): achieved / dense-GEMM GFLOP/s",
-        "ratio": step_gflops / peak,
-        "achieved_gflops": step_gflops,
-        "gemm_gflops": peak,
-        "flops_per_step": flops,
-        "threads": torch.get_num_threads(),
-        "target": "report (closer to 1 is better)",
-    }]
+    return [
+        {
+            "name": f"coursework CNN training step (batch {batch}): achieved / dense-GEMM GFLOP/s",
+            "ratio": step_gflops / peak,
+            "achieved_gflops": step_gflops,
+            "gemm_gflops": peak,
+            "flops_per_step": flops,
+            "threads": torch.get_num_threads(),
+            "target": "report (closer to 1 is better)",
+        }
+    ]
 
 
 if __name__ == "__main__":

@@ -14,8 +14,10 @@ if __name__ == "__main__":
     torch.set_num_threads(1)
     n_batches, batch = int(sys.argv[1]), int(sys.argv[2])
     g = torch.Generator().manual_seed(0)
-    data = [(torch.randn(batch, 1, 28, 28, generator=g), {"item": torch.randint(0, 10, (batch,), generator=g)})
-            for _ in range(n_batches)]
+    data = [
+        (torch.randn(batch, 1, 28, 28, generator=g), {"item": torch.randint(0, 10, (batch,), generator=g)})
+        for _ in range(n_batches)
+    ]
     torch.manual_seed(0)
     model = SingleTaskModels({"item": coursework_cnn()})
     trainer = Trainer(model, torch.optim.Adam(model.parameters(), 1e-3), {"item": F.cross_entropy}, progress=False)
