@@ -77,9 +77,33 @@ def results_page(result: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+def benchmarks_page() -> str | None:
+    path = RESULTS / "benchmarks.json"
+    if not path.is_file():
+        return None
+    data = json.loads(path.read_text())
+    machine = data["machine"]
+    out = ["Benchmarks", "==========", "",
+           "Generated from ``results/benchmarks.json`` (``python -m benchmarks``). Every ratio is",
+           "*ours / baseline*, both measured in the same run (median over repeats; below 1 means ours is",
+           "faster), because this machine is shared and absolute times drift.", "",
+           f"*Machine:* {machine.get('hardware')}; torch threads {machine.get('torch_threads')}; "
+           f"load average at the start {machine.get('load_average_1_5_15min', '—')}.", ""]
+    rows = [[str(e["name"]), _fmt(e.get("ratio")), _fmt(e.get("baseline_s")), _fmt(e.get("ours_s")),
+             str(e.get("target", "—"))] for e in data["entries"] if "ratio" in e or "seconds" in e]
+    for e in data["entries"]:
+        if "seconds" in e and "ratio" not in e:
+            rows[[r[0] for r in rows].index(str(e["name"]))][3] = _fmt(e["seconds"])
+    out.append(_rst_table(["benchmark", "ratio", "baseline s", "ours s", "target"], rows))
+    return "\n".join(out)
+
+
 def write_pages() -> list[str]:
     PAGES.mkdir(exist_ok=True)
     names = []
+    if (bench := benchmarks_page()) is not None:
+        (PAGES / "benchmarks.rst").write_text(bench)
+        names.append("benchmarks")
     for result in load_results():
         name = result["experiment"]
         (PAGES / f"{name}.rst").write_text(results_page(result))
