@@ -32,6 +32,10 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _reproduce(args: argparse.Namespace) -> int:
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(args.threads)
     experiment = get_experiment(args.name, args.examples)
     results_dir = args.results_dir or (Path("runs/results-quick") if args.mode == "quick" else Path("results"))
     ctx = RunContext(
@@ -80,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--data", help="data root (default: $MTLKIT_DATA)")
     rep.add_argument("--examples", help="examples folder (default: $MTLKIT_EXAMPLES or the checkout's)")
     rep.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
+    rep.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice)")
     rep.set_defaults(func=_reproduce)
 
     bench = sub.add_parser("bench", help="run the benchmarks (from the source checkout)")
