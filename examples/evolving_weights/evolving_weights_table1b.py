@@ -52,6 +52,7 @@ def run(ctx: RunContext) -> None:
     # exp40's λr(t) = e^{-t/σ} and saturated sigmoids/softmaxes give float32 denormals, which make
     # CPU arithmetic 10-100x slower; flushing them to zero changes no value above 1e-38.
     torch.set_flush_denormal(True)
+    torch.set_num_threads(1)  # the CPU machine is shared: one core per training process
     budget = BUDGETS[ctx.mode]
     todo = plan(ctx.mode)
     grid = {
