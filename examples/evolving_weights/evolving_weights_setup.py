@@ -260,8 +260,9 @@ def jobs(
                         yield Job(network, l, u, schedule, seed, weighted_sum)
 
 
-def plot_paper_schedules(path: Path, epochs: int) -> None:
-    """Fig. 1 of the paper (λr over 5000 epochs) beside the same schedules scaled to ``epochs``."""
+def plot_paper_schedules(path: Path, epochs: int, batch_size: int = 600) -> None:
+    """Fig. 1 of the paper (λr over 5000 epochs) beside the same schedules as our runs of ``epochs``
+    epochs count them: in iterations of a run on l + u = 50 000 images."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -269,13 +270,20 @@ def plot_paper_schedules(path: Path, epochs: int) -> None:
 
     from mtlkit.schedules_plot import plot_schedules
 
+    iterations = epochs * math.ceil(POOL / batch_size)
+    panels = (
+        ("paper: epochs of a 5000-epoch run", PAPER_EPOCHS, "epoch"),
+        (f"ours: iterations of a {epochs}-epoch run, l + u = {POOL}", iterations, "iteration"),
+    )
     figure, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for ax, total in zip(axes, (PAPER_EPOCHS, epochs), strict=True):
-        scale = total / PAPER_EPOCHS
-        shown = {name: schedule_from_name(name, total=total, time_scale=scale) for name in PAPER_SCHEDULE_NAMES}
+    for ax, (title, total, unit) in zip(axes, panels, strict=True):
+        shown = {
+            name: schedule_from_name(name, total=total, time_scale=total / PAPER_EPOCHS, unit=unit)
+            for name in PAPER_SCHEDULE_NAMES
+        }
         plot_schedules(shown, total, ax, tasks=["reconstruction"])
         ax.set_ylabel(r"$\lambda_r(t) = 1 - \lambda_s(t)$")
-        ax.set_title("paper (5000 epochs)" if total == PAPER_EPOCHS else f"scaled to {total} epochs")
+        ax.set_title(title)
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
