@@ -62,11 +62,24 @@ def conclusion(table: Table1) -> str:
     neutral = all(abs(r["ours"]) <= 1.0 for r in alone)
     cells = ", ".join(f"{r['schedule']} u={r['unlabeled']}: {r['ours']:+.2f}" for r in sorted(
         rows, key=lambda r: (r["schedule"], r["unlabeled"])))
-    return (
+    text = (
         f"Main claim (l=100: exp40 and lin100 beat the baseline by over 1 point when u >= 1000, not when u = 0): "
         f"{'holds' if beats and neutral else 'does not hold'} in our {table.ctx.mode} run "
         f"(error differences in points: {cells})."
     )
+    for labeled in (100, 1_000):
+        cells = {(r["schedule"], r["unlabeled"]): r["ours"] for r in table.results.rows
+                 if r["metric"] == METRIC and r["labeled"] == labeled and r["variant"] == "Alg. 1"
+                 and r["unlabeled"] >= 1_000}
+        control = {u: v for (name, u), v in cells.items() if name == SAME_STREAM}
+        exp40 = {u: v for (name, u), v in cells.items() if name == "exp40" and u in control}
+        if exp40:
+            text += (
+                f" Control, l={labeled}: supervised-only training on the same labeled+unlabeled stream gives "
+                + ", ".join(f"u={u}: {control[u]:+.2f}" for u in sorted(exp40))
+                + " (exp40: " + ", ".join(f"{exp40[u]:+.2f}" for u in sorted(exp40)) + ")."
+            )
+    return text
 
 
 @register_experiment(NAME, seed_file="001_9bc79a8a3513fb16.txt",
