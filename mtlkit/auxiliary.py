@@ -100,6 +100,11 @@ class DenoisingAutoencoders(nn.Module):
             ``None`` for linear decoders. Not allowed with ``"bce"``, whose decoder gives logits.
         layer_weights: :math:`\alpha_k \in [0, 1]` per DAE; all 1 by default (Eq. 5).
         detach_inputs: treat :math:`x_{k-1}` as data for DAE :math:`k` (see module doc).
+        sum_over_units: make :math:`\mathcal C_k` a per-example cost *summed* over the
+            :math:`d_k` units of :math:`x_{k-1}` (then averaged over the batch), i.e.
+            :math:`d_k` times the per-entry mean — the convention of Vincent et al. (2010). Its
+            gradients are :math:`d_k` times larger, which matters against :math:`\mathcal J_s`
+            (a per-example cost) at a given learning rate.
 
     Example:
         >>> import torch
@@ -125,6 +130,7 @@ class DenoisingAutoencoders(nn.Module):
         decoder_activation: Callable[[], nn.Module] | None = None,
         layer_weights: Sequence[float] | None = None,
         detach_inputs: bool = True,
+        sum_over_units: bool = False,
     ) -> None:
         super().__init__()
         depth = len(encoders)
@@ -165,6 +171,7 @@ class DenoisingAutoencoders(nn.Module):
         self.noise = noise
         self.costs: tuple[ReconstructionCost, ...] = tuple(costs)
         self.detach_inputs = detach_inputs
+        self.sum_over_units = sum_over_units
         self.register_buffer("layer_weights", torch.tensor(weights), persistent=False)
 
     @classmethod
@@ -192,7 +199,10 @@ class DenoisingAutoencoders(nn.Module):
         return cls(trunk.blocks, widths, **options)
 
     def layer_costs(self, x: torch.Tensor) -> list[torch.Tensor]:
-        r"""Per-DAE costs :math:`\mathcal C_k(g_k(e_k(f(x_{k-1}))), x_{k-1})` for :math:`k=1..K`."""
+        r"""Per-DAE costs :math:`\mathcal C_k(g_k(e_k(f(x_{k-1}))), x_{k-1})` for :math:`k=1..K`.
+
+        Means over the batch and the units, or sums over the units with ``sum_over_units``.
+        """
         clean = x.flatten(1)
         if clean.shape[1] != self.widths[0]:
             raise ValueError(
@@ -215,7 +225,8 @@ class DenoisingAutoencoders(nn.Module):
                     f"DAE {k}: the 'bce' cost needs a target x_{k} in [0, 1], got values in "
                     f"[{source.min().item():.3g}, {source.max().item():.3g}]; use 'mse'"
                 )
-            costs.append(reconstruction_cost(decoder(code), source, self.costs[k]))
+            cost = reconstruction_cost(decoder(code), source, self.costs[k])
+            costs.append(cost * self.widths[k] if self.sum_over_units else cost)
             if k < last:
                 # The next DAE's data x_{k+1} is the *clean* representation. With detached
                 # inputs it needs no graph, which saves the memory of a second trunk pass.

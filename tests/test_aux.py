@@ -368,3 +368,14 @@ def test_stairs_with_algorithm_1_alternating_steps_on_semi_supervised_batches() 
         schedule.step()
     assert same(heads[2], heads[0])  # pre-training: lambda_s = 0 leaves the head alone
     assert not same(heads[3], heads[2])
+
+
+def test_sum_over_units_scales_each_layer_cost_by_its_input_width() -> None:
+    torch.manual_seed(0)
+    blocks = nn.ModuleList([nn.Sequential(nn.Linear(6, 4), nn.Sigmoid()), nn.Sequential(nn.Linear(4, 3), nn.Sigmoid())])
+    mean = DenoisingAutoencoders(blocks, [6, 4, 3], noise=None, cost="bce")
+    summed = DenoisingAutoencoders(blocks, [6, 4, 3], noise=None, cost="bce", sum_over_units=True)
+    summed.decoders.load_state_dict(mean.decoders.state_dict())
+    x = torch.rand(5, 6)
+    per_entry = mean.layer_costs(x)
+    torch.testing.assert_close(summed.layer_costs(x), [6 * per_entry[0], 4 * per_entry[1]])
