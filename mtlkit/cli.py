@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mtlkit._version import __version__
-from mtlkit.experiments import MODES, RunContext, discover, get_experiment
+from mtlkit.experiments import MODES, RunContext, cpu_settings, discover, get_experiment
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -32,10 +32,6 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _reproduce(args: argparse.Namespace) -> int:
-    if args.threads is not None:
-        import torch
-
-        torch.set_num_threads(args.threads)
     experiment = get_experiment(args.name, args.examples)
     results_dir = args.results_dir or (Path("runs/results-quick") if args.mode == "quick" else Path("results"))
     ctx = RunContext(
@@ -47,7 +43,8 @@ def _reproduce(args: argparse.Namespace) -> int:
         data_root=args.data or os.environ.get("MTLKIT_DATA"),
         progress=args.progress,
     )
-    experiment.run(ctx)
+    with cpu_settings(threads=args.threads):
+        experiment.run(ctx)
     print(f"{experiment.name} ({args.mode}) done; results in {ctx.results_dir}")
     return 0
 

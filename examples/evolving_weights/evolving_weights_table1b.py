@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import sys
 
-import torch
 from evolving_weights_choices import UNSTATED, budget_deviations
 from evolving_weights_paper import LABELED, UNLABELED
 from evolving_weights_setup import METRIC, SAME_STREAM, Job, Table1, jobs
 from evolving_weights_table1a import BUDGETS, REDUCED_U
 
-from mtlkit.experiments import RunContext, register_experiment
+from mtlkit.experiments import RunContext, cpu_settings, register_experiment
 
 NAME = "evolving-weights-table1b"
 DEEP = ("NN2", "NN3", "NN4")
@@ -62,8 +61,12 @@ def conclusion(table: Table1) -> str:
 def run(ctx: RunContext) -> None:
     # exp40's λr(t) = e^{-t/σ} and saturated sigmoids/softmaxes give float32 denormals, which make
     # CPU arithmetic 10-100x slower; flushing them to zero changes no value above 1e-38.
-    torch.set_flush_denormal(True)
-    torch.set_num_threads(1)  # the CPU machine is shared: one core per training process
+    # One thread: the CPU machine is shared, one core per training process.
+    with cpu_settings(threads=1, flush_denormal=True):
+        _run(ctx)
+
+
+def _run(ctx: RunContext) -> None:
     budget = BUDGETS[ctx.mode]
     todo = plan(ctx.mode)
     grid = {
