@@ -465,8 +465,10 @@ def plot_activations(
         cols = min(ncols, len(maps))
         panels.append((f"{name}: {len(maps)} of {act.shape[1]} maps, {maps.shape[1]}×{maps.shape[2]}",
                        _mosaic(maps, cols), cols))
-    fig = _new_figure(8.0, 2.2 * len(panels) + (0.4 if title else 0.0))
-    axes = fig.subplots(len(panels), 1, squeeze=False)[:, 0]
+    # Panel heights follow the mosaics' aspect ratios, so tiles keep square pixels without gaps.
+    heights = [8.0 * mosaic.shape[0] / mosaic.shape[1] + 0.35 for _, mosaic, _ in panels]
+    fig = _new_figure(8.0, sum(heights) + (0.4 if title else 0.0))
+    axes = fig.subplots(len(panels), 1, squeeze=False, height_ratios=heights)[:, 0]
     for ax, (caption, mosaic, _) in zip(axes, panels, strict=True):
         _show_mosaic(ax, mosaic, "viridis", 0.0 if np.nanmin(mosaic) >= 0 else -1.0, 1.0)
         ax.set_title(caption, fontsize=9)
