@@ -56,11 +56,16 @@ class Budget:
     sweep_train: int
     sweep_val: int
     sweep_epochs: int
+    # Adam setting of the λ and single-task runs; None: the sweep's winner.
+    adam: Adam | None = None
 
 
 BUDGETS = {
     "quick": Budget(True, 128, 200, 1, 64, (0,), (0.0, 0.5, 1.0), SWEEP[:1], 64, 64, 1),
-    "reduced": Budget(False, 5000, None, 2, 128, (0, 1, 2), LAMBDAS, SWEEP, 3000, 1000, 2),
+    # Reduced: the sweep's winner at 2 epochs (β1 = 0.5) made seed 1 collapse in a first pass of the λ runs
+    # (docs/coursework.rst), and its margin over the default was within single-seed noise, so the
+    # λ runs use the default setting for 3 epochs.
+    "reduced": Budget(False, 5000, None, 3, 128, (0, 1, 2), LAMBDAS, SWEEP, 3000, 1000, 2, adam=Adam()),
     "full": Budget(False, None, None, 30, 64, (0, 1, 2), LAMBDAS, SWEEP, 50000, 10000, 5),
 }
 # The brief's numbers are for L = L_item + λ' L_group with λ' = 1, i.e. our λ = 0.5 up to a factor 2.
@@ -75,6 +80,8 @@ def deviations(budget: Budget) -> list[str]:
         "(disjoint parameters, per-parameter Adam: identical to two separate runs on the same batches)",
         "the Adam sweep uses one seed, λ=0.5 and a validation split carved from the training set",
     ]
+    if budget.adam is not None:
+        out.append(f"the λ and single-task runs use {budget.adam.name}, not the sweep's winner (which is reported)")
     if budget.small:
         out.append("quick mode uses the 2000/1000-image Fashion-MNIST subset shipped with mtlkit")
     if budget.n_train is not None:
@@ -139,8 +146,10 @@ def run(ctx: RunContext) -> None:
     full_train, full_test = cw_data.fashion(ctx.data_root, budget.small)
     train = cw_data.subset(full_train, budget.n_train, seed=0)
     test = cw_data.subset(full_test, budget.n_test, seed=0).batches(1000, shuffle=False)
-    adam = tune_adam(ctx, results, full_train, budget)
-    results.set("adam_selected", adam.name)
+    tuned = tune_adam(ctx, results, full_train, budget)
+    adam = budget.adam or tuned
+    results.set("adam_selected", tuned.name)
+    results.set("adam_used", adam.name)
 
     # 6.1: single-task CNNs.
     for seed in budget.seeds:
