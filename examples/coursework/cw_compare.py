@@ -91,7 +91,7 @@ def train_architectures(
         results.add_row(name, "train_acc", last["train/acc"], **common)
         results.add_row(name, "train_time_s", sum(r["train_time_s"] for r in curves), **common,
                         per_epoch=[round(r["train_time_s"], 2) for r in curves])
-        results.add_row(name, "test_time_s", last["test_time_s"], n_test=n_test, **common)
+        results.add_row(name, "test_time_s", last["test_eval_time_s"], n_test=n_test, **common)
         results.add_row(name, "params", float(params))
     return all_curves
 

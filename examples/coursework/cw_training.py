@@ -50,7 +50,7 @@ def fit_with_curves(
     """Train epoch by epoch, evaluating every set in ``evals`` after each epoch.
 
     Returns one record per epoch with ``train_time_s`` (the epoch's training only) and, for each
-    name in ``evals``, ``<name>/<metric>`` and ``<name>_time_s``. Records are saved to
+    name in ``evals``, ``<name>/<metric>`` and ``<name>_eval_time_s``. Records are saved to
     ``curves.json`` next to the checkpoint, so a killed run resumes (the Trainer restores the
     model of the last finished epoch, which is exactly what the missing record needs).
     """
@@ -66,7 +66,7 @@ def fit_with_curves(
         for name, data in evals.items():
             metrics, seconds = timed_evaluate(trainer, data)
             record.update({f"{name}/{key.split('/', 1)[1]}": value for key, value in metrics.items()})
-            record[f"{name}_time_s"] = seconds
+            record[f"{name}_eval_time_s"] = seconds
         curves.append(record)
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(curves))
