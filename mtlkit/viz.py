@@ -379,8 +379,9 @@ def capture_activations(
 ) -> dict[str, torch.Tensor]:
     """Outputs of the given sub-modules of ``model`` on input ``x`` (via forward hooks).
 
-    The model runs once in eval mode without gradients; hooks are removed afterwards even if
-    the forward pass fails, and the model's train/eval mode is restored.
+    The model runs once in eval mode without gradients, on the device of its parameters; hooks
+    are removed afterwards even if the forward pass fails, and the model's train/eval mode is
+    restored.
 
     Args:
         model: the network; called as ``model(x)``.
@@ -408,6 +409,9 @@ def capture_activations(
 
         return hook
 
+    parameter = next(model.parameters(), None)
+    if parameter is not None:
+        x = x.to(parameter.device)
     handles = [module.register_forward_hook(hook_for(name)) for name, module in layers.items()]
     was_training = model.training
     try:

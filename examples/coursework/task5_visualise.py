@@ -33,6 +33,7 @@ def run(ctx: RunContext) -> None:
     results = ctx.results(deviations=[f"the CNN is Task 4's {ctx.mode}-mode network "
                                       f"({curves[-1]['test/acc']:.2%} test accuracy)"], seeds=[0])
     net.eval()
+    on = next(net.parameters()).device
     _, _, split = cw_compare.mnist_splits(ctx, budget)
     mean, std = split.test.mean[0], split.test.std[0]
     figures = []
@@ -45,6 +46,7 @@ def run(ctx: RunContext) -> None:
         figures.append(_save(ctx, fig, f"coursework_task5_filters_{name}"))
     test_x = split.test.batches(len(split.test), shuffle=False)
     images, targets = next(iter(test_x))
+    images = images.to(on)
     for digit in DIGITS:
         index = int((targets["digit"] == digit).nonzero()[0])
         fig = plot_activations(net, images[index], layers, max_channels=32,
@@ -57,7 +59,7 @@ def run(ctx: RunContext) -> None:
         dream = deep_dream(net, digit, lr=0.05, jitter=2, blur_sigma=0.5, octave_scale=1.6,
                            value_range=value_range, seed=0, **DREAM[ctx.mode])
         with torch.no_grad():
-            start = net(torch.full((1, 1, 28, 28), (0.5 - mean) / std)).softmax(1)[0]
+            start = net(torch.full((1, 1, 28, 28), (0.5 - mean) / std, device=on)).softmax(1)[0]
             probs = net(dream[None]).softmax(1)[0]
         results.add_row(f"DeepDream class {digit}", "prob_target", float(probs[digit]),
                         predicted=int(probs.argmax()), prob_target_grey_start=float(start[digit]))
