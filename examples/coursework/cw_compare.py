@@ -1,0 +1,107 @@
+"""Tasks 3 and 4: train several MNIST classifiers and tabulate size, accuracy and time."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+import cw_data
+import cw_models
+import cw_training
+from torch import nn
+
+from mtlkit import Trainer
+from mtlkit.data import Split
+from mtlkit.experiments import RunContext
+from mtlkit.results import ResultsFile
+from mtlkit.viz import plot_curves
+
+
+@dataclass(frozen=True)
+class Budget:
+    n_train: int | None  # None: all 60 000
+    n_test: int | None  # None: all 10 000
+    n_train_eval: int  # training images scored after every epoch for the train-accuracy curve
+    epochs: int
+    batch_size: int = 128
+    lr: float = 1e-3
+
+    def deviations(self, full_epochs: int) -> list[str]:
+        out = []
+        if self.n_train is not None:
+            out.append(f"trained on a class-balanced {self.n_train}-image subset of the 60 000 MNIST training images")
+        if self.n_test is not None:
+            out.append(f"tested on a class-balanced {self.n_test}-image subset of the 10 000 test images")
+        if self.epochs < full_epochs:
+            out.append(f"{self.epochs} epochs instead of {full_epochs} (the FAQ suggests 100-300)")
+        out.append(f"training accuracy per epoch is measured on {self.n_train_eval} training images")
+        return out
+
+
+# One budget table for Tasks 3, 4 and 5, so that the CNN-vs-MLP comparison is like for like and
+# Task 5 visualises exactly the Task-4.1 network that Task 4 trained (it resumes its checkpoint).
+BUDGETS = {
+    "quick": Budget(n_train=500, n_test=200, n_train_eval=200, epochs=1),
+    "reduced": Budget(n_train=10000, n_test=None, n_train_eval=2000, epochs=4),
+    "full": Budget(n_train=None, n_test=None, n_train_eval=10000, epochs=100),
+}
+
+
+def mnist_splits(ctx: RunContext, budget: Budget, seed: int = 0) -> tuple[Iterable, dict[str, Iterable], Split]:
+    """Shuffled training batches, the per-epoch evaluation sets, and the underlying split."""
+    split = cw_data.mnist(ctx.data_root, budget.n_train, budget.n_test, seed=0)
+    train = split.train.batches(budget.batch_size, shuffle=True, seed=seed)
+    evals = {
+        "train": cw_data.subset(split.train, budget.n_train_eval, seed=1).batches(1000, shuffle=False),
+        "test": split.test.batches(1000, shuffle=False),
+    }
+    return train, evals, split
+
+
+def train_one(
+    ctx: RunContext, name: str, build: Callable[[], nn.Module], budget: Budget, seed: int = 0
+) -> tuple[nn.Module, Trainer, list[dict[str, float]]]:
+    """Train (or resume, or just reload) one classifier; returns the net, its Trainer and its curves."""
+    train, evals, _ = mnist_splits(ctx, budget, seed)
+    cw_training.seeded(seed)
+    net = build()
+    trainer = cw_training.classifier(ctx, net, (_slug(name), f"seed{seed}"), lr=budget.lr)
+    return net, trainer, cw_training.fit_with_curves(trainer, train, budget.epochs, evals)
+
+
+def train_architectures(
+    ctx: RunContext,
+    results: ResultsFile,
+    nets: Mapping[str, Callable[[], nn.Module]],
+    budget: Budget,
+    *,
+    paper: Mapping[str, float],
+    seed: int = 0,
+) -> dict[str, list[dict[str, float]]]:
+    """Train each net (skipping finished ones); add one row per net and metric; return the curves."""
+    all_curves = {}
+    n_test = len(mnist_splits(ctx, budget, seed)[2].test)
+    for name, build in nets.items():
+        net, _, curves = train_one(ctx, name, build, budget, seed)
+        all_curves[name] = curves
+        last = curves[-1]
+        params = cw_models.count_parameters(net)
+        common = {"params": params, "epochs": budget.epochs}
+        results.add_row(name, "test_acc", last["test/acc"], paper=paper.get(name), **common)
+        results.add_row(name, "train_acc", last["train/acc"], **common)
+        results.add_row(name, "train_time_s", sum(r["train_time_s"] for r in curves), **common,
+                        per_epoch=[round(r["train_time_s"], 2) for r in curves])
+        results.add_row(name, "test_time_s", last["test_eval_time_s"], n_test=n_test, **common)
+        results.add_row(name, "params", float(params))
+    return all_curves
+
+
+def save_curves(ctx: RunContext, curves: list[dict[str, float]], name: str, title: str) -> str:
+    """Train/test accuracy per epoch as ``figures/<name>.png``; returns the path relative to results."""
+    fig = plot_curves(curves, ["train/acc", "test/acc"], labels=["train", "test"], ylabel="accuracy", title=title)
+    fig.savefig(ctx.figures_dir / f"{name}.png", dpi=120)
+    return f"figures/{name}.png"
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in name).strip("_")

@@ -1,0 +1,83 @@
+"""The coursework runs end to end in quick mode: each task via ``mtlkit reproduce``, then the notebook."""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from mtlkit.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK = ROOT / "examples" / "coursework" / "coursework.ipynb"
+TASKS = {
+    1: {("PCA PC1+PC2", "explained_variance_ratio"), ("pair 0-1 in PCA-2D", "logreg_train_acc")},
+    2: {("pair 0-1", "test_acc"), ("pair 7-9", "test_acc")},
+    3: {("MLP 3.1 [1000,1000]", "test_acc"), ("MLP 7 hidden [512,512,256,256,128,128,64]", "train_time_s")},
+    4: {("CNN 4.1 [32,64,128]", "test_acc"), ("CNN 4.1 [32,64,128]", "test_time_s")},
+    5: {("DeepDream class 2", "prob_target"), ("DeepDream class 9", "prob_target")},
+}
+
+
+def reproduce(task: int, out: Path) -> dict:
+    assert main(["reproduce", f"coursework-task{task}", "--mode", "quick", "--results-dir", str(out),
+                 "--runs-dir", str(out / "runs"), "--no-progress"]) == 0
+    return json.loads((out / f"coursework_task{task}.json").read_text())
+
+
+def check_figures(data: dict, out: Path) -> None:
+    assert data["figures"]
+    for figure in data["figures"]:
+        assert (out / figure).stat().st_size > 1000, figure
+
+
+@pytest.fixture(scope="module")
+def quick_runs(tmp_path_factory) -> Path:
+    """One quick run of every task, shared by the tests below (the notebook then resumes them)."""
+    return tmp_path_factory.mktemp("coursework")
+
+
+def test_task6_quick_needs_no_data_root(quick_runs, monkeypatch):
+    """Task 6's quick mode trains on the Fashion-MNIST subset shipped inside mtlkit."""
+    monkeypatch.delenv("MTLKIT_DATA", raising=False)
+    data = reproduce(6, quick_runs)
+    rows = {(r["setting"], r["metric"]): r for r in data["rows"]}
+    assert {("MTL λ=0.5", "test_acc_item"), ("STL", "test_acc_group")} <= set(rows)
+    assert rows[("MTL λ=1 seed 0", "test_acc_group")]["head_unchanged"] is True
+    assert rows[("MTL λ=0 seed 0", "test_acc_item")]["head_unchanged"] is True
+    assert rows[("MTL λ=0.5 seed 0", "test_acc_item")]["head_unchanged"] is False
+    assert data["adam_selected"].startswith("Adam lr=") and "λ = 1" in data["lambda_interpretation"]
+    check_figures(data, quick_runs)
+
+
+@pytest.mark.slow
+@pytest.mark.data
+def test_tasks_1_to_5_quick(data_root, quick_runs):
+    for task, expected in TASKS.items():  # in order: Task 5 resumes Task 4's checkpoint
+        data = reproduce(task, quick_runs)
+        assert data["mode"] == "quick" and data["deviations"] is not None
+        found = {(r["setting"], r["metric"]) for r in data["rows"]}
+        assert expected <= found, (task, expected - found)
+        check_figures(data, quick_runs)
+
+
+@pytest.mark.slow
+@pytest.mark.data
+def test_notebook_executes_in_quick_mode(data_root, quick_runs):
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    env = {"COURSEWORK_MODE": "quick", "COURSEWORK_RESULTS": str(quick_runs)}
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)  # the kernel inherits this process's environment
+    try:
+        nbclient.NotebookClient(notebook, timeout=120, kernel_name="python3",
+                                resources={"metadata": {"path": str(ROOT)}}).execute()
+    finally:
+        for key, value in old.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    errors = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    assert not errors
