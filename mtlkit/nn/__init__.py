@@ -1,6 +1,7 @@
 """Neural-network modules: trunks, heads, multi-task models, factorised layers."""
 
 from mtlkit.nn._activation import make_activation
+from mtlkit.nn._all_conv import all_conv_specs, all_conv_trunk
 from mtlkit.nn._convnet import AvgPool, Conv, ConvNet, Dense, Dropout, Flatten, GlobalAvgPool, MaxPool
 from mtlkit.nn._heads import LinearHead, MLPHead
 from mtlkit.nn._label_reuse import LabelReuseHead
@@ -22,5 +23,7 @@ __all__ = [
     "MaxPool",
     "MultiTaskModel",
     "SingleTaskModels",
+    "all_conv_specs",
+    "all_conv_trunk",
     "make_activation",
 ]
