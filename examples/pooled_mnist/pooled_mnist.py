@@ -55,7 +55,7 @@ class Budget:
 
 BUDGETS = {
     "quick": Budget(width=8, n_train=200, n_test=200, stages=((1e-3, 1),), seeds=(0,), tsne_points=150),
-    "reduced": Budget(width=32, n_train=6000, n_test=None, stages=((1e-3, 10), (1e-5, 2)), seeds=(0, 1),
+    "reduced": Budget(width=32, n_train=4000, n_test=None, stages=((1e-3, 8), (1e-5, 2)), seeds=(0, 1),
                       tsne_points=600),
     "full": Budget(width=192, n_train=None, n_test=None, stages=((1e-3, 25), (1e-5, 25)), seeds=(0, 1, 2),
                    tsne_points=2000),
