@@ -68,7 +68,8 @@ def _deviations(mode: str, b: Budget) -> list[str]:
         "(14,979 train / 3,745 test), not the paper's random 60k/10k sample of the uncleaned notMNIST_large "
         "(not available here); notMNIST numbers are therefore not comparable to the paper's in absolute terms.",
         "The all-convolution net follows Springenberg et al.'s All-CNN-C layout (mtlkit.nn.all_conv_trunk); the "
-        "paper shows only one of its layers ('3x3 Conv 192 ReLU, stride 2'), so the other layers are our reading.",
+        "paper shows only one of its layers ('3x3 Conv 192 ReLU, stride 2'), so the other layers are our reading; "
+        "convolutions use He-normal initialisation (the paper states none).",
         "Learning-rate decay lr/(1 + d*n) with d = stage lr / stage length and n counted from the start of each "
         "stage; the paper's formula is partly illegible in the seed text.",
         "Pixels scaled to [0, 1], no mean/std normalisation and no augmentation (the paper states none).",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from torch import nn
+
 from mtlkit.nn._activation import ActivationSpec
 from mtlkit.nn._convnet import Conv, ConvNet, GlobalAvgPool, LayerSpec
 
@@ -56,7 +58,10 @@ def all_conv_specs(width: int = 192) -> list[LayerSpec]:
 
 
 def all_conv_trunk(
-    input_shape: Sequence[int] = (1, 28, 28), width: int = 192, activation: ActivationSpec = "relu"
+    input_shape: Sequence[int] = (1, 28, 28),
+    width: int = 192,
+    activation: ActivationSpec = "relu",
+    he_init: bool = True,
 ) -> ConvNet:
     r"""The all-convolution trunk of :func:`all_conv_specs` as a :class:`~mtlkit.nn.ConvNet`.
 
@@ -68,9 +73,21 @@ def all_conv_trunk(
     — 1,366,080 for the paper's :math:`w = 192` on greyscale input (plus 1,930 for a 10-way
     head), 38,240 for :math:`w = 32`.
 
+    With ``he_init`` every convolution starts from He et al.'s
+    :math:`\mathcal{N}(0, 2/\text{fan-in})` with zero bias, which keeps the activation scale
+    through the eight ReLU layers; PyTorch's default (uniform, variance :math:`1/(3\,\text{fan-in})`)
+    shrinks it layer by layer, and this net without normalisation then sits at chance level for
+    the first epochs.
+
     >>> import torch
     >>> net = all_conv_trunk((1, 28, 28), width=32)
     >>> net(torch.zeros(2, 1, 28, 28)).shape, sum(p.numel() for p in net.parameters())
     (torch.Size([2, 32]), 38240)
     """
-    return ConvNet(input_shape, all_conv_specs(width), activation=activation)
+    net = ConvNet(input_shape, all_conv_specs(width), activation=activation)
+    if he_init:
+        for module in net.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+                nn.init.zeros_(module.bias)
+    return net
