@@ -167,7 +167,8 @@ def _tsne(ctx, b: Budget, splits, seed: int) -> list[str]:
             net.load_state_dict(state)
             panels[title] = hidden_features(net.trunk, batches, d)
         path = ctx.figures_dir / f"pooled_mnist_tsne_{d}.png"
-        plot_tsne_panels(panels, path, seed=0, title=f"{LABEL[d]} test images, hidden layer 8 (after GAP)")
+        title = f"{LABEL[d]} test images: last hidden layer (conv 8, globally average-pooled), seed {seed}"
+        plot_tsne_panels(panels, path, class_names=test.classes[d], seed=0, title=title)
         figures.append(str(path))
     return figures
 

@@ -32,8 +32,12 @@ def digit_splits(
             labels = full.meta["label"][rows]
             if n is not None and n < len(rows):
                 rows = rows[torch.as_tensor(balanced_sample(labels.numpy(), n, seed=data_seed))]
+            # Pooled class names are "<dataset>:<class>"; keep the class part of this dataset's ten.
+            names = [c.split(":", 1)[1] for c in full.classes["pooled"][10 * d : 10 * d + 10]]
             parts.append(
-                ImageDataset(full.images[rows], {name: full.meta["label"][rows]}, name=f"{name}/{side}")
+                ImageDataset(
+                    full.images[rows], {name: full.meta["label"][rows]}, classes={name: names}, name=f"{name}/{side}"
+                )
             )
         splits[name] = Split(*parts)
     return splits
