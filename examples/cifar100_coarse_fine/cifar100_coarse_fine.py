@@ -57,7 +57,7 @@ class Budget:
 REDUCED_WIDTHS = Widths(conv=(32, 64, 64), shared_conv=(36, 72, 72), fc=128)
 BUDGETS = {
     "quick": Budget(REDUCED_WIDTHS, n_train=500, n_val=500, epochs=1, seeds=(0,)),
-    "reduced": Budget(REDUCED_WIDTHS, n_train=15000, n_val=None, epochs=7, seeds=(0, 1)),
+    "reduced": Budget(REDUCED_WIDTHS, n_train=12000, n_val=None, epochs=5, seeds=(0, 1)),
     "full": Budget(Widths(conv=(64, 128, 128), shared_conv=(72, 144, 144), fc=256), n_train=None, n_val=None,
                    epochs=40, seeds=(0, 1, 2)),
 }  # fmt: skip
