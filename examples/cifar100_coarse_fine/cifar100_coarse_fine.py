@@ -127,10 +127,11 @@ def _conclusion(acc: dict) -> str:
         if arch not in acc:
             continue
         gain, paper, spread, beyond = effect(arch, task)
-        parts.append(
-            f"{arch} vs Independent on {task} accuracy {gain:+.2f} pt (paper {paper:+.2f}; "
-            f"{'larger' if beyond else 'not larger'} than the seed std {spread:.2f})"
-        )
+        if spread != spread:  # NaN: one seed, no spread to compare against
+            versus = "one seed, spread unknown"
+        else:
+            versus = f"{'larger' if beyond else 'not larger'} than the seed std {spread:.2f}"
+        parts.append(f"{arch} on {task} accuracy {gain:+.2f} pt (paper {paper:+.2f}; {versus})")
     return "Relative to Independent towers: " + "; ".join(parts) + "."
 
 
