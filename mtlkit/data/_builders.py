@@ -42,9 +42,17 @@ __all__ = [
 
 MNIST_CLASSES = [str(d) for d in range(10)]
 FASHION_MNIST_CLASSES = [
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
-]  # fmt: skip
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+]
 NOTMNIST_CLASSES = list("ABCDEFGHIJ")
 NOTMNIST_DEFAULT_SPLIT = {"test_fraction": 0.2, "seed": 0}
 """Font-disjoint split behind ``load("notmnist", "train" | "test")``."""
@@ -199,8 +207,11 @@ def build_omniglot(split: str, files: Mapping[str, Path]) -> ImageDataset:
         images.append(arrays["images"])
         alphabet.append(arrays["alphabet"].astype(np.int64) + len(names))
         character.append(arrays["char_class"].astype(np.int64) + char_offset)
-        for key, col in (("char_in_alphabet", "character"), ("drawer", "drawer"),
-                         ("char_id", "char_id")):  # fmt: skip
+        for key, col in (
+            ("char_in_alphabet", "character"),
+            ("drawer", "drawer"),
+            ("char_id", "char_id"),
+        ):
             meta_cols.setdefault(key, []).append(arrays[col].astype(np.int64))
         names += arrays["alphabet_names"]
         char_offset += int(arrays["char_class"].max()) + 1
@@ -212,8 +223,11 @@ def build_omniglot(split: str, files: Mapping[str, Path]) -> ImageDataset:
         },
         classes={"alphabet": names},
         meta={k: torch.from_numpy(np.concatenate(v)) for k, v in meta_cols.items()},
-        info={"source": "omniglot/SOURCE.md", "polarity": "0 = ink, 255 = background",
-              "license": "MIT (Brenden Lake 2015)"},  # fmt: skip
+        info={
+            "source": "omniglot/SOURCE.md",
+            "polarity": "0 = ink, 255 = background",
+            "license": "MIT (Brenden Lake 2015)",
+        },
         name=f"omniglot/{split}",
     )
 
@@ -248,8 +262,11 @@ def build_utkface(split: str, files: Mapping[str, Path]) -> ImageDataset:
             "race": ["White", "Black", "Asian", "Indian", "Others"],
         },
         meta={"fold": torch.from_numpy(arrays["fold"].astype(np.int64))},
-        info={"source": "utkface/SOURCE.md", "filenames": arrays["filename"].tolist(),
-              "license": "non-commercial research use only"},  # fmt: skip
+        info={
+            "source": "utkface/SOURCE.md",
+            "filenames": arrays["filename"].tolist(),
+            "license": "non-commercial research use only",
+        },
         name="utkface/all",
     )
     if split == "all":
@@ -315,8 +332,10 @@ def build_fashion_mnist_small(split: str, files: Mapping[str, Path]) -> ImageDat
         {"label": torch.from_numpy(arrays[f"y_{split}"].astype(np.int64))},
         classes={"label": FASHION_MNIST_CLASSES},
         meta={"source_index": torch.from_numpy(arrays[f"index_{split}"].astype(np.int64))},
-        info={"source": "fashion-mnist/SOURCE.md", "license": "MIT (Zalando SE 2017), "
-              "see LICENSE-fashion-mnist.txt"},  # fmt: skip
+        info={
+            "source": "fashion-mnist/SOURCE.md",
+            "license": "MIT (Zalando SE 2017), see LICENSE-fashion-mnist.txt",
+        },
         mean=mean,
         std=std,
         name=f"fashion_mnist_small/{split}",

@@ -58,7 +58,7 @@ def _decode_range(
         data = blob[offsets[i] : offsets[i + 1]].tobytes()
         with Image.open(io.BytesIO(data)) as img:
             if img.size != (width, height):
-                raise FormatError("jpeg blob", f"image {i} is {img.size}, expected {(width, height)}")
+                raise FormatError("jpeg blob", f"image {i} is {img.size}, not {(width, height)}")
             decoded = np.asarray(img.convert(mode))
         out[i] = decoded.reshape(height, width, channels)
 

@@ -132,7 +132,9 @@ _FASHION_MIRRORS = (
 )
 
 
-def _idx_files(folder: str, mirrors: tuple[str, ...], digests: dict[str, tuple[str, ...]]):
+def _idx_files(
+    folder: str, mirrors: tuple[str, ...], digests: dict[str, tuple[str, ...]]
+) -> dict[str, FileSpec]:
     return {
         name: FileSpec(f"{folder}/{name}", sha, tuple(m + name for m in mirrors))
         for name, sha in digests.items()
@@ -323,8 +325,13 @@ REGISTRY: dict[str, DatasetSpec] = {
             "all": _OMNIGLOT["background"] + _OMNIGLOT["evaluation"],
         },
         _builders.build_omniglot,
-        {"background": 19_280, "evaluation": 13_180, "train": 19_280, "test": 13_180,
-         "all": 32_460},
+        {
+            "background": 19_280,
+            "evaluation": 13_180,
+            "train": 19_280,
+            "test": 13_180,
+            "all": 32_460,
+        },
     ),
     "utkface": DatasetSpec(
         "utkface",

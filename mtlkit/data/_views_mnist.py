@@ -47,9 +47,7 @@ def mnist_one_vs_all(
     if fraction < 1.0:
         base = base.subset(stratified_fraction(base.labels["label"].numpy(), fraction, seed))
     label = base.labels["label"]
-    targets = {
-        f"digit{d}": torch.where(label == d, 1.0, -1.0).to(torch.float32) for d in range(10)
-    }
+    targets = {f"digit{d}": torch.where(label == d, 1.0, -1.0).to(torch.float32) for d in range(10)}
     return base.replace(
         labels=targets,
         classes={},
@@ -79,13 +77,16 @@ class SemiSupervised:
         """Labeled then unlabeled rows in one dataset (unlabeled targets are ``-100``)."""
         images = torch.cat([self.labeled.images, self.unlabeled.images])
         label = torch.cat([self.labeled.labels["label"], self.unlabeled.labels["label"]])
-        true_label = torch.cat(
-            [self.labeled.labels["label"], self.unlabeled.meta["true_label"]]
-        )
+        true_label = torch.cat([self.labeled.labels["label"], self.unlabeled.meta["true_label"]])
         return self.labeled.replace(
             images=images,
             labels={"label": label},
-            meta={"true_label": true_label},
+            meta={
+                "true_label": true_label,
+                "source_index": torch.cat(
+                    [self.labeled.meta["source_index"], self.unlabeled.meta["source_index"]]
+                ),
+            },
             name="mnist/semi-supervised",
         )
 
@@ -102,13 +103,15 @@ def mnist_semi_supervised(
     spread over random digits); the unlabeled part is ``n_unlabeled`` images
     drawn uniformly from the rest, so ``n_labeled + n_unlabeled`` may be at
     most 50,000 (e.g. ``l = 100, u = 49_900``). Both draws depend only on
-    ``seed``.
+    ``seed``. Every part keeps ``meta["source_index"]``, its row in the
+    official training file.
     """
     if n_labeled + n_unlabeled > SEMI_SUPERVISED_POOL or min(n_labeled, n_unlabeled) < 0:
         raise ValueError(
             f"need 0 <= l, u and l + u <= {SEMI_SUPERVISED_POOL}, got {n_labeled} + {n_unlabeled}"
         )
     train = load("mnist", "train", root)
+    train.meta["source_index"] = torch.arange(len(train))
     labels = train.labels["label"][:SEMI_SUPERVISED_POOL].numpy()
     labeled_idx = balanced_sample(labels, n_labeled, seed)
     rest = np.setdiff1d(np.arange(SEMI_SUPERVISED_POOL), labeled_idx)
@@ -120,7 +123,7 @@ def mnist_semi_supervised(
     true_label = unlabeled.labels["label"]
     unlabeled = unlabeled.replace(
         labels={"label": torch.full_like(true_label, IGNORE_INDEX)},
-        meta={"true_label": true_label},
+        meta={**unlabeled.meta, "true_label": true_label},
         name="mnist/unlabeled",
     )
     labeled = train.subset(labeled_idx)

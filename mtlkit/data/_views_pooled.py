@@ -82,12 +82,15 @@ def pooled_digits(
         torch.cat([p.images for p in parts]),
         {"pooled": label + offset, "dataset": dataset_id},
         classes={
-            "pooled": [f"{n}:{c}" for n, p in zip(datasets, parts, strict=True)
-                       for c in p.classes["label"]],  # fmt: skip
+            "pooled": [
+                f"{n}:{c}" for n, p in zip(datasets, parts, strict=True) for c in p.classes["label"]
+            ],
             "dataset": list(datasets),
         },
         meta={"label": label, "offset": offset},
-        info={"offsets": {n: 10 * i for i, n in enumerate(datasets)},
-              "sizes": dict(zip(datasets, np.asarray(sizes).tolist(), strict=True))},  # fmt: skip
+        info={
+            "offsets": {n: 10 * i for i, n in enumerate(datasets)},
+            "sizes": dict(zip(datasets, np.asarray(sizes).tolist(), strict=True)),
+        },
         name=f"pooled[{'+'.join(datasets)}]/{split}",
     )

@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 from _tiny import tiny_mnist
 
-from mtlkit.data import ChecksumError, DataError, DatasetSpec, FileSpec, download_file
-from mtlkit.data import _builders
+from mtlkit.data import ChecksumError, DataError, DatasetSpec, FileSpec, _builders, download_file
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):

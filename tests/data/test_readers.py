@@ -22,11 +22,13 @@ from mtlkit.data import (
     FileSpec,
     FormatError,
     MissingFileError,
+    _builders,
+    _npz,
+    _root,
     load,
     resolve_root,
     verify_file,
 )
-from mtlkit.data import _builders, _npz, _root
 from mtlkit.data._cifar import RECORD_BYTES, read_cifar100_records
 from mtlkit.data._idx import read_idx
 
