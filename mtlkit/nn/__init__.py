@@ -1,6 +1,7 @@
 """Neural-network modules: trunks, heads, multi-task models, factorised layers."""
 
 from mtlkit.nn._activation import make_activation
+from mtlkit.nn._all_conv import all_conv_specs, all_conv_trunk
 from mtlkit.nn._convnet import AvgPool, Conv, ConvNet, Dense, Dropout, Flatten, GlobalAvgPool, MaxPool
 from mtlkit.nn._factorized_base import FactorizedLayer
 from mtlkit.nn._factorized_conv import FactorizedConv2d
@@ -30,6 +31,8 @@ __all__ = [
     "MultiTaskModel",
     "SingleTaskModels",
     "UserDefinedSharing",
+    "all_conv_specs",
+    "all_conv_trunk",
     "count_parameters",
     "make_activation",
 ]
