@@ -11,6 +11,7 @@ Build a model from a trunk and per-task heads, weight the task losses, and train
 from mtlkit._version import __version__
 from mtlkit.auxiliary import DenoisingAutoencoders, WithReconstruction
 from mtlkit.checkpoint import load_checkpoint, save_checkpoint
+from mtlkit.label_space import PooledLabelSpace
 from mtlkit.losses import hinge_loss
 from mtlkit.metrics import accuracy, error_rate
 from mtlkit.nn import (
@@ -40,6 +41,7 @@ from mtlkit.schedules import (
 from mtlkit.seeding import seed_everything
 from mtlkit.sharing import sharing_report, sharing_strength
 from mtlkit.train import NonFiniteLossError, Phase, Trainer
+from mtlkit.transfer import hand_over_pooled, transfer_parameters
 from mtlkit.weighting import weighted_sum
 
 __all__ = [
@@ -68,15 +70,18 @@ __all__ = [
     "MultiTaskModel",
     "NonFiniteLossError",
     "Phase",
+    "PooledLabelSpace",
     "SingleTaskModels",
     "Trainer",
     "WeightSchedule",
     "__version__",
     "accuracy",
     "error_rate",
+    "hand_over_pooled",
     "hinge_loss",
     "load_checkpoint",
     "save_checkpoint",
     "seed_everything",
+    "transfer_parameters",
     "weighted_sum",
 ]

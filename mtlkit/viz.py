@@ -11,7 +11,7 @@ functions are safe in scripts, tests and notebooks alike; save with
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 __all__ = [
     "capture_activations",
     "deep_dream",
+    "hidden_features",
     "plot_activations",
     "plot_curves",
     "plot_embedding_2d",
@@ -32,6 +33,8 @@ __all__ = [
     "plot_image_grid",
     "plot_sweep",
     "plot_tradeoff",
+    "plot_tsne_panels",
+    "tsne_2d",
 ]
 
 
@@ -188,9 +191,16 @@ def plot_sweep(
     for colour, (name, (means, stds)) in zip(colours, series.items(), strict=False):
         if len(means) != len(x) or (stds is not None and len(stds) != len(x)):
             raise ValueError(f"series {name!r} has {len(means)} values for {len(x)} x positions")
-        ax.errorbar(list(x), list(means), yerr=None if stds is None else list(stds), marker="o", capsize=3,
-                    color=colour, label=name)
-    for colour, (name, value) in zip(colours[len(series):], (references or {}).items(), strict=False):
+        ax.errorbar(
+            list(x),
+            list(means),
+            yerr=None if stds is None else list(stds),
+            marker="o",
+            capsize=3,
+            color=colour,
+            label=name,
+        )
+    for colour, (name, value) in zip(colours[len(series) :], (references or {}).items(), strict=False):
         ax.axhline(value, linestyle="--", color=colour, label=name)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
@@ -374,9 +384,7 @@ def plot_filters(
 
 
 # --------------------------------------------------------------------------- activations
-def capture_activations(
-    model: nn.Module, x: torch.Tensor, layers: Mapping[str, nn.Module]
-) -> dict[str, torch.Tensor]:
+def capture_activations(model: nn.Module, x: torch.Tensor, layers: Mapping[str, nn.Module]) -> dict[str, torch.Tensor]:
     """Outputs of the given sub-modules of ``model`` on input ``x`` (via forward hooks).
 
     The model runs once in eval mode without gradients, on the device of its parameters; hooks
@@ -467,8 +475,9 @@ def plot_activations(
         scale = np.abs(maps).max(axis=(1, 2), keepdims=True)
         maps = maps / np.where(scale > 0, scale, 1.0)
         cols = min(ncols, len(maps))
-        panels.append((f"{name}: {len(maps)} of {act.shape[1]} maps, {maps.shape[1]}×{maps.shape[2]}",
-                       _mosaic(maps, cols), cols))
+        panels.append(
+            (f"{name}: {len(maps)} of {act.shape[1]} maps, {maps.shape[1]}×{maps.shape[2]}", _mosaic(maps, cols), cols)
+        )
     # Panel heights follow the mosaics' aspect ratios, so tiles keep square pixels without gaps.
     heights = [8.0 * mosaic.shape[0] / mosaic.shape[1] + 0.35 for _, mosaic, _ in panels]
     fig = _new_figure(8.0, sum(heights) + (0.4 if title else 0.0))
@@ -620,3 +629,85 @@ def deep_dream(
     finally:
         model.train(was_training)
     return img.clamp(low, high)[0]
+
+
+# --------------------------------------------------------------------------- t-SNE of hidden layers
+@torch.no_grad()
+def hidden_features(
+    module: nn.Module, batches: Iterable[tuple[torch.Tensor, Mapping[str, torch.Tensor]]], task: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """``module(x)`` flattened, and the ``task`` targets, over all batches (eval mode).
+
+    >>> feats, labels = hidden_features(nn.Linear(3, 2), [(torch.zeros(4, 3), {"y": torch.arange(4)})], "y")
+    >>> feats.shape, labels.tolist()
+    ((4, 2), [0, 1, 2, 3])
+    """
+    was_training = module.training
+    module.eval()
+    feats, labels = [], []
+    for x, targets in batches:
+        feats.append(module(x).flatten(1).float().cpu())
+        labels.append(targets[task].cpu())
+    module.train(was_training)
+    if not feats:
+        raise ValueError("no batches to take features from")
+    return torch.cat(feats).numpy(), torch.cat(labels).numpy()
+
+
+def tsne_2d(features: np.ndarray, seed: int = 0, perplexity: float = 30.0) -> np.ndarray:
+    r"""2-D t-SNE embedding (van der Maaten & Hinton, 2008) of ``(N, D)`` features.
+
+    Minimises :math:`\mathrm{KL}(P \,\|\, Q)` between Gaussian affinities :math:`P` of the
+    features and Student-t affinities :math:`Q` of the map; PCA initialisation and a fixed
+    seed make the map reproducible.
+
+    >>> tsne_2d(np.random.default_rng(0).normal(size=(40, 5)), perplexity=5).shape
+    (40, 2)
+    """
+    from sklearn.manifold import TSNE
+
+    features = np.asarray(features, dtype=np.float32)
+    if features.ndim != 2 or len(features) < 3:
+        raise ValueError(f"need (N >= 3, D) features, got shape {features.shape}")
+    perplexity = min(perplexity, (len(features) - 1) / 3)
+    return TSNE(2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(features)
+
+
+def plot_tsne_panels(
+    panels: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    class_names: Sequence[str] | None = None,
+    seed: int = 0,
+    title: str | None = None,
+) -> Figure:
+    """One t-SNE scatter per panel (``title -> (features, labels)``), coloured by class.
+
+    Each panel is embedded on its own (t-SNE axes are not comparable across maps); compare the
+    separation of the class clusters, as Fig. 6 of the pooled-MNIST seed does.
+
+    >>> rng = np.random.default_rng(0)
+    >>> panel = (rng.normal(size=(30, 4)), np.arange(30) % 3)
+    >>> fig = plot_tsne_panels({"without MTL": panel, "with MTL": panel})
+    >>> len(fig.axes)
+    2
+    """
+    if not panels:
+        raise ValueError("no panels to plot")
+    from matplotlib import colormaps
+
+    fig = _new_figure(4.2 * len(panels), 4.2)
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    cmap = colormaps["tab10"]
+    for ax, (name, (features, labels)) in zip(axes, panels.items(), strict=True):
+        points = tsne_2d(features, seed=seed)
+        labels = np.asarray(labels)
+        for c in np.unique(labels):
+            keep = labels == c
+            label = class_names[int(c)] if class_names is not None else str(int(c))
+            ax.scatter(points[keep, 0], points[keep, 1], s=4, color=cmap(int(c) % 10), label=label)
+        ax.set_title(name, fontsize=10)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    axes[-1].legend(markerscale=3, fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    if title:
+        fig.suptitle(title, fontsize=11)
+    return fig

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from mtlkit.cli import main
-from mtlkit.lr_tail_decay import tail_linear_decay
+from mtlkit.lr_schedules import tail_linear_decay
 
 
 @pytest.mark.parametrize(

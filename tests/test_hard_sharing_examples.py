@@ -86,6 +86,6 @@ def test_quick_mode_writes_every_row(data_root, tmp_path, name, stem, n_rows):
     if stem == "pooled_mnist":
         table = {(r["setting"], r["metric"]) for r in data["rows"]}
         assert ("F+N+M", "test_acc_notmnist") in table and ("single-task", "test_acc_mnist") in table
-        assert all(Path(f).is_file() for f in data["figures"])
+        assert all((tmp_path / f).is_file() for f in data["figures"])  # relative to the results folder
     else:
         assert len(data["parameter_counts"]) == 6

@@ -35,7 +35,7 @@ from mtlkit import (
 )
 from mtlkit.data import SemiSupervised, mnist_semi_supervised
 from mtlkit.experiments import RunContext
-from mtlkit.lr_tail_decay import tail_linear_decay
+from mtlkit.lr_schedules import tail_linear_decay
 from mtlkit.results import ResultsFile
 from mtlkit.schedules import PAPER_EPOCHS, PAPER_SCHEDULE_NAMES
 

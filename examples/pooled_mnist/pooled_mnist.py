@@ -26,7 +26,7 @@ from mtlkit.label_space import PooledLabelSpace
 from mtlkit.lr_schedules import staged_time_decay
 from mtlkit.nn import LinearHead, all_conv_trunk
 from mtlkit.transfer import hand_over_pooled
-from mtlkit.viz_tsne import hidden_features, plot_tsne_panels
+from mtlkit.viz import hidden_features, plot_tsne_panels
 
 NAME = "pooled-mnist"
 DATASETS = ("mnist", "notmnist", "fashion_mnist")
@@ -168,8 +168,8 @@ def _tsne(ctx, b: Budget, splits, seed: int) -> list[str]:
             panels[title] = hidden_features(net.trunk, batches, d)
         path = ctx.figures_dir / f"pooled_mnist_tsne_{d}.png"
         title = f"{LABEL[d]} test images: last hidden layer (conv 8, globally average-pooled), seed {seed}"
-        plot_tsne_panels(panels, path, class_names=test.classes[d], seed=0, title=title)
-        figures.append(str(path))
+        plot_tsne_panels(panels, class_names=test.classes[d], seed=0, title=title).savefig(path, dpi=110)
+        figures.append(f"figures/{path.name}")  # relative to the results folder
     return figures
 
 
