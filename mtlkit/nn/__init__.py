@@ -1,6 +1,7 @@
 """Neural-network modules: trunks, heads, multi-task models, factorised layers."""
 
 from mtlkit.nn._activation import make_activation
+from mtlkit.nn._dmtrl_net import DMTRLNet, PerTask, leaf_layers
 from mtlkit.nn._convnet import AvgPool, Conv, ConvNet, Dense, Dropout, Flatten, GlobalAvgPool, MaxPool
 from mtlkit.nn._factorized_base import FactorizedLayer
 from mtlkit.nn._factorized_conv import FactorizedConv2d
@@ -16,6 +17,7 @@ __all__ = [
     "AvgPool",
     "Conv",
     "ConvNet",
+    "DMTRLNet",
     "Dense",
     "Dropout",
     "FactorizedConv2d",
@@ -28,8 +30,10 @@ __all__ = [
     "MLPHead",
     "MaxPool",
     "MultiTaskModel",
+    "PerTask",
     "SingleTaskModels",
     "UserDefinedSharing",
     "count_parameters",
+    "leaf_layers",
     "make_activation",
 ]
