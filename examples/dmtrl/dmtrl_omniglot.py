@@ -216,7 +216,8 @@ def run(ctx: RunContext) -> None:
     for fraction in b.fractions:
         ranked = sorted(METHODS, key=lambda m: means[fraction, m])
         parts.append(f"{fraction:.0%}: " + ", ".join(f"{LABEL[m]} {means[fraction, m]:.1f}" for m in ranked))
-    results.set("conclusions", "Mean error over the 50 alphabets (%), best first — " + "; ".join(parts) + ".")
+    count = b.alphabets or 50
+    results.set("conclusions", f"Mean error over the {count} alphabets (%), best first — " + "; ".join(parts) + ".")
 
 
 if __name__ == "__main__":
