@@ -1,8 +1,8 @@
 """Neural-network modules: trunks, heads, multi-task models, factorised layers."""
 
 from mtlkit.nn._activation import make_activation
-from mtlkit.nn._dmtrl_net import DMTRLNet, PerTask, leaf_layers
 from mtlkit.nn._convnet import AvgPool, Conv, ConvNet, Dense, Dropout, Flatten, GlobalAvgPool, MaxPool
+from mtlkit.nn._dmtrl_net import DMTRLNet, PerTask, leaf_layers
 from mtlkit.nn._factorized_base import FactorizedLayer
 from mtlkit.nn._factorized_conv import FactorizedConv2d
 from mtlkit.nn._factorized_linear import FactorizedLinear
