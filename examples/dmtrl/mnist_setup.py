@@ -85,8 +85,18 @@ def stl_run_dir(ctx: RunContext, fraction: float, seed: int) -> Path:
     return path
 
 
-def fit_stl(ctx: RunContext, b: Budget, data: ImageDataset, seed: int, run_dir: Path) -> UserDefinedSharing:
-    """Ten independent LeNets (STL), trained with the budget's protocol or restored when finished."""
+def fit_stl(
+    ctx: RunContext, b: Budget, data: ImageDataset, seed: int, run_dir: Path, common_init: bool = False
+) -> UserDefinedSharing:
+    """Ten independent LeNets (STL), trained with the budget's protocol or restored when finished.
+
+    ``common_init`` starts all ten from the same random weights (then trained independently), which
+    the paper does not specify but which decides how low-rank the stacked weights are (App. B).
+    """
     stl = build_seeded(seed, lambda: UserDefinedSharing(lenet(b.width), 0, TASKS))
+    if common_init:
+        first = stl.towers[TASKS[0]].state_dict()
+        for task in TASKS[1:]:
+            stl.towers[task].load_state_dict(first)
     train(ctx, stl, data.batches(b.batch_size, seed=seed), LOSSES, b.epochs_for(len(data)), b.lr, run_dir, seed)
     return stl  # type: ignore[return-value]
