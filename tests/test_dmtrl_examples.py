@@ -93,11 +93,11 @@ def test_one_vs_all_error_ranks_scores():
 @pytest.mark.parametrize(
     ("name", "stem", "n_rows"),
     [
-        ("dmtrl-mnist", "dmtrl_mnist", 5 * 3),
+        ("dmtrl-mnist", "dmtrl_mnist", 6 * 3),
         ("dmtrl-params", "dmtrl_params", 2 * 5 * 2),
         ("dmtrl-shallow", "dmtrl_shallow", 8),
-        ("dmtrl-omniglot", "dmtrl_omniglot", 5 + 3 * 4),
-        ("dmtrl-faces", "dmtrl_faces", 5 * 2),
+        ("dmtrl-omniglot", "dmtrl_omniglot", 6 + 3 * 4),
+        ("dmtrl-faces", "dmtrl_faces", 6 * 2),
     ],
 )
 def test_quick_mode_writes_every_row(data_root, tmp_path, name, stem, n_rows):

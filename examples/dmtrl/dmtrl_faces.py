@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from dmtrl_common import (
     DMTRL_METHODS,
     LABEL,
+    METHODS,
     SEED_FILE,
     build_seeded,
     cached,
@@ -36,7 +37,6 @@ NAME = "dmtrl-faces"
 TASKS = ("gender", "age_group")
 CLASSES = {"gender": 2, "age_group": 8}
 LOSSES = {task: F.cross_entropy for task in TASKS}
-METHODS = ("stl", "ud", *DMTRL_METHODS)
 
 
 @dataclass(frozen=True)

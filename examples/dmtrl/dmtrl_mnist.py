@@ -15,6 +15,7 @@ import torch
 from dmtrl_common import (
     DMTRL_METHODS,
     LABEL,
+    METHODS,
     SEED_FILE,
     build_seeded,
     cached,
@@ -25,7 +26,7 @@ from dmtrl_common import (
     train,
 )
 from dmtrl_nets import lenet
-from mnist_setup import BUDGETS, LOSSES, METHODS, NAME, PAPER_1PCT, TASKS, Budget, evaluate
+from mnist_setup import BUDGETS, LOSSES, NAME, PAPER_1PCT, TASKS, Budget, evaluate
 
 from mtlkit.data import mnist_one_vs_all, stratified_fraction
 from mtlkit.experiments import RunContext, register_experiment
@@ -139,7 +140,7 @@ def run(ctx: RunContext) -> None:
             for metric in ("binary_error_pct", "balanced_error_pct", "multiclass_error_pct"):
                 mean, std = mean_std([r[metric] for r in runs])
                 table[fraction, method][metric] = (mean, std)
-                paper = PAPER_1PCT[method] if metric == "binary_error_pct" and fraction == 0.01 else None
+                paper = PAPER_1PCT.get(method) if metric == "binary_error_pct" and fraction == 0.01 else None
                 extra = {"per_repeat": [round(r[metric], 3) for r in runs], "epochs": runs[0]["epochs"],
                          "n_train": runs[0]["n_train"], "parameters": runs[0]["parameters"],
                          "cpu_s": [r["cpu_s"] for r in runs]}  # fmt: skip

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from dmtrl_common import (
     DMTRL_METHODS,
     LABEL,
+    METHODS,
     SEED_FILE,
     build_seeded,
     cached,
@@ -33,7 +34,6 @@ from mtlkit.experiments import RunContext, register_experiment
 from mtlkit.nn import UserDefinedSharing
 
 NAME = "dmtrl-omniglot"
-METHODS = ("stl", "ud", *DMTRL_METHODS)
 LAYER_NAMES = ("Conv1", "Conv2", "Conv3", "FC1")
 
 

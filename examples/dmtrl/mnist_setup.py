@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from dmtrl_common import DMTRL_METHODS, build_seeded, predict, train
+from dmtrl_common import build_seeded, predict, train
 from dmtrl_nets import lenet
 
 from mtlkit import hinge_loss
@@ -22,7 +22,6 @@ from mtlkit.nn import UserDefinedSharing
 NAME = "dmtrl-mnist"  # the experiment whose STL nets App. A reuses
 TASKS = [f"digit{d}" for d in range(10)]
 LOSSES = {task: hinge_loss for task in TASKS}
-METHODS = ("stl", "ud", *DMTRL_METHODS)
 # App. A / B (1 % training data, mean binary error in %, "mean of error rates for 10-fold CV").
 PAPER_1PCT = {"stl": 11.52, "ud": 9.34, "laf": 8.25, "tucker": 9.24, "tt": 7.31}
 
