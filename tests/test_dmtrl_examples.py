@@ -94,7 +94,7 @@ def test_one_vs_all_error_ranks_scores():
     ("name", "stem", "n_rows"),
     [
         ("dmtrl-mnist", "dmtrl_mnist", 6 * 3),
-        ("dmtrl-params", "dmtrl_params", 2 * 5 * 2),
+        ("dmtrl-params", "dmtrl_params", 4 * 5 * 2),
         ("dmtrl-shallow", "dmtrl_shallow", 8),
         ("dmtrl-omniglot", "dmtrl_omniglot", 6 + 3 * 4),
         ("dmtrl-faces", "dmtrl_faces", 6 * 2),

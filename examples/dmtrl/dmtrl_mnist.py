@@ -108,6 +108,8 @@ def _plot(ctx: RunContext, b: Budget, table: dict) -> str:
             stds = [table[f, method][metric][1] or 0.0 for f in xs]
             ax.errorbar([100 * x for x in xs], means, yerr=stds, marker="o", capsize=3, label=LABEL[method])
         ax.set_xscale("log")
+        ax.set_xticks([100 * f for f in b.fractions], [f"{100 * f:g}" for f in b.fractions])
+        ax.minorticks_off()
         ax.set_xlabel("training data (% of 60k)")
         ax.set_ylabel("error (%)")
         ax.set_title(title)

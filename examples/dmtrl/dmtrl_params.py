@@ -7,19 +7,20 @@ LAF, Tucker and TT, and counts every learnable parameter (factors and per-task b
 
 from __future__ import annotations
 
+import itertools
 import sys
 from dataclasses import dataclass
 
 import torch
-from dmtrl_common import DMTRL_METHODS, LABEL, SEED_FILE, dmtrl_from_stl, ranks_of
+from dmtrl_common import DMTRL_METHODS, EPS, LABEL, SEED_FILE, dmtrl_from_stl, ranks_of
 from dmtrl_nets import lenet
 from mnist_setup import TASKS, fit_stl
 from mnist_setup import Budget as MnistBudget
 
 from mtlkit.data import mnist_one_vs_all
-from mtlkit.decomp import relative_error
+from mtlkit.decomp import relative_error, spectral_eps_ranks
 from mtlkit.experiments import RunContext, register_experiment
-from mtlkit.nn import UserDefinedSharing, count_parameters, leaf_layers
+from mtlkit.nn import DMTRLNet, UserDefinedSharing, count_parameters, leaf_layers
 
 NAME = "dmtrl-params"
 PAPER_K = {"stl": 4351, "laf": 1632, "tucker": 1740, "tt": 2187, "ud": 436}
@@ -27,6 +28,9 @@ UD_SHARED = 3  # the paper's UD-MTL: conv1, conv2 and FC1 shared
 # How the ten STL nets are initialised before training: the paper does not say, and the ranks that
 # ε = 0.1 picks depend on it (independent draws keep the stacked weights close to full rank).
 INITS = {"independent": False, "common": True}
+# ε = 0.1 as a Frobenius bound on the whole stacked tensor (mtlkit's from_dense), or as the authors'
+# code reads it: per flattening, relative to the largest singular value (decomp.spectral_eps_ranks).
+CRITERIA = ("frobenius", "spectral")
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,9 @@ def _deviations(mode: str, b: Budget) -> list[str]:
         "Two STL initialisations are reported, because the paper does not specify it and the ε-ranks depend on "
         "it: ten independent random draws ('independent', as in dmtrl-mnist) and one draw copied to all ten nets "
         "before independent training ('common').",
+        "Two readings of ε = 0.1 are reported: mtlkit's Frobenius bound ‖W − Ŵ‖_F ≤ ε‖W‖_F on each stacked tensor "
+        "(the paper's words, 'relative error'), and 'spectral ε', the rule of the authors' released code "
+        "(scipy.linalg.interpolative.svd per flattening: keep σ_i > ε σ_1, full ε at every Tucker mode / TT step).",
     ]
     if mode != "full":
         out.append("One training run (seed 0); ranks and hence counts vary slightly with the trained weights.")
@@ -71,38 +78,53 @@ def run(ctx: RunContext) -> None:
     setup = MnistBudget(b.width, (b.fraction,), 1, None, None, b.epochs, b.epochs, (UD_SHARED,), 1, False)
     ud_count = count_parameters(UserDefinedSharing(lenet(b.width), UD_SHARED, TASKS))
     ratios = {}
-    for init, common in INITS.items():
+    for (init, common), criterion in itertools.product(INITS.items(), CRITERIA):
         stl = fit_stl(ctx, setup, data, 0, ctx.run_dir("stl", init), common_init=common)
         counts, details = {"stl": count_parameters(stl), "ud": ud_count}, {}
         for method in DMTRL_METHODS:
-            net = dmtrl_from_stl(stl, method)
+            net = _factorise(stl, method, criterion)
             counts[method] = count_parameters(net)
-            errors = {}
-            for index, (name, layer) in enumerate(net.factorized_layers().items()):
-                stacked = torch.stack([_kernel(leaf_layers(stl.towers[t]), index) for t in TASKS], dim=-1)
-                errors[name] = round(relative_error(stacked, layer.task_weights().detach()), 4)
+            errors = {
+                name: round(relative_error(_stacked(stl, index), layer.task_weights().detach()), 4)
+                for index, (name, layer) in enumerate(net.factorized_layers().items())
+            }
             details[method] = {"ranks": ranks_of(net), "relative_error": errors}
+        suffix = f"{init} init" + (", spectral ε" if criterion == "spectral" else "")
         for method in ("stl", *DMTRL_METHODS, "ud"):
-            setting = f"{LABEL[method]} ({init} init)"
+            setting = f"{LABEL[method]} ({suffix})"
             extra = {"parameters": counts[method], **details.get(method, {})}
             results.add_row(setting, "parameters_K", round(counts[method] / 1000, 1), paper=PAPER_K[method],
-                            headline=method == "laf", **extra)  # fmt: skip
+                            headline=method == "laf" and criterion == "spectral", **extra)  # fmt: skip
             results.add_row(setting, "ratio_to_STL", round(counts[method] / counts["stl"], 3),
                             paper=round(PAPER_K[method] / PAPER_K["stl"], 2))  # fmt: skip
-        ratios[init] = ", ".join(f"{LABEL[m]} {counts[m] / counts['stl']:.2f}" for m in (*DMTRL_METHODS, "ud"))
+        ratios[suffix] = ", ".join(f"{LABEL[m]} {counts[m] / counts['stl']:.2f}" for m in DMTRL_METHODS)
     results.set(
         "conclusions",
-        f"With ε = 0.1 on trained STL weights the parameter ratios to STL are {ratios['independent']} when the ten "
-        f"STL nets start from independent random weights, and {ratios['common']} when they share one random "
-        "initialisation (paper: LAF 0.38, Tucker 0.40, TT 0.50, UD-MTL 0.10).",
+        "Parameter ratios to STL after the ε = 0.1 init — "
+        + "; ".join(f"{suffix}: {text}" for suffix, text in ratios.items())
+        + " (paper: LAF 0.38, Tucker 0.40, TT 0.50; UD-MTL 0.10 here and in the paper). The paper's compression "
+        "needs the spectral reading of ε used by the authors' code; our Frobenius bound keeps near-full ranks.",
     )
 
 
-def _kernel(layers: list[torch.nn.Module], index: int) -> torch.Tensor:
-    """The ``index``-th weight layer's weight in the factorised layers' task-last axis order."""
-    weighted = [m for m in layers if isinstance(m, torch.nn.Conv2d | torch.nn.Linear)]
-    weight = weighted[index].weight.detach()
-    return weight.permute(2, 3, 1, 0) if weight.dim() == 4 else weight.T
+def _weight_layers(net: torch.nn.Module) -> list[torch.nn.Module]:
+    return [m for m in leaf_layers(net) if isinstance(m, torch.nn.Conv2d | torch.nn.Linear)]
+
+
+def _stacked(stl: UserDefinedSharing, index: int) -> torch.Tensor:
+    """The ``index``-th weight layer of the ten towers, stacked task-last in the factorised layers' axis order."""
+    weights = [_weight_layers(stl.towers[t])[index].weight.detach() for t in TASKS]
+    return torch.stack([w.permute(2, 3, 1, 0) if w.dim() == 4 else w.T for w in weights], dim=-1)
+
+
+def _factorise(stl: UserDefinedSharing, method: str, criterion: str) -> DMTRLNet:
+    """DMTRL init with ε = 0.1 read as a Frobenius bound (mtlkit) or spectrally (the authors' code)."""
+    if criterion == "frobenius":
+        return dmtrl_from_stl(stl, method)
+    leaves = leaf_layers(stl.towers[TASKS[0]])
+    weighted = [i for i, m in enumerate(leaves) if isinstance(m, torch.nn.Conv2d | torch.nn.Linear)]
+    ranks = {leaf: spectral_eps_ranks(method, _stacked(stl, k), EPS) for k, leaf in enumerate(weighted)}
+    return DMTRLNet.from_single_task(dict(stl.towers), method, ranks=ranks)  # type: ignore[arg-type]
 
 
 if __name__ == "__main__":
