@@ -93,7 +93,7 @@ def test_one_vs_all_error_ranks_scores():
 @pytest.mark.parametrize(
     ("name", "stem", "n_rows"),
     [
-        ("dmtrl-mnist", "dmtrl_mnist", 6 * 3),
+        ("dmtrl-mnist", "dmtrl_mnist", 9 * 3),
         ("dmtrl-params", "dmtrl_params", 4 * 5 * 2),
         ("dmtrl-shallow", "dmtrl_shallow", 8),
         ("dmtrl-omniglot", "dmtrl_omniglot", 6 + 3 * 4),

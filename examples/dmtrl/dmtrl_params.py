@@ -12,15 +12,15 @@ import sys
 from dataclasses import dataclass
 
 import torch
-from dmtrl_common import DMTRL_METHODS, EPS, LABEL, SEED_FILE, dmtrl_from_stl, ranks_of
+from dmtrl_common import DMTRL_METHODS, LABEL, SEED_FILE, dmtrl_from_stl, ranks_of, stack_task_weights
 from dmtrl_nets import lenet
 from mnist_setup import TASKS, fit_stl
 from mnist_setup import Budget as MnistBudget
 
 from mtlkit.data import mnist_one_vs_all
-from mtlkit.decomp import relative_error, spectral_eps_ranks
+from mtlkit.decomp import relative_error
 from mtlkit.experiments import RunContext, register_experiment
-from mtlkit.nn import DMTRLNet, UserDefinedSharing, count_parameters, leaf_layers
+from mtlkit.nn import UserDefinedSharing, count_parameters, leaf_layers
 
 NAME = "dmtrl-params"
 PAPER_K = {"stl": 4351, "laf": 1632, "tucker": 1740, "tt": 2187, "ud": 436}
@@ -82,12 +82,13 @@ def run(ctx: RunContext) -> None:
         stl = fit_stl(ctx, setup, data, 0, ctx.run_dir("stl", init), common_init=common)
         counts, details = {"stl": count_parameters(stl), "ud": ud_count}, {}
         for method in DMTRL_METHODS:
-            net = _factorise(stl, method, criterion)
+            net = dmtrl_from_stl(stl, method, rule=criterion)
             counts[method] = count_parameters(net)
-            errors = {
-                name: round(relative_error(_stacked(stl, index), layer.task_weights().detach()), 4)
-                for index, (name, layer) in enumerate(net.factorized_layers().items())
-            }
+            weighted = [[m for m in leaf_layers(stl.towers[t]) if _is_weighted(m)] for t in TASKS]
+            errors = {}
+            for k, (name, layer) in enumerate(net.factorized_layers().items()):
+                stacked = stack_task_weights([layers[k] for layers in weighted])
+                errors[name] = round(relative_error(stacked, layer.task_weights().detach()), 4)
             details[method] = {"ranks": ranks_of(net), "relative_error": errors}
         suffix = f"{init} init" + (", spectral ε" if criterion == "spectral" else "")
         for method in ("stl", *DMTRL_METHODS, "ud"):
@@ -107,24 +108,8 @@ def run(ctx: RunContext) -> None:
     )
 
 
-def _weight_layers(net: torch.nn.Module) -> list[torch.nn.Module]:
-    return [m for m in leaf_layers(net) if isinstance(m, torch.nn.Conv2d | torch.nn.Linear)]
-
-
-def _stacked(stl: UserDefinedSharing, index: int) -> torch.Tensor:
-    """The ``index``-th weight layer of the ten towers, stacked task-last in the factorised layers' axis order."""
-    weights = [_weight_layers(stl.towers[t])[index].weight.detach() for t in TASKS]
-    return torch.stack([w.permute(2, 3, 1, 0) if w.dim() == 4 else w.T for w in weights], dim=-1)
-
-
-def _factorise(stl: UserDefinedSharing, method: str, criterion: str) -> DMTRLNet:
-    """DMTRL init with ε = 0.1 read as a Frobenius bound (mtlkit) or spectrally (the authors' code)."""
-    if criterion == "frobenius":
-        return dmtrl_from_stl(stl, method)
-    leaves = leaf_layers(stl.towers[TASKS[0]])
-    weighted = [i for i, m in enumerate(leaves) if isinstance(m, torch.nn.Conv2d | torch.nn.Linear)]
-    ranks = {leaf: spectral_eps_ranks(method, _stacked(stl, k), EPS) for k, leaf in enumerate(weighted)}
-    return DMTRLNet.from_single_task(dict(stl.towers), method, ranks=ranks)  # type: ignore[arg-type]
+def _is_weighted(module: torch.nn.Module) -> bool:
+    return isinstance(module, torch.nn.Conv2d | torch.nn.Linear)
 
 
 if __name__ == "__main__":

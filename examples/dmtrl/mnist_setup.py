@@ -40,6 +40,7 @@ class Budget:
     ud_cv_every_fraction: bool
     batch_size: int = 50
     lr: float = 1e-3
+    spectral_fractions: tuple[float, ...] = ()  # also run DMTRL with the authors' (spectral) ε-ranks here
 
     def epochs_for(self, n_train: int) -> int:
         if self.epochs is not None:
@@ -48,11 +49,13 @@ class Budget:
         return max(2, min(self.max_epochs, round(self.passes / n_train)))
 
 
+FULL_FRACTIONS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 1.0)
 BUDGETS = {
-    "quick": Budget(0.125, (0.002,), 1, 200, None, 1, 1, (1, 3), 1, False),
-    "reduced": Budget(0.5, (0.01, 0.02, 0.05), 3, 2000, 6000, None, 12, (1, 2, 3), 1, False),
-    "full": Budget(1.0, (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 1.0), 5, None, None, 100, 100, (1, 2, 3), 5,
-                   True),
+    "quick": Budget(0.125, (0.002,), 1, 200, None, 1, 1, (1, 3), 1, False, spectral_fractions=(0.002,)),
+    "reduced": Budget(0.5, (0.01, 0.02, 0.05), 3, 2000, 6000, None, 12, (1, 2, 3), 1, False,
+                      spectral_fractions=(0.01,)),
+    "full": Budget(1.0, FULL_FRACTIONS, 5, None, None, 100, 100, (1, 2, 3), 5, True,
+                   spectral_fractions=FULL_FRACTIONS),
 }
 
 
