@@ -170,11 +170,22 @@ def run(ctx: RunContext) -> None:
     results.set("figures", [_plot(ctx, b, table)])
     first = b.fractions[0]
     summary = ", ".join(f"{LABEL[m]} {table[first, m]['binary_error_pct'][0]:.2f}" for m in METHODS)
-    best = min(METHODS, key=lambda m: table[first, m]["binary_error_pct"][0])
+
+    def err(fraction: float, method: str) -> float:
+        return table[fraction, method]["binary_error_pct"][0]
+
+    beats_stl = sum(min(err(f, m) for m in DMTRL_METHODS) < err(f, "stl") for f in b.fractions)
+    beats_ctrl = sum(min(err(f, m) for m in DMTRL_METHODS) < err(f, "stl_ft") for f in b.fractions)
     results.set(
         "conclusions",
-        f"At {first:.1%} training data the mean binary error (%) is {summary} (paper at 1%: STL 11.52, UD-MTL 9.34, "
-        f"LAF 8.25, Tucker 9.24, TT 7.31); lowest here: {LABEL[best]}.",
+        [
+            f"At {first:.1%} training data the mean binary error (%) is {summary} (paper at 1 %: STL 11.52, "
+            "UD-MTL 9.34, LAF 8.25, Tucker 9.24, TT 7.31; our one-vs-all test sets are 90 % negatives, so absolute "
+            "numbers are not comparable).",
+            f"The best DMTRL variant beats STL at {beats_stl} of {len(b.fractions)} fractions, but beats the "
+            f"'STL + more epochs' control at only {beats_ctrl} of {len(b.fractions)}: in this budget the gain over "
+            "STL is mostly the extra training DMTRL gets after its STL initialisation.",
+        ],
     )
 
 
