@@ -96,8 +96,8 @@ def test_one_vs_all_error_ranks_scores():
         ("dmtrl-mnist", "dmtrl_mnist", 9 * 3),
         ("dmtrl-params", "dmtrl_params", 4 * 5 * 2),
         ("dmtrl-shallow", "dmtrl_shallow", 8),
-        ("dmtrl-omniglot", "dmtrl_omniglot", 6 + 3 * 4),
-        ("dmtrl-faces", "dmtrl_faces", 6 * 2),
+        ("dmtrl-omniglot", "dmtrl_omniglot", 9 + 6 * 4),
+        ("dmtrl-faces", "dmtrl_faces", 9 * 2),
     ],
 )
 def test_quick_mode_writes_every_row(data_root, tmp_path, name, stem, n_rows):

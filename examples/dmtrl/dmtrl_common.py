@@ -31,6 +31,8 @@ DMTRL_METHODS = ("laf", "tucker", "tt")
 # "stl_ft" is our control, not a method of the paper: the trained STL nets trained for as many more
 # epochs as DMTRL gets after its STL initialisation, without any sharing.
 METHODS = ("stl", "stl_ft", "ud", *DMTRL_METHODS)
+SPECTRAL_METHODS = tuple(f"{m}-spectral" for m in DMTRL_METHODS)  # DMTRL with the authors' ε-ranks
+ALL_METHODS = (*METHODS, *SPECTRAL_METHODS)
 LABEL = {
     "stl": "STL",
     "stl_ft": "STL + more epochs (control)",

@@ -13,6 +13,7 @@ import sys
 
 import torch
 from dmtrl_common import (
+    ALL_METHODS,
     DMTRL_METHODS,
     LABEL,
     METHODS,
@@ -31,8 +32,6 @@ from mnist_setup import BUDGETS, LOSSES, NAME, PAPER_1PCT, TASKS, Budget, evalua
 from mtlkit.data import mnist_one_vs_all, stratified_fraction
 from mtlkit.experiments import RunContext, register_experiment
 from mtlkit.nn import UserDefinedSharing
-
-ALL_METHODS = (*METHODS, *(f"{m}-spectral" for m in DMTRL_METHODS))
 
 
 def _deviations(mode: str, b: Budget) -> list[str]:
