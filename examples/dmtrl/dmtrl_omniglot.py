@@ -152,21 +152,24 @@ def _select_ud(ctx: RunContext, b: Budget, fraction: float, train_sets: dict, cl
     return cached(ctx.run_dir(f"f{fraction:g}", "ud-cv") / "choice.json", compute)
 
 
-def _plot_rho(ctx: RunContext, rho: dict[str, list[float]], fraction: float) -> str:
+def _plot_rho(ctx: RunContext, rho: dict[str, dict[str, list[float]]], fraction: float) -> str:
+    """Fig. 4's bar chart of ρ per layer, with the paper's softmax normalisation and with 'abs'."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    width = 0.8 / len(rho)
-    for i, (method, values) in enumerate(rho.items()):
-        ax.bar([x + i * width for x in range(len(values))], values, width, label=LABEL[method])
-    ax.set_xticks([x + width * (len(rho) - 1) / 2 for x in range(len(LAYER_NAMES))], LAYER_NAMES)
-    ax.set_ylabel("sharing strength ρ (Eq. 9, softmax)")
-    ax.set_ylim(0, 1)
-    ax.set_title(f"Omniglot, {fraction:.0%} training data ({ctx.mode} mode)")
-    ax.legend(fontsize=8)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 3.8), sharey=True)
+    for ax, (normalization, values_of) in zip(axes, rho.items(), strict=True):
+        width = 0.8 / len(values_of)
+        for i, (method, values) in enumerate(values_of.items()):
+            ax.bar([x + i * width for x in range(len(values))], values, width, label=LABEL[method])
+        ax.set_xticks([x + width * (len(values_of) - 1) / 2 for x in range(len(LAYER_NAMES))], LAYER_NAMES)
+        ax.set_title(f"ρ (Eq. 9), {normalization} normalisation")
+        ax.set_ylim(0, 1)
+    axes[0].set_ylabel("sharing strength ρ")
+    axes[1].legend(fontsize=7, loc="upper right")
+    fig.suptitle(f"Omniglot, {fraction:.0%} training data ({ctx.mode} mode)")
     fig.tight_layout()
     name = f"dmtrl_omniglot_rho_{ctx.mode}.png"
     fig.savefig(ctx.figures_dir / name, dpi=110)
@@ -212,10 +215,14 @@ def run(ctx: RunContext) -> None:
             results.add_row(f"{LABEL[method]} @ {fraction:.0%}", "error_pct", round(mean, 3), ours_std=std,
                             headline=headline, **extra)  # fmt: skip
         if fraction in (0.1, b.fractions[0]):
-            rho = {m: list(per_seed[0][m]["rho"].values()) for m in methods if "rho" in per_seed[0][m]}
-            for method, values in rho.items():
-                for layer, value in zip(LAYER_NAMES, values, strict=True):
-                    results.add_row(f"{LABEL[method]} @ {fraction:.0%}", f"rho_{layer}", round(value, 4))
+            rho = {
+                normalization: {m: list(per_seed[0][m][key].values()) for m in methods if key in per_seed[0][m]}
+                for normalization, key in (("softmax", "rho"), ("abs", "rho_abs"))
+            }
+            for key, values_of in (("rho", rho["softmax"]), ("rho_abs", rho["abs"])):
+                for method, values in values_of.items():
+                    for layer, value in zip(LAYER_NAMES, values, strict=True):
+                        results.add_row(f"{LABEL[method]} @ {fraction:.0%}", f"{key}_{layer}", round(value, 4))
             figures = [_plot_rho(ctx, rho, fraction)]
     results.set("figures", figures)
     parts = []
