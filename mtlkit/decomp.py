@@ -374,8 +374,8 @@ def spectral_eps_ranks(method: FactorizationMethod, weights: Tensor, eps: float)
 
     >>> W = torch.zeros(4, 3, 2)
     >>> W[0, 0, 0], W[1, 1, 1], W[2, 2, 0] = 1.0, 0.05, 0.5
-    >>> spectral_eps_ranks("laf", W, 0.1), spectral_eps_ranks("tucker", W, 0.1)
-    (1, (2, 2, 1))
+    >>> spectral_eps_ranks("laf", W, 0.1), spectral_eps_ranks("tucker", W, 0.1), spectral_eps_ranks("tt", W, 0.1)
+    (1, (2, 2, 1), (2, 1))
     """
     if not eps >= 0:
         raise ValueError(f"eps must be ≥ 0, got {eps}")
@@ -393,4 +393,10 @@ def spectral_eps_ranks(method: FactorizationMethod, weights: Tensor, eps: float)
         rank = _spectral_rank(values, eps)
         ranks.append(rank)
         remainder = values[:rank, None] * right[:rank]
+    # A left-to-right sweep can keep more rank than the cores to its right can use (e.g. when the
+    # task core has rank 1); trim right-to-left to the largest chain-consistent ranks.
+    bound = 1
+    for index in range(len(ranks) - 1, -1, -1):
+        bound = min(ranks[index], weights.shape[index + 1] * bound)
+        ranks[index] = bound
     return tuple(ranks)
