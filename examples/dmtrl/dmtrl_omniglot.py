@@ -211,7 +211,7 @@ def run(ctx: RunContext) -> None:
                 extra.update(ranks_repeat0=runs[0]["ranks"], rho_repeat0=runs[0]["rho"],
                              rho_abs_repeat0=runs[0]["rho_abs"])  # fmt: skip
             std = None if len(values) < 2 else float(torch.tensor(values).std())
-            headline = fraction == b.fractions[0] and method in ("stl", "ud", "tucker")
+            headline = fraction == b.fractions[-1] and method in ("stl", "stl_ft", "tt")
             results.add_row(f"{LABEL[method]} @ {fraction:.0%}", "error_pct", round(mean, 3), ours_std=std,
                             headline=headline, **extra)  # fmt: skip
         if fraction in (0.1, b.fractions[0]):
