@@ -81,8 +81,9 @@ class DMTRLNet(nn.Module):
     ``forward(x, tasks=None)`` takes one batch shared by all tasks, ``(B, ...)``, or per-task
     batches ``{task: (B_t, ...)}`` (different tasks may have different inputs and sizes: they are
     zero-padded to the largest ``B_t`` and the padding is cut from the outputs; tasks missing from
-    the mapping run on padding only and are not returned). The Trainer passes ``tasks``; only those
-    outputs are returned.
+    the mapping run on padding only and are not returned; layers that mix examples within a batch,
+    such as batch norm, would see the padding). The Trainer passes ``tasks``; only those outputs
+    are returned.
 
     Use :meth:`from_single_task` for the paper's STL initialisation.
 
