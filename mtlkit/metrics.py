@@ -16,7 +16,7 @@ IGNORE_INDEX = -100
 
 MetricFn = Callable[[torch.Tensor, torch.Tensor], tuple[float, int]]
 
-__all__ = ["IGNORE_INDEX", "MetricFn", "accuracy", "error_rate", "sign_accuracy"]
+__all__ = ["IGNORE_INDEX", "MetricFn", "accuracy", "error_rate", "one_vs_all_error", "sign_accuracy"]
 
 
 def accuracy(output: torch.Tensor, target: torch.Tensor) -> tuple[float, int]:
@@ -53,3 +53,18 @@ def error_rate(output: torch.Tensor, target: torch.Tensor) -> tuple[float, int]:
     """
     correct, count = accuracy(output, target)
     return count - correct, count
+
+
+def one_vs_all_error(scores: torch.Tensor, labels: torch.Tensor) -> float:
+    """Multi-class error of ``C`` one-vs-all scorers: class = argmax of the ``(N, C)`` scores.
+
+    The second metric of DMTRL's MNIST experiment: rank the ten binary tasks' outputs.
+
+    Example:
+        >>> import torch
+        >>> one_vs_all_error(torch.tensor([[0.9, -1.0], [0.2, 0.5]]), torch.tensor([0, 0]))
+        0.5
+    """
+    if scores.dim() != 2 or labels.shape != scores.shape[:1]:
+        raise ValueError(f"need (N, C) scores and (N,) labels, got {tuple(scores.shape)} and {tuple(labels.shape)}")
+    return float((scores.argmax(dim=1) != labels).double().mean())

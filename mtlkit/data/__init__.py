@@ -11,6 +11,7 @@ from mtlkit.data._batches import IGNORE_INDEX, InMemoryBatches, ScaleNormalize
 from mtlkit.data._dataset import ImageDataset, Split
 from mtlkit.data._errors import ChecksumError, DataError, FormatError, MissingFileError
 from mtlkit.data._load import available, load
+from mtlkit.data._per_task_batches import PerTaskBatches
 from mtlkit.data._registry import REGISTRY, DatasetSpec, FileSpec
 from mtlkit.data._root import cache_dir, download_file, resolve_root, verify_file
 from mtlkit.data._sampling import balanced_sample, group_split, stratified_fraction
@@ -35,6 +36,7 @@ __all__ = [
     "ImageDataset",
     "InMemoryBatches",
     "MissingFileError",
+    "PerTaskBatches",
     "ScaleNormalize",
     "SemiSupervised",
     "Split",

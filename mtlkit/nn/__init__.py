@@ -3,6 +3,7 @@
 from mtlkit.nn._activation import make_activation
 from mtlkit.nn._all_conv import all_conv_specs, all_conv_trunk
 from mtlkit.nn._convnet import AvgPool, Conv, ConvNet, Dense, Dropout, Flatten, GlobalAvgPool, MaxPool
+from mtlkit.nn._dmtrl_net import DMTRLNet, PerTask, leaf_layers
 from mtlkit.nn._factorized_base import FactorizedLayer
 from mtlkit.nn._factorized_conv import FactorizedConv2d
 from mtlkit.nn._factorized_linear import FactorizedLinear
@@ -17,6 +18,7 @@ __all__ = [
     "AvgPool",
     "Conv",
     "ConvNet",
+    "DMTRLNet",
     "Dense",
     "Dropout",
     "FactorizedConv2d",
@@ -29,10 +31,12 @@ __all__ = [
     "MLPHead",
     "MaxPool",
     "MultiTaskModel",
+    "PerTask",
     "SingleTaskModels",
     "UserDefinedSharing",
     "all_conv_specs",
     "all_conv_trunk",
     "count_parameters",
+    "leaf_layers",
     "make_activation",
 ]

@@ -77,17 +77,23 @@ class UserDefinedSharing(nn.Module):
             }
         )
 
-    def forward(self, inputs: Tensor | Mapping[str, Tensor]) -> dict[str, Tensor]:
-        """Shared batch → trunk once, then every tower; per-task batches → trunk per task."""
+    def forward(
+        self, inputs: Tensor | Mapping[str, Tensor], tasks: Sequence[str] | None = None
+    ) -> dict[str, Tensor]:
+        """Shared batch → trunk once, then every tower; per-task batches → trunk per task.
+
+        ``tasks`` (as the Trainer passes it) restricts which towers run (default: all).
+        """
+        wanted = self.task_names if tasks is None else list(tasks)
         if isinstance(inputs, Mapping):
-            missing = set(self.task_names) - set(inputs)
+            missing = set(wanted) - set(inputs)
             if missing:
                 raise ValueError(
                     f"UserDefinedSharing: per-task inputs miss tasks {sorted(missing)}"
                 )
-            return {task: self.towers[task](self.shared(inputs[task])) for task in self.task_names}
+            return {task: self.towers[task](self.shared(inputs[task])) for task in wanted}
         features = self.shared(inputs)
-        return {task: self.towers[task](features) for task in self.task_names}
+        return {task: self.towers[task](features) for task in wanted}
 
 
 def _build(spec: LayerSpec, task: str | None) -> nn.Module:

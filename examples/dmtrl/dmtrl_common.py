@@ -1,0 +1,212 @@
+"""Helpers shared by the DMTRL reproductions (seed 002): training, prediction, UD-MTL selection.
+
+The method itself lives in the library (:class:`mtlkit.nn.DMTRLNet`, the factorised layers,
+:class:`mtlkit.nn.UserDefinedSharing`); this module only wires it to the Trainer the same way for
+the MNIST, Omniglot and faces experiments.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import statistics
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from mtlkit import Trainer, seed_everything
+from mtlkit.decomp import spectral_eps_ranks
+from mtlkit.experiments import RunContext
+from mtlkit.nn import DMTRLNet, UserDefinedSharing, count_parameters, leaf_layers
+from mtlkit.nn._ud_mtl import LayerSpec
+from mtlkit.sharing import sharing_report
+
+SEED_FILE = "002_c59d931e19fae3a5.txt"
+DMTRL_METHODS = ("laf", "tucker", "tt")
+# "stl_ft" is our control, not a method of the paper: the trained STL nets trained for as many more
+# epochs as DMTRL gets after its STL initialisation, without any sharing.
+METHODS = ("stl", "stl_ft", "ud", *DMTRL_METHODS)
+SPECTRAL_METHODS = tuple(f"{m}-spectral" for m in DMTRL_METHODS)  # DMTRL with the authors' ε-ranks
+ALL_METHODS = (*METHODS, *SPECTRAL_METHODS)
+LABEL = {
+    "stl": "STL",
+    "stl_ft": "STL + more epochs (control)",
+    "ud": "UD-MTL",
+    "laf": "DMTRL-LAF",
+    "tucker": "DMTRL-Tucker",
+    "tt": "DMTRL-TT",
+    **{f"{m}-spectral": f"DMTRL-{n} (spectral ε)" for m, n in (("laf", "LAF"), ("tucker", "Tucker"), ("tt", "TT"))},
+}
+EPS = 0.1  # the paper's single hyper-parameter: relative reconstruction error of the STL init
+
+Batch = tuple[Any, dict[str, Tensor]]
+
+
+def train(
+    ctx: RunContext,
+    model: nn.Module,
+    data: Iterable[Batch],
+    losses: Mapping[str, Callable[[Tensor, Tensor], Tensor]],
+    epochs: int,
+    lr: float,
+    run_dir: Path,
+    seed: int,
+) -> nn.Module:
+    """Adam on the sum of task losses; resumes from ``run_dir/last.pt`` (a finished run is a no-op)."""
+    trainer = Trainer(
+        model, torch.optim.Adam(model.parameters(), lr=lr), dict(losses), checkpoint_dir=run_dir,
+        log_dir=run_dir, progress=ctx.progress, seed=seed,
+    )  # fmt: skip
+    trainer.fit(data, epochs)
+    return model
+
+
+@torch.no_grad()
+def predict(model: nn.Module, batches: Iterable[Batch]) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    """Concatenated ``({task: outputs}, {task: targets})`` of ``model`` over ``batches`` (eval mode)."""
+    model.eval()
+    outputs: dict[str, list[Tensor]] = {}
+    targets: dict[str, list[Tensor]] = {}
+    for x, ys in batches:
+        for task, out in model(x, tasks=list(ys)).items():
+            outputs.setdefault(task, []).append(out)
+            targets.setdefault(task, []).append(ys[task])
+    return {t: torch.cat(v) for t, v in outputs.items()}, {t: torch.cat(v) for t, v in targets.items()}
+
+
+def error_pct(output: Tensor, target: Tensor) -> float:
+    """Error rate in percent: sign for ±1 targets, argmax for class indices."""
+    if target.is_floating_point():
+        wrong = torch.where(output.reshape(target.shape) >= 0, 1.0, -1.0) != target
+    else:
+        wrong = output.argmax(dim=1) != target
+    return 100.0 * float(wrong.double().mean())
+
+
+def cached(path: Path, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Result of a finished configuration, computed once (a restarted run skips finished work)."""
+    if path.is_file():
+        return json.loads(path.read_text())
+    value = compute()
+    path.write_text(json.dumps(value))
+    return value
+
+
+def dmtrl_from_stl(stl: UserDefinedSharing, method: str, eps: float = EPS, rule: str = "frobenius") -> DMTRLNet:
+    """The paper's initialisation: factorise the trained STL towers with ε = ``eps``.
+
+    ``rule="frobenius"`` bounds ‖W − Ŵ‖_F ≤ ε‖W‖_F per stacked tensor (mtlkit's ``from_dense``);
+    ``"spectral"`` picks the ranks the authors' released code would (:func:`mtlkit.decomp.spectral_eps_ranks`).
+    """
+    if rule == "frobenius":
+        return DMTRLNet.from_single_task(dict(stl.towers), method, eps=eps)  # type: ignore[arg-type]
+    if rule != "spectral":
+        raise ValueError(f"unknown rank rule {rule!r}; expected 'frobenius' or 'spectral'")
+    towers = {task: leaf_layers(tower) for task, tower in stl.towers.items()}
+    first = next(iter(towers.values()))
+    ranks = {}
+    for index, layer in enumerate(first):
+        if isinstance(layer, nn.Conv2d | nn.Linear) and len({t[index].weight.shape for t in towers.values()}) == 1:
+            ranks[index] = spectral_eps_ranks(method, stack_task_weights([t[index] for t in towers.values()]), eps)
+    return DMTRLNet.from_single_task(dict(stl.towers), method, ranks=ranks)  # type: ignore[arg-type]
+
+
+def stack_task_weights(layers: Sequence[nn.Module]) -> Tensor:
+    """``T`` Linear / Conv2d weights stacked task-last in the factorised layers' axis order."""
+    weights = [layer.weight.detach() for layer in layers]
+    return torch.stack([w.permute(2, 3, 1, 0) if w.dim() == 4 else w.T for w in weights], dim=-1)
+
+
+def ranks_of(net: DMTRLNet) -> dict[str, Any]:
+    """``{layer name: ranks}`` of every factorised layer (what ε = 0.1 chose)."""
+    return {name: layer.ranks for name, layer in net.factorized_layers().items()}
+
+
+def select_num_shared(
+    candidates: Sequence[int],
+    fit_and_score: Callable[[int, int], float],
+    folds: int,
+) -> tuple[int, dict[int, float]]:
+    """UD-MTL model selection: the ``N`` (shared layers) with the lowest mean validation error.
+
+    ``fit_and_score(N, fold)`` trains on the fold's training part and returns its validation error.
+    """
+    scores = {n: statistics.fmean(fit_and_score(n, fold) for fold in range(folds)) for n in candidates}
+    return min(scores, key=lambda n: (scores[n], -n)), scores
+
+
+def cv_split(n: int, folds: int, fold: int, seed: int, holdout: float = 0.2) -> tuple[np.ndarray, np.ndarray]:
+    """Train/validation indices: fold ``fold`` of a seeded ``folds``-fold split (``folds == 1``: holdout)."""
+    order = np.random.default_rng([seed, 7]).permutation(n)
+    if folds == 1:
+        cut = max(1, int(round(holdout * n)))
+        return np.sort(order[cut:]), np.sort(order[:cut])
+    parts = np.array_split(order, folds)
+    val = parts[fold]
+    return np.sort(np.concatenate([p for i, p in enumerate(parts) if i != fold])), np.sort(val)
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float | None]:
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else None)
+
+
+def build_seeded(seed: int, build: Callable[[], nn.Module]) -> nn.Module:
+    """Build a model right after seeding, so its initial weights depend only on ``seed``."""
+    seed_everything(seed)
+    return build()
+
+
+def compare_methods(
+    ctx: RunContext,
+    where: Sequence[str],
+    layers: Callable[[], Sequence[LayerSpec]],
+    tasks: Sequence[str],
+    data: Iterable[Batch],
+    losses: Mapping[str, Callable[[Tensor, Tensor], Tensor]],
+    epochs: int,
+    lr: float,
+    seed: int,
+    num_shared: int,
+    evaluate: Callable[[nn.Module], dict[str, float]],
+    spectral: bool = False,
+) -> dict[str, dict[str, Any]]:
+    """STL, UD-MTL (``num_shared`` tied layers) and DMTRL-LAF/Tucker/TT on one training set.
+
+    The DMTRL nets start from the trained STL nets (ε = 0.1) and are trained with the same protocol;
+    so does the control ``stl_ft`` (the STL nets trained ``epochs`` more, unshared), which separates
+    the effect of sharing from that of the extra epochs DMTRL gets.
+    Checkpoints go to ``ctx.run_dir(*where, method)``; finished runs are restored, never retrained,
+    and every model is re-evaluated (so adding a metric costs one evaluation pass). Returns
+    ``{method: {metrics..., cpu_s, parameters[, num_shared | ranks, rho, init_<metric>]}}``.
+    ``spectral=True`` adds ``"<method>-spectral"`` runs, initialised with the authors' rank rule.
+    """
+    out: dict[str, dict[str, Any]] = {}
+
+    def fit(model: nn.Module, method: str, before: dict[str, Any] | None = None) -> dict[str, Any]:
+        run_dir = ctx.run_dir(*where, method)
+        start = time.process_time()
+        train(ctx, model, data, losses, epochs, lr, run_dir, seed)
+        cpu_s = round(time.process_time() - start, 1)
+        info = cached(run_dir / "final.json", lambda: {"cpu_s": cpu_s, **(before or {})})
+        return {**info, **evaluate(model), "epochs": epochs, "parameters": count_parameters(model)}
+
+    stl = build_seeded(seed, lambda: UserDefinedSharing(layers(), 0, tasks))
+    out["stl"] = fit(stl, "stl")
+    out["stl_ft"] = fit(copy.deepcopy(stl), "stl-ft")
+    ud = build_seeded(seed, lambda: UserDefinedSharing(layers(), num_shared, tasks))
+    out["ud"] = {**fit(ud, f"ud-N{num_shared}"), "num_shared": num_shared}
+    variants = [(m, "frobenius", m) for m in DMTRL_METHODS]
+    variants += [(m, "spectral", f"{m}-spectral") for m in DMTRL_METHODS] if spectral else []
+    for method, rule, key in variants:
+        net = dmtrl_from_stl(stl, method, rule=rule)  # type: ignore[arg-type]
+        before = None
+        if not (ctx.run_dir(*where, key) / "final.json").is_file():
+            before = {"ranks": ranks_of(net), **{f"init_{k}": v for k, v in evaluate(net).items()}}
+        out[key] = {**fit(net, key, before), "rho": sharing_report(net),
+                    "rho_abs": sharing_report(net, "abs")}  # fmt: skip
+    return out

@@ -1,0 +1,115 @@
+"""DMTRL reproductions (seed 002): the DMTRLNet builder, per-task batching and the quick runs."""
+
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from mtlkit.cli import main
+from mtlkit.data import ImageDataset, PerTaskBatches
+from mtlkit.metrics import one_vs_all_error
+from mtlkit.nn import DMTRLNet, FactorizedConv2d, FactorizedLinear, PerTask, UserDefinedSharing
+
+
+def _tiny_lenet(out: int = 1) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Sequential(nn.Conv2d(1, 3, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten()),
+        nn.Linear(3 * 3 * 3, 5),
+        nn.Tanh(),
+        nn.Linear(5, out),
+    )
+
+
+@pytest.mark.parametrize("method", ["laf", "tucker", "tt"])
+def test_exact_factorisation_reproduces_every_single_task_net(method):
+    torch.manual_seed(0)
+    nets = {f"t{i}": _tiny_lenet() for i in range(4)}
+    net = DMTRLNet.from_single_task(nets, method, eps=0.0)
+    kinds = [type(layer) for layer in net.layers]
+    assert kinds.count(FactorizedConv2d) == 1 and kinds.count(FactorizedLinear) == 2
+    x = torch.randn(6, 1, 8, 8)
+    outputs = net(x)
+    for task, stl in nets.items():
+        torch.testing.assert_close(outputs[task], stl(x), atol=1e-5, rtol=1e-4)
+    assert list(net(x, tasks=["t2"])) == ["t2"]
+
+
+def test_heterogeneous_heads_and_ragged_per_task_inputs():
+    torch.manual_seed(0)
+    nets = {"a": _tiny_lenet(2), "b": _tiny_lenet(7)}
+    net = DMTRLNet.from_single_task(nets, "tucker", eps=0.0)
+    assert isinstance(net.layers[-1], PerTask)  # output sizes differ: not shareable
+    inputs = {"a": torch.randn(3, 1, 8, 8), "b": torch.randn(5, 1, 8, 8)}
+    outputs = net(inputs)
+    for task, stl in nets.items():
+        torch.testing.assert_close(outputs[task], stl(inputs[task]), atol=1e-5, rtol=1e-4)
+    outputs["b"].sum().backward()
+    assert all(p.grad is not None for p in net.layers[0].parameters())
+
+
+def test_eps_truncation_compresses_and_errors_are_clear():
+    torch.manual_seed(0)
+    base = _tiny_lenet()
+    nets = {f"t{i}": _tiny_lenet() for i in range(5)}
+    for net in nets.values():  # nearly identical tasks: one shared direction suffices
+        net.load_state_dict({k: v + 1e-3 * torch.randn_like(v) for k, v in base.state_dict().items()})
+    dmtrl = DMTRLNet.from_single_task(nets, "laf", eps=0.1)
+    assert all(layer.ranks == 1 for layer in dmtrl.factorized_layers().values())
+    with pytest.raises(ValueError, match="different numbers of layers"):
+        DMTRLNet.from_single_task({"a": _tiny_lenet(), "b": nn.Sequential(nn.Linear(2, 1))}, "laf")
+    with pytest.raises(ValueError, match="unknown task"):
+        dmtrl(torch.randn(2, 1, 8, 8), tasks=["nope"])
+
+
+def test_ud_mtl_towers_are_valid_stl_sources():
+    towers = UserDefinedSharing([lambda: nn.Linear(4, 3), nn.ReLU, lambda: nn.Linear(3, 1)], 0, ["a", "b"])
+    net = DMTRLNet.from_single_task(dict(towers.towers), "tt", eps=0.0)
+    x = torch.randn(2, 4)
+    torch.testing.assert_close(net(x)["a"], towers(x, tasks=["a"])["a"], atol=1e-5, rtol=1e-4)
+
+
+def test_per_task_batches_visit_every_example_once_with_every_task_each_step():
+    sizes = {"a": 11, "b": 3, "c": 7}
+    data = {t: ImageDataset(torch.zeros(n, 1, 2, 2, dtype=torch.uint8), {t: torch.arange(n)}) for t, n in sizes.items()}
+    batches = PerTaskBatches(data, batch_size=4, seed=1)
+    seen = {t: [] for t in sizes}
+    for x, y in batches:
+        assert set(x) == set(y) == set(sizes)
+        for t in sizes:
+            assert 1 <= len(y[t]) <= 4 and x[t].shape[0] == len(y[t])
+            seen[t] += y[t].tolist()
+    assert {t: sorted(v) for t, v in seen.items()} == {t: list(range(n)) for t, n in sizes.items()}
+    assert len(batches) == 3
+
+
+def test_one_vs_all_error_ranks_scores():
+    scores = torch.tensor([[0.1, 0.9, -1.0], [2.0, 0.0, 0.0]])
+    assert one_vs_all_error(scores, torch.tensor([1, 2])) == 0.5
+    with pytest.raises(ValueError):
+        one_vs_all_error(scores, torch.tensor([1]))
+
+
+@pytest.mark.parametrize(
+    ("name", "stem", "n_rows"),
+    [
+        ("dmtrl-mnist", "dmtrl_mnist", 9 * 3),
+        ("dmtrl-params", "dmtrl_params", 4 * 5 * 2),
+        ("dmtrl-shallow", "dmtrl_shallow", 8),
+        ("dmtrl-omniglot", "dmtrl_omniglot", 9 + 2 * 6 * 4),
+        ("dmtrl-faces", "dmtrl_faces", 9 * 2),
+    ],
+)
+def test_quick_mode_writes_every_row(data_root, tmp_path, name, stem, n_rows):
+    args = ["reproduce", name, "--mode", "quick", "--results-dir", str(tmp_path), "--runs-dir", str(tmp_path),
+            "--data", data_root, "--no-progress"]  # fmt: skip
+    assert main(args) == 0
+    data = json.loads((tmp_path / f"{stem}.json").read_text())
+    assert data["mode"] == "quick" and data["deviations"] and data["conclusions"]
+    assert len(data["rows"]) == n_rows
+    assert any(row.get("headline") for row in data["rows"])
+    for row in data["rows"]:
+        if row["metric"].endswith("_pct"):
+            assert 0 <= row["ours"] <= 100
+    for figure in data.get("figures", []):
+        assert (tmp_path / figure).is_file()
