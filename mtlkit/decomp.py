@@ -70,6 +70,8 @@ def relative_error(reference: Tensor, approximation: Tensor) -> float:
     >>> relative_error(torch.ones(4), torch.zeros(4))
     1.0
     """
+    # A number, not part of any graph: callers pass live parameters.
+    reference, approximation = reference.detach(), approximation.detach()
     norm = torch.linalg.vector_norm(reference.double())
     if norm == 0:
         return float(torch.linalg.vector_norm(approximation.double()))
