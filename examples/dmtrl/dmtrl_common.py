@@ -47,6 +47,19 @@ EPS = 0.1  # the paper's single hyper-parameter: relative reconstruction error o
 Batch = tuple[Any, dict[str, Tensor]]
 
 
+def budget_epochs(epochs: int | None, passes: int | None, max_epochs: int, n_train: int, minimum: int) -> int:
+    """A run's epochs: a fixed count, or ``passes / n_train`` image passes clamped to ``[minimum, max_epochs]``.
+
+    Fixing the number of image passes rather than epochs keeps the training cost of small and large
+    training fractions comparable.
+    """
+    if epochs is not None:
+        return epochs
+    if passes is None:
+        raise ValueError("a budget needs either epochs or image passes")
+    return max(minimum, min(max_epochs, round(passes / n_train)))
+
+
 def train(
     ctx: RunContext,
     model: nn.Module,

@@ -17,6 +17,7 @@ from dmtrl_common import (
     ALL_METHODS,
     LABEL,
     SEED_FILE,
+    budget_epochs,
     build_seeded,
     cached,
     compare_methods,
@@ -54,18 +55,16 @@ class Budget:
     spectral_fractions: tuple[float, ...] = ()  # also run DMTRL with the authors' (spectral) ε-ranks here
 
     def epochs_for(self, n_train: int) -> int:
-        if self.epochs is not None:
-            return self.epochs
-        assert self.passes is not None
-        return max(2, min(self.max_epochs, round(self.passes / n_train)))
+        return budget_epochs(self.epochs, self.passes, self.max_epochs, n_train, minimum=2)
 
 
 FULL_FRACTIONS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 BUDGETS = {
     "quick": Budget((8, 16, 16, 32), (0.01,), 1, None, 1, 1, (3, 5), 1, n_test=300, spectral_fractions=(0.01,)),
     "reduced": Budget((16, 32, 48, 64), (0.05, 0.2), 1, 40_000, None, 40, (5,), 0, spectral_fractions=(0.05, 0.2)),
-    "full": Budget((96, 256, 384, 512), FULL_FRACTIONS, 5, None, 50, 50, (1, 2, 3, 4, 5), 5,
-                   spectral_fractions=FULL_FRACTIONS),
+    "full": Budget(
+        (96, 256, 384, 512), FULL_FRACTIONS, 5, None, 50, 50, (1, 2, 3, 4, 5), 5, spectral_fractions=FULL_FRACTIONS
+    ),
 }
 
 
@@ -169,8 +168,9 @@ def run(ctx: RunContext) -> None:
     parts = []
     for fraction in b.fractions:
         for task in TASKS:
-            ranked = sorted((m for m in ALL_METHODS if (fraction, m, task) in means),
-                            key=lambda m: means[fraction, m, task])
+            ranked = sorted(
+                (m for m in ALL_METHODS if (fraction, m, task) in means), key=lambda m: means[fraction, m, task]
+            )
             parts.append(f"{task} @ {fraction:.0%}: " + ", ".join(f"{LABEL[m]} {means[fraction, m, task]:.1f}"
                                                                for m in ranked))  # fmt: skip
     results.set("conclusions", "Test error (%), best first — " + "; ".join(parts) + ".")

@@ -49,10 +49,15 @@ def _deviations(mode: str, b: Budget) -> list[str]:
         "mtlkit.decomp.spectral_eps_ranks), which are much lower (see dmtrl-params).",
         "'STL + more epochs (control)' is not in the paper: the trained STL nets trained as many more epochs as "
         "DMTRL gets after its STL initialisation, without sharing, to separate sharing from extra training.",
-        "UD-MTL's N is chosen among N ∈ {" + ", ".join(map(str, b.ud_candidates)) + "} by "
+        "UD-MTL's N is chosen among N ∈ {"
+        + ", ".join(map(str, b.ud_candidates))
+        + "} by "
         + (f"{b.ud_folds}-fold cross-validation" if b.ud_folds > 1 else "one 80/20 holdout split")
-        + (" at every training fraction" if b.ud_cv_every_fraction else
-           f" on the first repeat of the smallest fraction ({b.fractions[0]:.0%}), and used for all fractions"),
+        + (
+            " at every training fraction"
+            if b.ud_cv_every_fraction
+            else f" on the first repeat of the smallest fraction ({b.fractions[0]:.0%}), and used for all fractions"
+        ),
     ]
     if mode != "full":
         out += [
@@ -61,7 +66,8 @@ def _deviations(mode: str, b: Budget) -> list[str]:
             f"Fractions {', '.join(f'{f:.1%}' for f in b.fractions)} with {b.repeats} repeat(s) instead of ten "
             "fractions × 5 repeats.",
             f"Each training run gets max(2, min({b.max_epochs}, round({b.passes}/n_train))) epochs"
-            if b.passes else f"{b.epochs} epoch(s) per training run.",
+            if b.passes
+            else f"{b.epochs} epoch(s) per training run.",
         ]
     if b.n_test is not None:
         out.append(f"Test error on a fixed class-stratified subset of {b.n_test} of the 10,000 test images.")
@@ -107,8 +113,12 @@ def _plot(ctx: RunContext, b: Budget, table: dict) -> str:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-    for ax, metric, title in zip(axes, ("binary_error_pct", "multiclass_error_pct"),
-                                 ("mean binary (one-vs-all) error", "multi-class error (ranking)"), strict=True):
+    for ax, metric, title in zip(
+        axes,
+        ("binary_error_pct", "multiclass_error_pct"),
+        ("mean binary (one-vs-all) error", "multi-class error (ranking)"),
+        strict=True,
+    ):
         for method in ALL_METHODS:
             xs = [f for f in b.fractions if (f, method) in table]
             if not xs:
@@ -163,8 +173,9 @@ def run(ctx: RunContext) -> None:
                     extra["rho_repeat0"] = runs[0]["rho"]
                     extra["init_error_pct"] = [round(r.get(f"init_{metric}", float("nan")), 3) for r in runs]
                 # STL, the extra-epochs control and one DMTRL variant: the comparison the conclusions rest on.
-                headline = fraction == b.fractions[0] and metric == "binary_error_pct" and method in (
-                    "stl", "stl_ft", "laf")
+                headline = (
+                    fraction == b.fractions[0] and metric == "binary_error_pct" and method in ("stl", "stl_ft", "laf")
+                )
                 results.add_row(f"{LABEL[method]} @ {fraction:.1%}", metric, round(mean, 3),
                                 ours_std=None if std is None else round(std, 3), paper=paper, headline=headline,
                                 **extra)  # fmt: skip

@@ -17,6 +17,7 @@ from dmtrl_common import (
     ALL_METHODS,
     LABEL,
     SEED_FILE,
+    budget_epochs,
     build_seeded,
     cached,
     compare_methods,
@@ -52,10 +53,7 @@ class Budget:
     spectral_fractions: tuple[float, ...] = ()  # also run DMTRL with the authors' (spectral) ε-ranks here
 
     def epochs_for(self, n_train: int) -> int:
-        if self.epochs is not None:
-            return self.epochs
-        assert self.passes is not None
-        return max(3, min(self.max_epochs, round(self.passes / n_train)))
+        return budget_epochs(self.epochs, self.passes, self.max_epochs, n_train, minimum=3)
 
 
 FULL_FRACTIONS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
@@ -202,9 +200,13 @@ def run(ctx: RunContext) -> None:
             values = [r["error_pct"] for r in runs]
             mean = sum(values) / len(values)
             means[fraction, method] = mean
-            extra = {"per_repeat": [round(v, 3) for v in values], "epochs": runs[0]["epochs"],
-                     "parameters": runs[0]["parameters"], "cpu_s": [r["cpu_s"] for r in runs],
-                     "per_task_error_pct_repeat0": {k: round(v, 2) for k, v in runs[0]["per_task_error_pct"].items()}}
+            extra = {
+                "per_repeat": [round(v, 3) for v in values],
+                "epochs": runs[0]["epochs"],
+                "parameters": runs[0]["parameters"],
+                "cpu_s": [r["cpu_s"] for r in runs],
+                "per_task_error_pct_repeat0": {k: round(v, 2) for k, v in runs[0]["per_task_error_pct"].items()},
+            }
             if method == "ud":
                 extra["num_shared"] = runs[0]["num_shared"]
             if "rho" in runs[0]:

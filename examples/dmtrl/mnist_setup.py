@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from dmtrl_common import build_seeded, predict, train
+from dmtrl_common import budget_epochs, build_seeded, predict, train
 from dmtrl_nets import lenet
 
 from mtlkit import hinge_loss
@@ -43,19 +43,16 @@ class Budget:
     spectral_fractions: tuple[float, ...] = ()  # also run DMTRL with the authors' (spectral) ε-ranks here
 
     def epochs_for(self, n_train: int) -> int:
-        if self.epochs is not None:
-            return self.epochs
-        assert self.passes is not None
-        return max(2, min(self.max_epochs, round(self.passes / n_train)))
+        return budget_epochs(self.epochs, self.passes, self.max_epochs, n_train, minimum=2)
 
 
 FULL_FRACTIONS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 1.0)
 BUDGETS = {
     "quick": Budget(0.125, (0.002,), 1, 200, None, 1, 1, (1, 3), 1, False, spectral_fractions=(0.002,)),
-    "reduced": Budget(0.5, (0.01, 0.02, 0.05), 3, 2000, 6000, None, 12, (1, 2, 3), 1, False,
-                      spectral_fractions=(0.01,)),
-    "full": Budget(1.0, FULL_FRACTIONS, 5, None, None, 100, 100, (1, 2, 3), 5, True,
-                   spectral_fractions=FULL_FRACTIONS),
+    "reduced": Budget(
+        0.5, (0.01, 0.02, 0.05), 3, 2000, 6000, None, 12, (1, 2, 3), 1, False, spectral_fractions=(0.01,)
+    ),
+    "full": Budget(1.0, FULL_FRACTIONS, 5, None, None, 100, 100, (1, 2, 3), 5, True, spectral_fractions=FULL_FRACTIONS),
 }
 
 
