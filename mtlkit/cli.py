@@ -43,7 +43,8 @@ def _reproduce(args: argparse.Namespace) -> int:
         data_root=args.data or os.environ.get("MTLKIT_DATA"),
         progress=args.progress,
     )
-    with cpu_settings(threads=args.threads):
+    threads = args.threads if args.threads is not None else experiment.threads
+    with cpu_settings(threads=threads, flush_denormal=experiment.flush_denormal):
         experiment.run(ctx)
     print(f"{experiment.name} ({args.mode}) done; results in {ctx.results_dir}")
     return 0
@@ -81,7 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--data", help="data root (default: $MTLKIT_DATA)")
     rep.add_argument("--examples", help="examples folder (default: $MTLKIT_EXAMPLES or the checkout's)")
     rep.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
-    rep.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice)")
+    rep.add_argument(
+        "--threads", type=int, help="torch intra-op threads (default: what the experiment asks for, else torch's)"
+    )
     rep.set_defaults(func=_reproduce)
 
     bench = sub.add_parser("bench", help="run the benchmarks (from the source checkout)")

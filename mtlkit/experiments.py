@@ -118,27 +118,35 @@ class RunContext:
 
 @dataclass(frozen=True)
 class Experiment:
+    """A registered reproduction and the CPU settings it runs under (see :func:`cpu_settings`)."""
+
     name: str
     seed_file: str
     description: str
     run: Callable[[RunContext], object] = field(repr=False)
     source: str = ""
+    threads: int | None = None
+    flush_denormal: bool = False
 
 
 _REGISTRY: dict[str, Experiment] = {}
 
 
 def register_experiment(
-    name: str, *, seed_file: str, description: str
+    name: str, *, seed_file: str, description: str, threads: int | None = None, flush_denormal: bool = False
 ) -> Callable[[Callable[[RunContext], object]], Callable[[RunContext], object]]:
-    """Decorator that registers ``run(ctx)`` as the experiment ``name``."""
+    """Decorator that registers ``run(ctx)`` as the experiment ``name``.
+
+    ``threads`` and ``flush_denormal`` are the process-wide CPU settings the run wants; the CLI
+    applies them with :func:`cpu_settings` (``--threads`` overrides) and restores them afterwards.
+    """
 
     def decorate(run: Callable[[RunContext], object]) -> Callable[[RunContext], object]:
         existing = _REGISTRY.get(name)
         source = getattr(sys.modules.get(run.__module__), "__file__", "") or ""
         if existing is not None and existing.source != source:
             raise ValueError(f"experiment '{name}' is registered twice: {existing.source} and {source}")
-        _REGISTRY[name] = Experiment(name, seed_file, description, run, source)
+        _REGISTRY[name] = Experiment(name, seed_file, description, run, source, threads, flush_denormal)
         return run
 
     return decorate

@@ -66,3 +66,26 @@ def test_repository_examples_register_without_side_effects():
     for name, exp in registry.items():
         assert exp.seed_file.endswith(".txt"), name
         assert exp.description, name
+
+
+def test_reproduce_applies_the_experiments_cpu_settings_and_restores_them(tmp_path):
+    import torch
+
+    examples = tmp_path / "examples"
+    examples.mkdir()
+    (examples / "threads.py").write_text(
+        textwrap.dedent(
+            """
+            import torch
+            from mtlkit.experiments import register_experiment
+
+            @register_experiment("toy-threads", seed_file="000_x.txt", description="d", threads=1)
+            def run(ctx):
+                ctx.results().add_row("threads", "n", torch.get_num_threads())
+            """
+        )
+    )
+    before = torch.get_num_threads()
+    main(["reproduce", "toy-threads", "--examples", str(examples), "--results-dir", str(tmp_path)])
+    assert json.loads((tmp_path / "toy_threads.json").read_text())["rows"][0]["ours"] == 1
+    assert torch.get_num_threads() == before

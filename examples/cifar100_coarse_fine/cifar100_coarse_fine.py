@@ -136,9 +136,9 @@ def _conclusion(acc: dict) -> str:
 
 
 @register_experiment(NAME, seed_file="003_5d21279641f4ebc0.txt",
-                     description="CIFAR-100 fine + coarse: independent, shared conv, label reuse (6 archs)")
+                     description="CIFAR-100 fine + coarse: independent, shared conv, label reuse (6 archs)",
+                     threads=1)
 def run(ctx: RunContext) -> None:
-    torch.set_num_threads(1)
     b = BUDGETS[ctx.mode]
     device = "cuda" if torch.cuda.is_available() else "cpu"
     results = ctx.results(deviations=_deviations(ctx.mode, b), seeds=list(b.seeds))

@@ -125,9 +125,9 @@ def _select_ud(ctx: RunContext, b: Budget, fraction: float, data: ImageDataset) 
     return cached(ctx.run_dir(f"f{fraction:g}", "ud-cv") / "choice.json", compute)
 
 
-@register_experiment(NAME, seed_file=SEED_FILE, description="DMTRL Sec. 4.2: gender + age group (UTKFace for Adience)")
+@register_experiment(NAME, seed_file=SEED_FILE, description="DMTRL Sec. 4.2: gender + age group (UTKFace for Adience)",
+                     threads=1)
 def run(ctx: RunContext) -> None:
-    torch.set_num_threads(1)
     b = BUDGETS[ctx.mode]
     results = ctx.results(deviations=_deviations(ctx.mode, b), seeds=list(range(b.repeats)))
     full_train, test = utkface_tasks(test_fold=0, root=ctx.data_root)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import sys
 
-import torch
 from dmtrl_common import (
     ALL_METHODS,
     DMTRL_METHODS,
@@ -141,9 +140,9 @@ def _plot(ctx: RunContext, b: Budget, table: dict) -> str:
     return f"figures/{name}"
 
 
-@register_experiment(NAME, seed_file=SEED_FILE, description="DMTRL Sec. 4.1: MNIST one-vs-all, STL/UD-MTL/DMTRL")
+@register_experiment(NAME, seed_file=SEED_FILE, description="DMTRL Sec. 4.1: MNIST one-vs-all, STL/UD-MTL/DMTRL",
+                     threads=1)
 def run(ctx: RunContext) -> None:
-    torch.set_num_threads(1)
     b = BUDGETS[ctx.mode]
     results = ctx.results(deviations=_deviations(ctx.mode, b), seeds=list(range(b.repeats)))
     test = mnist_one_vs_all("test", root=ctx.data_root)

@@ -175,9 +175,9 @@ def _plot_rho(ctx: RunContext, rho: dict[str, dict[str, list[float]]], fraction:
     return f"figures/{name}"
 
 
-@register_experiment(NAME, seed_file=SEED_FILE, description="DMTRL Sec. 4.3: Omniglot, 50 alphabet tasks, ρ per layer")
+@register_experiment(NAME, seed_file=SEED_FILE, description="DMTRL Sec. 4.3: Omniglot, 50 alphabet tasks, ρ per layer",
+                     threads=1)
 def run(ctx: RunContext) -> None:
-    torch.set_num_threads(1)
     b = BUDGETS[ctx.mode]
     results = ctx.results(deviations=_deviations(ctx.mode, b), seeds=list(range(b.repeats)))
     figures, means = [], {}

@@ -69,9 +69,9 @@ def _deviations(mode: str, b: Budget) -> list[str]:
     return out
 
 
-@register_experiment(NAME, seed_file=SEED_FILE, description="DMTRL App. B: parameter counts after the ε=0.1 init")
+@register_experiment(NAME, seed_file=SEED_FILE, description="DMTRL App. B: parameter counts after the ε=0.1 init",
+                     threads=1)
 def run(ctx: RunContext) -> None:
-    torch.set_num_threads(1)
     b = BUDGETS[ctx.mode]
     results = ctx.results(deviations=_deviations(ctx.mode, b), seeds=[0])
     data = mnist_one_vs_all("train", b.fraction, seed=0, root=ctx.data_root)

@@ -109,9 +109,9 @@ def _fit_best(name: str, train_x, train_y, test_x, test_y, seed: int, full_grid:
     return _error(model, test_x, test_y), best
 
 
-@register_experiment(NAME, seed_file=SEED_FILE, description="DMTRL App. A: shallow MTL on PCA / CNN features")
+@register_experiment(NAME, seed_file=SEED_FILE, description="DMTRL App. A: shallow MTL on PCA / CNN features",
+                     threads=1)
 def run(ctx: RunContext) -> None:
-    torch.set_num_threads(1)
     # One BLAS thread: on a loaded machine OpenBLAS's own threads make the d×d solves ~70× slower.
     with threadpool_limits(limits=1):
         _run(ctx)

@@ -17,7 +17,7 @@ from evolving_weights_choices import UNSTATED, budget_deviations
 from evolving_weights_paper import LABELED, UNLABELED
 from evolving_weights_setup import METRIC, SAME_STREAM, Budget, Job, Table1, jobs, plot_paper_schedules
 
-from mtlkit.experiments import RunContext, cpu_settings, register_experiment
+from mtlkit.experiments import RunContext, register_experiment
 from mtlkit.schedules import PAPER_SCHEDULE_NAMES
 
 NAME = "evolving-weights-table1a"
@@ -89,17 +89,13 @@ def conclusion(table: Table1) -> str:
     return text
 
 
+# exp40's λr(t) = e^{-t/σ} and saturated sigmoids/softmaxes give float32 denormals, which make
+# CPU arithmetic 10-100x slower; flushing them to zero changes no value above 1e-38.
+# One thread: the CPU machine is shared, one core per training process.
 @register_experiment(NAME, seed_file="001_9bc79a8a3513fb16.txt",
-                     description="Evolving weights (ESANN 2016), Table 1a: NN1, four schedules, l x u grid")
+                     description="Evolving weights (ESANN 2016), Table 1a: NN1, four schedules, l x u grid",
+                     threads=1, flush_denormal=True)
 def run(ctx: RunContext) -> None:
-    # exp40's λr(t) = e^{-t/σ} and saturated sigmoids/softmaxes give float32 denormals, which make
-    # CPU arithmetic 10-100x slower; flushing them to zero changes no value above 1e-38.
-    # One thread: the CPU machine is shared, one core per training process.
-    with cpu_settings(threads=1, flush_denormal=True):
-        _run(ctx)
-
-
-def _run(ctx: RunContext) -> None:
     budget = BUDGETS[ctx.mode]
     todo = plan(ctx.mode)
     results = ctx.results(deviations=[*UNSTATED, *budget_deviations(budget), *grid_deviations(ctx.mode)],

@@ -15,7 +15,7 @@ from evolving_weights_paper import LABELED, UNLABELED
 from evolving_weights_setup import METRIC, SAME_STREAM, Job, Table1, jobs
 from evolving_weights_table1a import BUDGETS, REDUCED_U
 
-from mtlkit.experiments import RunContext, cpu_settings, register_experiment
+from mtlkit.experiments import RunContext, register_experiment
 
 NAME = "evolving-weights-table1b"
 DEEP = ("NN2", "NN3", "NN4")
@@ -56,17 +56,13 @@ def conclusion(table: Table1) -> str:
     return text
 
 
+# exp40's λr(t) = e^{-t/σ} and saturated sigmoids/softmaxes give float32 denormals, which make
+# CPU arithmetic 10-100x slower; flushing them to zero changes no value above 1e-38.
+# One thread: the CPU machine is shared, one core per training process.
 @register_experiment(NAME, seed_file="001_9bc79a8a3513fb16.txt",
-                     description="Evolving weights (ESANN 2016), Table 1b: NN2-NN4 with exp40")
+                     description="Evolving weights (ESANN 2016), Table 1b: NN2-NN4 with exp40",
+                     threads=1, flush_denormal=True)
 def run(ctx: RunContext) -> None:
-    # exp40's λr(t) = e^{-t/σ} and saturated sigmoids/softmaxes give float32 denormals, which make
-    # CPU arithmetic 10-100x slower; flushing them to zero changes no value above 1e-38.
-    # One thread: the CPU machine is shared, one core per training process.
-    with cpu_settings(threads=1, flush_denormal=True):
-        _run(ctx)
-
-
-def _run(ctx: RunContext) -> None:
     budget = BUDGETS[ctx.mode]
     todo = plan(ctx.mode)
     grid = {

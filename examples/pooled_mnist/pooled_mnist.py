@@ -211,9 +211,9 @@ def _conclusion(acc: dict) -> str:
 
 
 @register_experiment(NAME, seed_file="000_63a32166e077445b.txt",
-                     description="MNIST/notMNIST/Fashion pooled all-conv pre-training + hand-over (Table 3, Fig. 6)")
+                     description="MNIST/notMNIST/Fashion pooled all-conv pre-training + hand-over (Table 3, Fig. 6)",
+                     threads=1)
 def run(ctx: RunContext) -> None:
-    torch.set_num_threads(1)
     b = BUDGETS[ctx.mode]
     device = "cuda" if torch.cuda.is_available() else "cpu"
     results = ctx.results(deviations=_deviations(ctx.mode, b), seeds=list(b.seeds))
