@@ -48,6 +48,16 @@ def _new_figure(width: float, height: float) -> Figure:
     return Figure(figsize=(width, height), layout="constrained")
 
 
+def _label_line_axes(ax: Any, xlabel: str, ylabel: str, title: str | None) -> None:
+    """The finishing touches every line plot here shares: axis labels, title, grid, legend."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+
+
 def _as_numpy(values: Any) -> np.ndarray:
     if isinstance(values, torch.Tensor):
         return values.detach().cpu().numpy()
@@ -151,13 +161,7 @@ def plot_curves(
         xs = [r.get(x_key, i + 1) for i, r in enumerate(history) if key in r]
         ys = [r[key] for r in history if key in r]
         ax.plot(xs, ys, marker="o", markersize=3, label=labels[index] if labels else key)
-    ax.set_xlabel(xlabel)
-    if ylabel:
-        ax.set_ylabel(ylabel)
-    if title:
-        ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize="small")
+    _label_line_axes(ax, xlabel, ylabel or "", title)
     return fig
 
 
@@ -202,12 +206,7 @@ def plot_sweep(
         )
     for colour, (name, value) in zip(colours[len(series) :], (references or {}).items(), strict=False):
         ax.axhline(value, linestyle="--", color=colour, label=name)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    if title:
-        ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize="small")
+    _label_line_axes(ax, xlabel, ylabel, title)
     return fig
 
 
@@ -240,12 +239,7 @@ def plot_tradeoff(
         ax.plot([p[0] for p in ordered], [p[1] for p in ordered], marker="o", linestyle=":", label=name)
     if log_x:
         ax.set_xscale("log")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    if title:
-        ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize="small")
+    _label_line_axes(ax, xlabel, ylabel, title)
     return fig
 
 
