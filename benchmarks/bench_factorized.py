@@ -1,12 +1,17 @@
 """Speed and memory of DMTRL factorised layers on the modified LeNet of the paper (T = 10 tasks).
 
-Three comparisons, each a *training step* (forward + backward + SGD step), median over repeats
-measured in this run; ``ratio = ours_s / baseline_s`` (lower is better):
+Four comparisons, each a *training step* (forward + backward + SGD step), median over interleaved
+repeats measured in this run; ``ratio = ours_s / baseline_s`` (lower is better). Every entry also
+has ``flop_ratio``, the same ratio in floating-point operations (``torch.utils.flop_counter``):
+where the time ratio is close to it, the kernels run at the baseline's speed and only a cheaper
+algorithm could help.
 
 * ``vs_dense``: a factorised layer (all T tasks, batched kernel) against T independent dense
   layers run in a loop — the STL network DMTRL replaces. Target ratio ≤ 1.3.
 * ``batched_vs_loop``: our task-batched kernel against the per-task loop oracle
   (``forward_per_task``, composition still done once). Target ≥ 3× faster, i.e. ratio ≤ 0.33.
+* ``network vs_stl``: the whole factorised LeNet (``DMTRLNet``, the paper's MNIST setting: one
+  image batch shared by the 10 tasks) against the 10 single-task LeNets it replaces.
 * ``vs_tltorch``: ours against TensorLy-Torch's ``FactorizedLinear`` with ``n_layers=T`` (one
   joint Tucker tensor, called once per task index), if ``tltorch`` is importable.
 
@@ -17,7 +22,7 @@ rank): LAF ``K = 5``; Tucker ``K_n = min(⌈D_n/2⌉, 64)``; TT the largest chai
 Peak memory is the growth of the process's peak resident set over one step (Linux ``VmHWM``;
 tracemalloc cannot see torch's allocator, and the CPU profiler's memory events miss most of it).
 
-Run: ``python benchmarks/bench_factorized.py [--quick]``.
+Run: ``python -m benchmarks.bench_factorized [--quick]`` (or ``python -m benchmarks --only factorized``).
 """
 
 from __future__ import annotations
@@ -29,10 +34,11 @@ from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
+from torch.utils.flop_counter import FlopCounterMode
 
-from benchmarks._timing import median_seconds
+from benchmarks._timing import compare
 from mtlkit.factorization import tt_feasible_ranks
-from mtlkit.nn import FactorizedConv2d, FactorizedLinear
+from mtlkit.nn import DMTRLNet, FactorizedConv2d, FactorizedLinear
 
 TASKS = 10
 METHODS = ("laf", "tucker", "tt")
@@ -72,15 +78,59 @@ def _input(name: str, batch: int) -> Tensor:
     return torch.randn(batch, *shape) if name == "conv1" else torch.randn(TASKS, batch, *shape)
 
 
-def _training_step(module: nn.Module, forward: Callable[[], Tensor]) -> Callable[[], None]:
+def _training_step(module: nn.Module, forward: Callable[[], Tensor | list[Tensor]]) -> Callable[[], None]:
     optimizer = torch.optim.SGD(module.parameters(), lr=1e-3)
 
     def step() -> None:
         optimizer.zero_grad(set_to_none=True)
-        forward().square().mean().backward()
+        outputs = forward()
+        sum(o.square().mean() for o in outputs).backward()  # type: ignore[union-attr]
         optimizer.step()
 
     return step
+
+
+def _flops(step: Callable[[], None]) -> int:
+    with FlopCounterMode(display=False) as counter:
+        step()
+    return counter.get_total_flops()
+
+
+def _lenet() -> nn.Sequential:
+    """The paper's modified LeNet for one binary MNIST task (leaf layers 0, 3, 7, 9 have weights)."""
+    return nn.Sequential(
+        nn.Conv2d(1, 32, 5), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 4), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(1024, 512), nn.ReLU(), nn.Linear(512, 1),
+    )  # fmt: skip
+
+
+def _network_entries(batch: int, repeats: int, methods: tuple[str, ...]) -> list[dict]:
+    """DMTRL LeNet (shared image batch, T = 10 outputs) vs the 10 single-task LeNets."""
+    nets = {f"task{t}": _lenet() for t in range(TASKS)}
+    x = torch.randn(batch, 1, 28, 28)
+    stl = nn.ModuleList(nets.values())
+    stl_step = _training_step(stl, lambda: [net(x) for net in stl])
+    entries = []
+    for method in methods:
+        ranks = {
+            index: _ranks(method, shape)
+            for index, shape in {0: (5, 5, 1, 32, TASKS), 3: (4, 4, 32, 64, TASKS), 7: (1024, 512, TASKS),
+                                 9: (512, 1, TASKS)}.items()
+        }  # fmt: skip
+        dmtrl = DMTRLNet.from_single_task(nets, method, ranks=ranks)  # type: ignore[arg-type]
+        entries.append(
+            _entry(
+                f"network/{method} vs_stl",
+                stl_step,
+                _training_step(dmtrl, lambda dmtrl=dmtrl: list(dmtrl(x).values())),
+                repeats,
+                target="report (paper: DMTRL replaces the STL nets)",
+                params_ours=sum(p.numel() for p in dmtrl.parameters()),
+                params_dense=sum(p.numel() for p in stl.parameters()),
+            )
+        )
+    return entries
 
 
 def _dense_forward(layers: nn.ModuleList, x: Tensor, shared: bool) -> Callable[[], Tensor]:
@@ -115,13 +165,10 @@ def _peak_memory_mb(step: Callable[[], None]) -> float | None:
 
 
 def _entry(name: str, baseline: Callable[[], None], ours: Callable[[], None], repeats: int, **extra: object) -> dict:
-    baseline_s, ours_s = median_seconds(baseline, repeats), median_seconds(ours, repeats)
     return {
         "name": name,
-        "ratio": ours_s / baseline_s,
-        "baseline_s": baseline_s,
-        "ours_s": ours_s,
-        "repeats": repeats,
+        **compare(baseline, ours, repeats),
+        "flop_ratio": _flops(ours) / _flops(baseline),
         "peak_mem_mb": _peak_memory_mb(ours),
         "baseline_peak_mem_mb": _peak_memory_mb(baseline),
         **extra,
@@ -171,28 +218,32 @@ def _tltorch_entries(batch: int, repeats: int) -> list[dict]:
     ]
 
 
+def _layer_entries(name: str, method: str, batch: int, repeats: int, suffix: str = "") -> list[dict]:
+    x = _input(name, batch)
+    dense = _dense(name)
+    dense_step = _training_step(dense, _dense_forward(dense, x, shared=name == "conv1"))
+    layer = _factorized(name, method)
+    batched = _training_step(layer, lambda: layer(x))
+    looped = _training_step(layer, lambda: layer.forward_per_task(x))
+    params = {"params_ours": layer.parameter_count(), "params_dense": sum(p.numel() for p in dense.parameters())}
+    return [
+        _entry(f"{name}/{method} vs_dense{suffix}", dense_step, batched, repeats, target="<= 1.3", **params),
+        _entry(f"{name}/{method} batched_vs_loop{suffix}", looped, batched, repeats, target="<= 0.33 (3x faster)"),
+    ]
+
+
 def run(quick: bool = False) -> list[dict]:
     """All entries; ``quick`` uses a small batch and few repeats (< 30 s on 2 cores)."""
     torch.manual_seed(0)
     batch, repeats = (8, 3) if quick else (64, 10)
     # Quick mode: one entry per layer kind, cheap enough for CI (< 30 s on 2 shared cores).
-    cases = [("conv2", "laf"), ("fc1", "laf"), ("fc2", "tt")] if quick else [(n, m) for n in LAYERS for m in METHODS]
-    results = []
-    for name, method in cases:
-        x = _input(name, batch)
-        dense = _dense(name)
-        dense_step = _training_step(dense, _dense_forward(dense, x, shared=name == "conv1"))
-        layer = _factorized(name, method)
-        batched = _training_step(layer, lambda layer=layer, x=x: layer(x))
-        looped = _training_step(layer, lambda layer=layer, x=x: layer.forward_per_task(x))
-        params = {
-            "params_ours": layer.parameter_count(),
-            "params_dense": sum(p.numel() for p in dense.parameters()),
-        }
-        results.append(_entry(f"{name}/{method} vs_dense", dense_step, batched, repeats, target="<= 1.3", **params))
-        results.append(
-            _entry(f"{name}/{method} batched_vs_loop", looped, batched, repeats, target="<= 0.33 (3x faster)")
-        )
+    cases = [("conv1", "laf"), ("fc1", "laf"), ("fc2", "tt")] if quick else [(n, m) for n in LAYERS for m in METHODS]
+    results = [entry for name, method in cases for entry in _layer_entries(name, method, batch, repeats)]
+    if not quick:
+        # Composition costs the same at any batch size; the GEMMs grow with it.
+        large = 4 * batch
+        results += [entry for m in METHODS for entry in _layer_entries("fc1", m, large, repeats, f" @B={large}")]
+    results += _network_entries(batch, repeats, ("laf",) if quick else METHODS)
     results += _tltorch_entries(batch, repeats)
     return results
 
@@ -203,7 +254,7 @@ def _mb(value: float | None) -> str:
 
 def _print_table(results: list[dict]) -> None:
     header = (
-        f"{'name':34s} {'ratio':>6s} {'baseline_ms':>11s} {'ours_ms':>8s} {'rep':>3s} "
+        f"{'name':34s} {'ratio':>6s} {'flops':>6s} {'baseline_ms':>11s} {'ours_ms':>8s} {'rep':>3s} "
         f"{'peak_MB':>8s} {'base_MB':>8s} {'params':>9s}"
     )
     print(header)
@@ -213,7 +264,7 @@ def _print_table(results: list[dict]) -> None:
             print(f"{row['name']:34s} skipped: {row['skipped']}")
             continue
         print(
-            f"{row['name']:34s} {row['ratio']:6.2f} {1e3 * row['baseline_s']:11.2f} "
+            f"{row['name']:34s} {row['ratio']:6.2f} {row['flop_ratio']:6.2f} {1e3 * row['baseline_s']:11.2f} "
             f"{1e3 * row['ours_s']:8.2f} "
             f"{row['repeats']:3d} {_mb(row['peak_mem_mb'])} {_mb(row['baseline_peak_mem_mb'])} "
             f"{row.get('params_ours', ''):>9}"

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import torch
 from torch import Tensor
@@ -37,6 +37,9 @@ __all__ = [
     "tucker_compose",
     "tt_compose",
     "compose",
+    "TaskBasis",
+    "task_basis",
+    "compose_task_major",
     "laf_max_rank",
     "tucker_max_ranks",
     "tt_max_ranks",
@@ -79,12 +82,16 @@ def laf_compose(shared: Tensor, task_factor: Tensor) -> Tensor:
     >>> laf_compose(L, S)[..., 1].sum().item()
     24.0
     """
+    _check_laf_factors(shared, task_factor)
+    return torch.tensordot(shared, task_factor, dims=1)
+
+
+def _check_laf_factors(shared: Tensor, task_factor: Tensor) -> None:
     if task_factor.dim() != 2 or shared.shape[-1] != task_factor.shape[0]:
         raise ValueError(
             f"LAF: shared factor L {tuple(shared.shape)} must end with the rank K that starts the "
             f"task factor S {tuple(task_factor.shape)} (expected S of shape (K, T))"
         )
-    return torch.tensordot(shared, task_factor, dims=1)
 
 
 def _mode_product(tensor: Tensor, matrix: Tensor, mode: int) -> Tensor:
@@ -110,17 +117,7 @@ def tucker_compose(core: Tensor, factors: Sequence[Tensor]) -> Tensor:
     >>> tucker_compose(G, U)[..., 1].sum().item()
     12.0
     """
-    if len(factors) != core.dim():
-        raise ValueError(
-            f"Tucker: core of shape {tuple(core.shape)} needs {core.dim()} factors, "
-            f"got {len(factors)}"
-        )
-    for mode, factor in enumerate(factors):
-        if factor.dim() != 2 or factor.shape[1] != core.shape[mode]:
-            raise ValueError(
-                f"Tucker: factor {mode} has shape {tuple(factor.shape)}, expected (D_{mode}, "
-                f"{core.shape[mode]}) to match core shape {tuple(core.shape)}"
-            )
+    _check_tucker_factors(core, factors)
     # Multiply the modes that grow the tensor least first: every later product then runs on a
     # smaller intermediate (the result is the same in any order).
     order = sorted(range(core.dim()), key=lambda m: factors[m].shape[0] / factors[m].shape[1])
@@ -128,6 +125,17 @@ def tucker_compose(core: Tensor, factors: Sequence[Tensor]) -> Tensor:
     for mode in order:
         result = _mode_product(result, factors[mode], mode)
     return result
+
+
+def _check_tucker_factors(core: Tensor, factors: Sequence[Tensor]) -> None:
+    if len(factors) != core.dim():
+        raise ValueError(f"Tucker: core of shape {tuple(core.shape)} needs {core.dim()} factors, got {len(factors)}")
+    for mode, factor in enumerate(factors):
+        if factor.dim() != 2 or factor.shape[1] != core.shape[mode]:
+            raise ValueError(
+                f"Tucker: factor {mode} has shape {tuple(factor.shape)}, expected (D_{mode}, "
+                f"{core.shape[mode]}) to match core shape {tuple(core.shape)}"
+            )
 
 
 def tt_compose(cores: Sequence[Tensor]) -> Tensor:
@@ -146,28 +154,34 @@ def tt_compose(cores: Sequence[Tensor]) -> Tensor:
     >>> tt_compose(cores)[0, 0].item()
     3.0
     """
+    _check_tt_cores(cores)
+    if cores[-1].shape[-1] != 1:
+        raise ValueError(f"TT: boundary ranks must be 1, got last core {tuple(cores[-1].shape)}")
+    return _tt_chain(cores).reshape([core.shape[1] for core in cores])
+
+
+def _check_tt_cores(cores: Sequence[Tensor]) -> None:
+    """Cores are 3-d, the first starts with rank 1 and neighbouring ranks agree."""
     if len(cores) == 0:
         raise ValueError("TT: need at least one core")
     for index, core in enumerate(cores):
         if core.dim() != 3:
-            raise ValueError(
-                f"TT: core {index} has shape {tuple(core.shape)}, expected (K_prev, D, K_next)"
-            )
-    if cores[0].shape[0] != 1 or cores[-1].shape[-1] != 1:
-        raise ValueError(
-            f"TT: boundary ranks must be 1, got first core {tuple(cores[0].shape)} and last core "
-            f"{tuple(cores[-1].shape)}"
-        )
-    result = cores[0].reshape(cores[0].shape[1], cores[0].shape[2])
-    for index, core in enumerate(cores[1:], start=1):
-        if core.shape[0] != result.shape[-1]:
+            raise ValueError(f"TT: core {index} has shape {tuple(core.shape)}, expected (K_prev, D, K_next)")
+        if index > 0 and core.shape[0] != cores[index - 1].shape[2]:
             raise ValueError(
                 f"TT: core {index} has shape {tuple(core.shape)} but the previous core ends with "
-                f"rank {result.shape[-1]}"
+                f"rank {cores[index - 1].shape[2]}"
             )
-        result = result @ core.reshape(core.shape[0], -1)
-        result = result.reshape(-1, core.shape[2])
-    return result.reshape([core.shape[1] for core in cores])
+    if cores[0].shape[0] != 1:
+        raise ValueError(f"TT: boundary ranks must be 1, got first core {tuple(cores[0].shape)}")
+
+
+def _tt_chain(cores: Sequence[Tensor]) -> Tensor:
+    """Product of validated cores as a ``(Π D_n) × K_last`` matrix (C order over the ``D_n``)."""
+    result = cores[0].reshape(cores[0].shape[1], cores[0].shape[2])
+    for core in cores[1:]:
+        result = (result @ core.reshape(core.shape[0], -1)).reshape(-1, core.shape[2])
+    return result
 
 
 def compose(method: FactorizationMethod, factors: Sequence[Tensor]) -> Tensor:
@@ -185,9 +199,72 @@ def compose(method: FactorizationMethod, factors: Sequence[Tensor]) -> Tensor:
         return tucker_compose(factors[0], factors[1:])
     if method == "tt":
         return tt_compose(factors)
-    raise ValueError(
-        f"unknown factorisation method {method!r}; expected one of {FACTORIZATION_METHODS}"
-    )
+    raise ValueError(f"unknown factorisation method {method!r}; expected one of {FACTORIZATION_METHODS}")
+
+
+class TaskBasis(NamedTuple):
+    """``W = basis ×_N task_matrix``: every factorisation, seen from its task mode.
+
+    All three methods put the task axis last and make only its factor task specific, so each
+    composes as ``W[..., t] = Σ_k basis[..., k] task_matrix[t, k]``: ``K`` shared *basis* weight
+    tensors mixed per task. LAF: ``basis = L``, ``task_matrix = Sᵀ``; Tucker: ``basis = G ×_1 U_1
+    ... ×_{N-1} U_{N-1}``, ``task_matrix = U_N``; TT: ``basis`` = the chain of the first ``N-1``
+    cores, ``task_matrix = G_N[:, :, 0]ᵀ``.
+
+    Layers use this form for speed: a batch shared by all tasks can go through the ``K`` basis
+    weights and be mixed afterwards (cheaper than composing ``T`` weights when ``K < T``), and the
+    task-major weight ``(T, D_1, ..., D_{N-1})`` is a single matrix product.
+    """
+
+    basis: Tensor  # (D_1, ..., D_{N-1}, K), contiguous
+    task_matrix: Tensor  # (T, K)
+
+
+def task_basis(method: FactorizationMethod, factors: Sequence[Tensor]) -> TaskBasis:
+    """Split a factor list (layout of :func:`compose`) into shared basis and task matrix.
+
+    >>> L, S = torch.randn(4, 3, 2), torch.randn(2, 5)
+    >>> form = task_basis("laf", [L, S])
+    >>> torch.allclose(torch.tensordot(form.basis, form.task_matrix, dims=([-1], [1])), laf_compose(L, S))
+    True
+    """
+    if method == "laf":
+        shared, task_factor = factors
+        _check_laf_factors(shared, task_factor)
+        return TaskBasis(shared.contiguous(), task_factor.T)
+    if method == "tucker":
+        core, *matrices = factors
+        _check_tucker_factors(core, matrices)
+        basis = core
+        shared_modes = range(core.dim() - 1)
+        for mode in sorted(shared_modes, key=lambda m: matrices[m].shape[0] / matrices[m].shape[1]):
+            basis = _mode_product(basis, matrices[mode], mode)
+        return TaskBasis(basis.contiguous(), matrices[-1])
+    if method == "tt":
+        _check_tt_cores(factors)
+        if len(factors) < 2 or factors[-1].shape[-1] != 1:
+            raise ValueError(
+                f"TT: a task-stacked weight needs ≥ 2 cores, the last (K, T, 1); got shapes "
+                f"{[tuple(core.shape) for core in factors]}"
+            )
+        basis = _tt_chain(factors[:-1])
+        return TaskBasis(basis.reshape(*(c.shape[1] for c in factors[:-1]), -1), factors[-1][:, :, 0].T)
+    raise ValueError(f"unknown factorisation method {method!r}; expected one of {FACTORIZATION_METHODS}")
+
+
+def compose_task_major(form: TaskBasis) -> Tensor:
+    """Task-major weight ``(T, D_1, ..., D_{N-1})`` from a :class:`TaskBasis`, in one GEMM.
+
+    Equal to ``torch.movedim(compose(...), -1, 0)``, but contiguous per task, which is the layout
+    batched kernels (``bmm``, grouped convolution) consume.
+
+    >>> form = task_basis("laf", [torch.ones(4, 3, 2), torch.ones(2, 5)])
+    >>> compose_task_major(form).shape
+    torch.Size([5, 4, 3])
+    """
+    basis, task_matrix = form
+    rank = basis.shape[-1]
+    return (task_matrix @ basis.reshape(-1, rank).T).reshape(task_matrix.shape[0], *basis.shape[:-1])
 
 
 # ----------------------------------------------------------------------------------------- ranks
@@ -217,17 +294,13 @@ def tt_max_ranks(shape: Sequence[int]) -> tuple[int, ...]:
     >>> tt_max_ranks((5, 4, 10))
     (5, 10)
     """
-    return tuple(
-        min(math.prod(shape[: n + 1]), math.prod(shape[n + 1 :])) for n in range(len(shape) - 1)
-    )
+    return tuple(min(math.prod(shape[: n + 1]), math.prod(shape[n + 1 :])) for n in range(len(shape) - 1))
 
 
 def _check_shape(shape: Sequence[int], what: str) -> tuple[int, ...]:
     shape = tuple(int(d) for d in shape)
     if len(shape) < 2 or any(d < 1 for d in shape):
-        raise ValueError(
-            f"{what}: weight shape {shape} must have ≥ 2 positive axes (…, T), task axis last"
-        )
+        raise ValueError(f"{what}: weight shape {shape} must have ≥ 2 positive axes (…, T), task axis last")
     return shape
 
 
@@ -242,15 +315,12 @@ def check_laf_rank(shape: Sequence[int], rank: int, what: str = "LAF") -> int:
     shape = _check_shape(shape, what)
     if isinstance(rank, bool) or not isinstance(rank, int) or not 1 <= rank <= laf_max_rank(shape):
         raise ValueError(
-            f"{what}: rank {rank} for weight shape {shape} must be in "
-            f"[1, {laf_max_rank(shape)}] = [1, min(Π D_n, T)]"
+            f"{what}: rank {rank} for weight shape {shape} must be in [1, {laf_max_rank(shape)}] = [1, min(Π D_n, T)]"
         )
     return rank
 
 
-def check_tucker_ranks(
-    shape: Sequence[int], ranks: Sequence[int], what: str = "Tucker"
-) -> tuple[int, ...]:
+def check_tucker_ranks(shape: Sequence[int], ranks: Sequence[int], what: str = "Tucker") -> tuple[int, ...]:
     """Validate one Tucker rank per axis of ``shape`` (``1 ≤ K_n ≤ D_n``); return a tuple.
 
     >>> check_tucker_ranks((8, 3), (2, 4))
@@ -265,13 +335,8 @@ def check_tucker_ranks(
             f"{what}: got {len(ranks)} ranks {ranks} for weight shape {shape}; need one per axis "
             f"({len(shape)}, task axis included)"
         )
-    if any(
-        isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= d
-        for k, d in zip(ranks, shape, strict=True)
-    ):
-        raise ValueError(
-            f"{what}: ranks {ranks} for weight shape {shape} must satisfy 1 ≤ K_n ≤ D_n = {shape}"
-        )
+    if any(isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= d for k, d in zip(ranks, shape, strict=True)):
+        raise ValueError(f"{what}: ranks {ranks} for weight shape {shape} must satisfy 1 ≤ K_n ≤ D_n = {shape}")
     return ranks
 
 
@@ -292,12 +357,9 @@ def check_tt_ranks(shape: Sequence[int], ranks: Sequence[int], what: str = "TT")
         )
     bounds = tt_max_ranks(shape)
     if any(
-        isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= b
-        for k, b in zip(ranks, bounds, strict=True)
+        isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= b for k, b in zip(ranks, bounds, strict=True)
     ):
-        raise ValueError(
-            f"{what}: ranks {ranks} for weight shape {shape} must satisfy 1 ≤ K_n ≤ {bounds}"
-        )
+        raise ValueError(f"{what}: ranks {ranks} for weight shape {shape} must satisfy 1 ≤ K_n ≤ {bounds}")
     full = (1, *ranks, 1)
     for n in range(1, len(shape)):
         # A rank larger than what its neighbours can feed is unreachable: the extra slices of the
@@ -365,9 +427,7 @@ def tt_parameter_count(shape: Sequence[int], ranks: Sequence[int]) -> int:
     return sum(full[n] * d * full[n + 1] for n, d in enumerate(shape))
 
 
-def factorized_parameter_count(
-    method: FactorizationMethod, shape: Sequence[int], ranks: int | Sequence[int]
-) -> int:
+def factorized_parameter_count(method: FactorizationMethod, shape: Sequence[int], ranks: int | Sequence[int]) -> int:
     """Weight parameters of a factorised task-stacked tensor (biases not included).
 
     >>> factorized_parameter_count("laf", (512, 1, 10), 3)
@@ -381,6 +441,4 @@ def factorized_parameter_count(
         return tucker_parameter_count(shape, ranks)  # type: ignore[arg-type]
     if method == "tt":
         return tt_parameter_count(shape, ranks)  # type: ignore[arg-type]
-    raise ValueError(
-        f"unknown factorisation method {method!r}; expected one of {FACTORIZATION_METHODS}"
-    )
+    raise ValueError(f"unknown factorisation method {method!r}; expected one of {FACTORIZATION_METHODS}")

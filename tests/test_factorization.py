@@ -16,8 +16,10 @@ from mtlkit.factorization import (
     check_tt_ranks,
     check_tucker_ranks,
     compose,
+    compose_task_major,
     factorized_parameter_count,
     laf_compose,
+    task_basis,
     tt_compose,
     tt_feasible_ranks,
     tucker_compose,
@@ -59,15 +61,11 @@ def test_unfold_matches_tensorly(shape: tuple[int, ...], seed: int) -> None:
 
 @settings(max_examples=30, deadline=None)
 @given(shape=shapes, rank=st.integers(1, 4), seed=st.integers(0, 2**16))
-def test_laf_is_a_low_rank_last_axis_flattening(
-    shape: tuple[int, ...], rank: int, seed: int
-) -> None:
+def test_laf_is_a_low_rank_last_axis_flattening(shape: tuple[int, ...], rank: int, seed: int) -> None:
     shared, task_factor = _random((*shape[:-1], rank), seed), _random((rank, shape[-1]), seed + 1)
     weights = laf_compose(shared, task_factor)
     expected = (shared.reshape(-1, rank) @ task_factor).T  # W_(N) = Sᵀ L_(N)... as a matrix product
-    np.testing.assert_allclose(
-        tl.unfold(weights.numpy(), len(shape) - 1), expected.numpy(), atol=1e-12
-    )
+    np.testing.assert_allclose(tl.unfold(weights.numpy(), len(shape) - 1), expected.numpy(), atol=1e-12)
 
 
 @settings(max_examples=30, deadline=None)
@@ -85,6 +83,30 @@ def test_tt_matches_tensorly(cores: list[torch.Tensor]) -> None:
     np.testing.assert_allclose(tt_compose(cores).numpy(), expected, atol=1e-10)
 
 
+@st.composite
+def any_factors(draw: st.DrawFn) -> tuple[str, list[torch.Tensor]]:
+    method = draw(st.sampled_from(["laf", "tucker", "tt"]))
+    if method == "tucker":
+        core, matrices = draw(tucker_factors())
+        return method, [core, *matrices]
+    if method == "tt":
+        return method, draw(tt_cores())
+    shape, rank, seed = draw(shapes), draw(st.integers(1, 4)), draw(st.integers(0, 2**16))
+    return method, [_random((*shape[:-1], rank), seed), _random((rank, shape[-1]), seed + 1)]
+
+
+@settings(max_examples=60, deadline=None)
+@given(any_factors())
+def test_task_basis_composes_to_the_same_weights(method_and_factors: tuple[str, list[torch.Tensor]]) -> None:
+    method, factors = method_and_factors
+    weights = compose(method, factors)  # type: ignore[arg-type]
+    form = task_basis(method, factors)  # type: ignore[arg-type]
+    assert form.basis.is_contiguous() and form.basis.shape[:-1] == weights.shape[:-1]
+    assert form.task_matrix.shape == (weights.shape[-1], form.basis.shape[-1])
+    task_major = compose_task_major(form)
+    torch.testing.assert_close(task_major, torch.movedim(weights, -1, 0), rtol=1e-10, atol=1e-10)
+
+
 @pytest.mark.parametrize(
     ("method", "factors"),
     [
@@ -96,6 +118,10 @@ def test_tt_matches_tensorly(cores: list[torch.Tensor]) -> None:
 def test_gradcheck_through_composition(method: str, factors: list[tuple[int, ...]]) -> None:
     tensors = [_random(shape, i).requires_grad_() for i, shape in enumerate(factors)]
     assert torch.autograd.gradcheck(lambda *fs: compose(method, list(fs)), tensors)  # type: ignore[arg-type]
+    assert torch.autograd.gradcheck(
+        lambda *fs: compose_task_major(task_basis(method, list(fs))),  # type: ignore[arg-type]
+        tensors,
+    )
 
 
 def test_composition_rejects_mismatched_factors() -> None:
@@ -109,6 +135,10 @@ def test_composition_rejects_mismatched_factors() -> None:
         tt_compose([torch.ones(2, 3, 1)])
     with pytest.raises(ValueError, match="unknown factorisation method 'cp'"):
         compose("cp", [])  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="TT: a task-stacked weight needs ≥ 2 cores"):
+        task_basis("tt", [torch.ones(1, 3, 1)])
+    with pytest.raises(ValueError, match=r"LAF: shared factor L \(3, 2\)"):
+        task_basis("laf", [torch.ones(3, 2), torch.ones(3, 4)])
 
 
 def test_rank_checks_name_shape_and_rank() -> None:
@@ -145,9 +175,7 @@ def test_parameter_counts_match_factor_sizes(
         assert factorized_parameter_count("tt", tt_shape, tt_ranks) == sum(c.numel() for c in cores)
     laf_shape = (*shape[:-1], shape[-1])
     rank = min(math.prod(shape[:-1]), shape[-1])
-    assert factorized_parameter_count("laf", laf_shape, rank) == rank * (
-        math.prod(shape[:-1]) + shape[-1]
-    )
+    assert factorized_parameter_count("laf", laf_shape, rank) == rank * (math.prod(shape[:-1]) + shape[-1])
 
 
 def check_tt_ranks_ok(shape: tuple[int, ...], ranks: tuple[int, ...]) -> bool:

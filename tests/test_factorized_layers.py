@@ -68,14 +68,10 @@ def test_conv_from_dense_reproduces_within_eps(
 def test_single_task_behaves_as_the_dense_layer(method: str) -> None:
     (linear,) = _dense_linears(1, 7, 3, 0)
     x = torch.randn(5, 7)
-    torch.testing.assert_close(
-        FactorizedLinear.from_dense([linear], method, eps=0.0)(x)[0], linear(x)
-    )
+    torch.testing.assert_close(FactorizedLinear.from_dense([linear], method, eps=0.0)(x)[0], linear(x))
     (conv,) = _dense_convs(1, 2, 3, 3, 0, stride=2, padding=1)
     images = torch.randn(2, 2, 9, 9)
-    torch.testing.assert_close(
-        FactorizedConv2d.from_dense([conv], method, eps=0.0)(images)[0], conv(images)
-    )
+    torch.testing.assert_close(FactorizedConv2d.from_dense([conv], method, eps=0.0)(images)[0], conv(images))
 
 
 @settings(max_examples=25, deadline=None)
@@ -98,7 +94,7 @@ def test_linear_batched_forward_and_backward_equal_the_loop(
 
 @settings(max_examples=25, deadline=None)
 @given(
-    tasks=st.integers(1, 3),
+    tasks=st.integers(1, 4),
     method=st.sampled_from(METHODS),
     shared=st.booleans(),
     stride=st.integers(1, 2),
@@ -114,17 +110,25 @@ def test_conv_batched_forward_and_backward_equal_the_loop(
     _assert_same_values_and_gradients(layer, x)
 
 
-def _assert_same_values_and_gradients(
-    layer: FactorizedLinear | FactorizedConv2d, x: torch.Tensor
-) -> None:
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("rank", [2, 5])
+def test_shared_input_takes_the_basis_path_exactly_when_rank_is_below_tasks(method: str, rank: int) -> None:
+    torch.manual_seed(0)
+    linear = FactorizedLinear(6, 5, 4, method, ranks=rank)  # type: ignore[arg-type]
+    conv = FactorizedConv2d(2, 5, 3, 4, method, ranks=rank)  # type: ignore[arg-type]
+    for layer, x in ((linear, torch.randn(3, 6)), (conv, torch.randn(3, 2, 6, 6))):
+        assert layer._mix_shared_input() == (layer.task_factor().shape[0] < 4)
+        _assert_same_values_and_gradients(layer, x)
+    assert linear._mix_shared_input() == (rank == 2)
+
+
+def _assert_same_values_and_gradients(layer: FactorizedLinear | FactorizedConv2d, x: torch.Tensor) -> None:
     batched, looped = layer(x), layer.forward_per_task(x)
     assert batched.shape == looped.shape and batched.shape[0] == layer.num_tasks
     torch.testing.assert_close(batched, looped, rtol=1e-4, atol=1e-5)
     upstream = torch.randn_like(batched)
     grads_batched = torch.autograd.grad((batched * upstream).sum(), list(layer.parameters()))
-    grads_looped = torch.autograd.grad(
-        (layer.forward_per_task(x) * upstream).sum(), list(layer.parameters())
-    )
+    grads_looped = torch.autograd.grad((layer.forward_per_task(x) * upstream).sum(), list(layer.parameters()))
     for a, b in zip(grads_batched, grads_looped, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
 
@@ -140,7 +144,7 @@ def test_eval_cache_is_used_and_invalidated() -> None:
         cached = layer.task_weights()
         assert layer.task_weights() is cached  # composed once
     layer.train()
-    assert layer._cache is None
+    assert not layer._cache
     layer(x).sum().backward()
     optimizer.step()  # bumps every factor's _version
     layer.eval()
@@ -162,9 +166,7 @@ def test_parameter_count_is_factors_plus_biases() -> None:
 def test_clear_errors_name_layer_shape_and_rank() -> None:
     with pytest.raises(ValueError, match=r"FactorizedLinear\(tucker, weight shape \(6, 3, 2\)\)"):
         FactorizedLinear(6, 3, 2, "tucker", ranks=(2, 4, 1))
-    with pytest.raises(
-        ValueError, match=r"FactorizedConv2d\(tt, weight shape \(3, 3, 2, 4, 5\)\).*ranks"
-    ):
+    with pytest.raises(ValueError, match=r"FactorizedConv2d\(tt, weight shape \(3, 3, 2, 4, 5\)\).*ranks"):
         FactorizedConv2d(2, 4, 3, 5, "tt", ranks=(3, 9, 8, 5, 1))
     with pytest.raises(ValueError, match="rank must be a positive integer, got 0"):
         FactorizedConv2d(2, 4, 3, 5, "laf", ranks=0)
@@ -173,9 +175,7 @@ def test_clear_errors_name_layer_shape_and_rank() -> None:
     with pytest.raises(ValueError, match="unknown method 'cp'"):
         FactorizedLinear(6, 3, 2, "cp")  # type: ignore[arg-type]
     layer = FactorizedLinear(6, 3, 2, "laf", ranks=1)
-    with pytest.raises(
-        ValueError, match=r"expected input \(B, 6\) or \(T=2, B, 6\), got \(3, 4, 6\)"
-    ):
+    with pytest.raises(ValueError, match=r"expected input \(B, 6\) or \(T=2, B, 6\), got \(3, 4, 6\)"):
         layer(torch.randn(3, 4, 6))
     conv = FactorizedConv2d(2, 4, 3, 5, "tt", ranks=1)
     with pytest.raises(ValueError, match=r"got \(1, 3, 8, 8\)"):

@@ -61,7 +61,7 @@ class Budget:
 FULL_FRACTIONS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 BUDGETS = {
     "quick": Budget((8, 16, 16, 32), (0.01,), 1, None, 1, 1, (3, 5), 1, n_test=300, spectral_fractions=(0.01,)),
-    "reduced": Budget((16, 32, 48, 64), (0.05, 0.2), 1, 40_000, None, 40, (5,), 0, spectral_fractions=(0.05, 0.2)),
+    "reduced": Budget((16, 32, 48, 64), (0.05, 0.2), 3, 40_000, None, 40, (5,), 0, spectral_fractions=(0.05, 0.2)),
     "full": Budget(
         (96, 256, 384, 512), FULL_FRACTIONS, 5, None, 50, 50, (1, 2, 3, 4, 5), 5, spectral_fractions=FULL_FRACTIONS
     ),

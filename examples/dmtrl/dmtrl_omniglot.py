@@ -59,7 +59,7 @@ class Budget:
 FULL_FRACTIONS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 BUDGETS = {
     "quick": Budget(28, (0.1,), 1, None, 1, 1, (2, 3), 1, alphabets=4, spectral_fractions=(0.1,)),
-    "reduced": Budget(32, (0.1, 0.5), 1, 60_000, None, 20, (3,), 0, spectral_fractions=(0.1, 0.5)),
+    "reduced": Budget(32, (0.1, 0.5), 3, 60_000, None, 20, (3,), 0, spectral_fractions=(0.1, 0.5)),
     "full": Budget(105, FULL_FRACTIONS, 5, None, 100, 100, (1, 2, 3, 4), 5, spectral_fractions=FULL_FRACTIONS),
 }
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import torch
 from torch import Tensor, nn
@@ -11,14 +12,17 @@ from mtlkit.decomp import decompose, random_factors
 from mtlkit.factorization import (
     FACTORIZATION_METHODS,
     FactorizationMethod,
+    TaskBasis,
     check_tt_ranks,
     check_tucker_ranks,
-    compose,
+    compose_task_major,
     laf_max_rank,
+    task_basis,
     tt_feasible_ranks,
 )
 
 Ranks = int | Sequence[int]
+_Value = TypeVar("_Value")
 
 
 class FactorizedLayer(nn.Module):
@@ -26,10 +30,16 @@ class FactorizedLayer(nn.Module):
 
     Subclasses fix the weight axis order and the kernel; this base stores the factors as
     parameters (``factors``: LAF ``[L, S]``, Tucker ``[G, U_1..U_N]``, TT ``[G_1..G_N]``), the
-    per-task biases ``bias`` of shape ``(out, T)`` (never shared, as in the paper), and composes
-    ``W`` once per call. In eval mode without autograd the composed weights are cached; the cache
-    key is every factor's storage pointer and ``_version`` counter, so any in-place update
-    (optimizer step, ``load_state_dict``, ``.to()``) and ``train()`` invalidate it.
+    per-task biases ``bias`` of shape ``(out, T)`` (never shared, as in the paper), and turns the
+    factors into what the kernels need, once per call: the :class:`~mtlkit.factorization.TaskBasis`
+    (``K`` shared basis weights and the ``T × K`` task matrix) and from it the task-major weight
+    ``(T, ...)``. A batch shared by all tasks goes through the basis and is mixed per task when
+    ``K < T`` (fewer FLOPs than composing ``T`` weights); otherwise, and for per-task batches,
+    the task-major weight feeds one batched kernel.
+
+    In eval mode without autograd these tensors are cached; the cache key is every factor's
+    storage pointer and ``_version`` counter, so any in-place update (optimizer step,
+    ``load_state_dict``, ``.to()``) and ``train()`` invalidate it.
     """
 
     factors: nn.ParameterList
@@ -46,8 +56,7 @@ class FactorizedLayer(nn.Module):
         super().__init__()
         if method not in FACTORIZATION_METHODS:
             raise ValueError(
-                f"{type(self).__name__}: unknown method {method!r}; "
-                f"expected one of {FACTORIZATION_METHODS}"
+                f"{type(self).__name__}: unknown method {method!r}; expected one of {FACTORIZATION_METHODS}"
             )
         self.method: FactorizationMethod = method
         self.weight_shape: tuple[int, ...] = tuple(int(d) for d in weight_shape)
@@ -64,12 +73,11 @@ class FactorizedLayer(nn.Module):
         out_features, num_tasks = self.weight_shape[-2], self.weight_shape[-1]
         if bias:
             bound = fan_in**-0.5
-            self.bias: nn.Parameter | None = nn.Parameter(
-                torch.empty(out_features, num_tasks).uniform_(-bound, bound)
-            )
+            self.bias: nn.Parameter | None = nn.Parameter(torch.empty(out_features, num_tasks).uniform_(-bound, bound))
         else:
             self.register_parameter("bias", None)
-        self._cache: tuple[tuple[tuple[int, int], ...], Tensor, Tensor] | None = None
+        self._cache_key: tuple[tuple[int, int], ...] | None = None
+        self._cache: dict[str, object] = {}
 
     # --------------------------------------------------------------------------- construction
 
@@ -105,14 +113,12 @@ class FactorizedLayer(nn.Module):
                 f"expected {self.weight_shape}"
             )
         ranks = self._resolve_ranks(ranks)
-        new = decompose(
-            self.method, weights.detach(), eps=eps if ranks is None else None, ranks=ranks
-        )
+        new = decompose(self.method, weights.detach(), eps=eps if ranks is None else None, ranks=ranks)
         self.factors = nn.ParameterList(nn.Parameter(f.to(weights.dtype)) for f in new)
         if biases is not None and self.bias is not None:
             with torch.no_grad():
                 self.bias.copy_(biases)
-        self._cache = None
+        self._cache_key, self._cache = None, {}
 
     # ------------------------------------------------------------------------------ weights
 
@@ -140,30 +146,46 @@ class FactorizedLayer(nn.Module):
             return self.factors[-1].T
         return self.factors[-1][:, :, 0]
 
-    def _kernel_weight(self, weights: Tensor) -> Tensor:
-        """Turn task-last ``W`` into the layout the batched kernel consumes (subclass hook)."""
-        raise NotImplementedError
-
-    def _compose_both(self) -> tuple[Tensor, Tensor]:
-        weights = compose(self.method, list(self.factors))
-        return weights, self._kernel_weight(weights)
-
-    def _composed(self) -> tuple[Tensor, Tensor]:
+    def _cached(self, name: str, compute: Callable[[], _Value]) -> _Value:
+        """``compute()``, memoised per factor state while in eval mode without autograd."""
         needs_graph = torch.is_grad_enabled() and any(p.requires_grad for p in self.factors)
         if self.training or needs_graph:
             # A cached, detached weight would silently cut gradients: only cache pure inference.
-            return self._compose_both()
+            return compute()
         key = tuple((p.data_ptr(), p._version) for p in self.factors)
-        if self._cache is None or self._cache[0] != key:
-            self._cache = (key, *self._compose_both())
-        return self._cache[1], self._cache[2]
+        if key != self._cache_key:
+            self._cache_key, self._cache = key, {}
+        if name not in self._cache:
+            self._cache[name] = compute()
+        return self._cache[name]  # type: ignore[return-value]
+
+    def task_basis(self) -> TaskBasis:
+        """``W = basis ×_N task_matrix``: the ``K`` shared basis weights and the ``T × K`` mixing."""
+        return self._cached("basis", lambda: task_basis(self.method, list(self.factors)))
+
+    def task_major_weights(self) -> Tensor:
+        """Composed weight with the task axis *first*, ``(T, ...)``, contiguous per task."""
+        return self._cached("task_major", lambda: compose_task_major(self.task_basis()))
 
     def task_weights(self) -> Tensor:
         """Composed task-stacked weight ``W``, task axis last (axis order: see the subclass)."""
-        return self._composed()[0]
+        return self._cached("task_last", lambda: self.task_major_weights().movedim(0, -1))
+
+    def _per_task_inputs_and_biases(
+        self, inputs: Tensor, shared: bool
+    ) -> tuple[Sequence[Tensor], Sequence[Tensor | None]]:
+        """Per-task slices for the reference loops. ``unbind`` rather than indexing, so backward
+        stacks the per-task gradients once instead of scattering each into a zero-filled copy."""
+        task_inputs = [inputs] * self.num_tasks if shared else inputs.unbind(0)
+        task_biases = [None] * self.num_tasks if self.bias is None else self.bias.unbind(1)
+        return task_inputs, task_biases
+
+    def _mix_shared_input(self) -> bool:
+        """Run a shared batch through the basis (``K < T``) rather than the composed weights."""
+        return self.task_factor().shape[0] < self.num_tasks
 
     def train(self, mode: bool = True) -> FactorizedLayer:
-        self._cache = None
+        self._cache_key, self._cache = None, {}
         return super().train(mode)
 
     def parameter_count(self) -> int:

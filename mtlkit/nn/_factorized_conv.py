@@ -21,8 +21,9 @@ class FactorizedConv2d(FactorizedLayer):
     are per task.
 
     Input is either shared, ``(B, C, H, W)``, or per task, ``(T, B, C, H, W)``; output is
-    ``(T, B, out, H', W')``. A shared input runs as one ``conv2d`` with the ``T·out`` concatenated
-    filters; per-task inputs are stacked on channels and run as one ``conv2d`` with ``groups=T``.
+    ``(T, B, out, H', W')``. Per-task inputs are stacked on channels and run as one ``conv2d`` with
+    ``groups=T``. A shared input runs as one ``conv2d`` with the ``T·out`` concatenated filters, or,
+    when the task rank ``K`` is below ``T``, with the ``K·out`` basis filters, mixed per task after.
 
     Args:
         in_channels, out_channels, kernel_size, num_tasks: layer sizes and number of tasks ``T``.
@@ -90,8 +91,7 @@ class FactorizedConv2d(FactorizedLayer):
         for index, layer in enumerate(layers):
             if (
                 not isinstance(layer, nn.Conv2d)
-                or (layer.weight.shape, layer.stride, layer.padding, layer.dilation, layer.groups)
-                != signature
+                or (layer.weight.shape, layer.stride, layer.padding, layer.dilation, layer.groups) != signature
                 or layer.groups != 1
                 or layer.padding_mode != "zeros"
             ):
@@ -112,28 +112,16 @@ class FactorizedConv2d(FactorizedLayer):
             ranks=1,
             bias=has_bias,
         )
-        stacked = torch.stack(
-            [layer.weight.detach().permute(2, 3, 1, 0) for layer in layers], dim=-1
-        )
-        biases = (
-            torch.stack([layer.bias.detach() for layer in layers], dim=-1) if has_bias else None
-        )
+        stacked = torch.stack([layer.weight.detach().permute(2, 3, 1, 0) for layer in layers], dim=-1)
+        biases = torch.stack([layer.bias.detach() for layer in layers], dim=-1) if has_bias else None
         module._load_task_weights(stacked, biases, eps, ranks)
         return module
-
-    def _kernel_weight(self, weights: Tensor) -> Tensor:
-        # (kh, kw, in, out, T) → (T·out, in, kh, kw): task-major filters, as grouped conv expects.
-        return weights.permute(4, 3, 2, 0, 1).reshape(-1, self.in_channels, *self.kernel_size)
 
     def _check_input(self, inputs: Tensor) -> bool:
         """Return ``True`` for a shared input, ``False`` for per-task inputs; raise otherwise."""
         if inputs.dim() == 4 and inputs.shape[1] == self.in_channels:
             return True
-        if (
-            inputs.dim() == 5
-            and inputs.shape[0] == self.num_tasks
-            and inputs.shape[2] == self.in_channels
-        ):
+        if inputs.dim() == 5 and inputs.shape[0] == self.num_tasks and inputs.shape[2] == self.in_channels:
             return False
         raise ValueError(
             f"{type(self).__name__}(in={self.in_channels}, out={self.out_channels}, "
@@ -144,36 +132,40 @@ class FactorizedConv2d(FactorizedLayer):
     def _conv(self, inputs: Tensor, weight: Tensor, bias: Tensor | None, groups: int) -> Tensor:
         return F.conv2d(inputs, weight, bias, self.stride, self.padding, self.dilation, groups)
 
+    def _filters(self, weights: Tensor) -> Tensor:
+        """``(G, kh, kw, in, out)`` → ``(G·out, in, kh, kw)``: groups of ``conv2d`` filters."""
+        return weights.permute(0, 4, 3, 1, 2).reshape(-1, self.in_channels, *self.kernel_size)
+
     def forward(self, inputs: Tensor) -> Tensor:
         """``(B, C, H, W)`` or ``(T, B, C, H, W)`` → ``(T, B, out, H', W')`` in one ``conv2d``."""
         shared = self._check_input(inputs)
-        _, kernel = self._composed()
+        batch = inputs.shape[0] if shared else inputs.shape[1]
+        if shared and self._mix_shared_input():
+            # Convolve with the K basis kernels only, then mix the K responses per task: the
+            # convolution costs K/T of the composed one.
+            basis, task_matrix = self.task_basis()
+            responses = self._conv(inputs, self._filters(basis.movedim(-1, 0)), None, groups=1)
+            mixed = torch.matmul(task_matrix, responses.reshape(batch, basis.shape[-1], -1))
+            outputs = mixed.reshape(batch, self.num_tasks, self.out_channels, *responses.shape[2:])
+            if self.bias is not None:
+                outputs = outputs + self.bias.T[:, :, None, None]
+            return outputs.transpose(0, 1)
         bias = None if self.bias is None else self.bias.T.reshape(-1)
+        filters = self._filters(self.task_major_weights())
         if shared:
-            outputs = self._conv(inputs, kernel, bias, groups=1)
+            outputs = self._conv(inputs, filters, bias, groups=1)
         else:
-            tasks, batch = inputs.shape[:2]
-            stacked = inputs.transpose(0, 1).reshape(
-                batch, tasks * self.in_channels, *inputs.shape[3:]
-            )
-            outputs = self._conv(stacked, kernel, bias, groups=tasks)
-        batch = outputs.shape[0]
-        return outputs.reshape(
-            batch, self.num_tasks, self.out_channels, *outputs.shape[2:]
-        ).transpose(0, 1)
+            stacked = inputs.transpose(0, 1).reshape(batch, -1, *inputs.shape[3:])
+            outputs = self._conv(stacked, filters, bias, groups=self.num_tasks)
+        return outputs.reshape(batch, self.num_tasks, self.out_channels, *outputs.shape[2:]).transpose(0, 1)
 
     def forward_per_task(self, inputs: Tensor) -> Tensor:
         """Reference implementation: compose once, then a plain loop of ``F.conv2d`` over tasks."""
-        shared = self._check_input(inputs)
-        weights = self.task_weights()
-        outputs = []
-        for task in range(self.num_tasks):
-            task_input = inputs if shared else inputs[task]
-            task_bias = None if self.bias is None else self.bias[:, task]
-            outputs.append(
-                self._conv(task_input, weights[..., task].permute(3, 2, 0, 1), task_bias, 1)
-            )
-        return torch.stack(outputs)
+        task_inputs, task_biases = self._per_task_inputs_and_biases(inputs, self._check_input(inputs))
+        filters = self._filters(self.task_major_weights()).unflatten(0, (self.num_tasks, -1)).unbind(0)
+        return torch.stack(
+            [self._conv(x, w, b, groups=1) for x, w, b in zip(task_inputs, filters, task_biases, strict=True)]
+        )
 
     def extra_repr(self) -> str:
         return (

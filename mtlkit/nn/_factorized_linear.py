@@ -19,8 +19,9 @@ class FactorizedLinear(FactorizedLayer):
     transpose of an ``nn.Linear`` weight. Biases ``(out, T)`` are per task.
 
     Input is either shared by all tasks, ``(B, in)``, or one batch per task, ``(T, B, in)``; the
-    output is always ``(T, B, out)``. A shared input runs as a single GEMM against the concatenated
-    task weights ``W.reshape(in, out·T)``; per-task inputs run as one batched GEMM (``einsum``).
+    output is always ``(T, B, out)``. Per-task inputs run as one batched GEMM against the task-major
+    weights ``(T, in, out)``; a shared input does too, unless the task rank ``K`` is below ``T``:
+    then it is multiplied by the ``K`` shared basis matrices and mixed per task afterwards.
 
     Args:
         in_features, out_features, num_tasks: layer sizes and number of tasks ``T``.
@@ -48,9 +49,7 @@ class FactorizedLinear(FactorizedLayer):
         bias: bool = True,
     ) -> None:
         self.in_features, self.out_features = int(in_features), int(out_features)
-        super().__init__(
-            (in_features, out_features, num_tasks), in_features, method, ranks, eps, bias
-        )
+        super().__init__((in_features, out_features, num_tasks), in_features, method, ranks, eps, bias)
 
     @classmethod
     def from_dense(
@@ -82,28 +81,17 @@ class FactorizedLinear(FactorizedLayer):
                     f"nn.Linear({first.in_features}, {first.out_features})"
                 )
         has_bias = all(layer.bias is not None for layer in layers)
-        module = cls(
-            first.in_features, first.out_features, len(layers), method, ranks=1, bias=has_bias
-        )
+        module = cls(first.in_features, first.out_features, len(layers), method, ranks=1, bias=has_bias)
         stacked = torch.stack([layer.weight.detach().T for layer in layers], dim=-1)
-        biases = (
-            torch.stack([layer.bias.detach() for layer in layers], dim=-1) if has_bias else None
-        )
+        biases = torch.stack([layer.bias.detach() for layer in layers], dim=-1) if has_bias else None
         module._load_task_weights(stacked, biases, eps, ranks)
         return module
-
-    def _kernel_weight(self, weights: Tensor) -> Tensor:
-        return weights.reshape(self.in_features, self.out_features * self.num_tasks)
 
     def _check_input(self, inputs: Tensor) -> bool:
         """Return ``True`` for a shared input, ``False`` for per-task inputs; raise otherwise."""
         if inputs.dim() == 2 and inputs.shape[1] == self.in_features:
             return True
-        if (
-            inputs.dim() == 3
-            and inputs.shape[0] == self.num_tasks
-            and inputs.shape[2] == self.in_features
-        ):
+        if inputs.dim() == 3 and inputs.shape[0] == self.num_tasks and inputs.shape[2] == self.in_features:
             return False
         raise ValueError(
             f"{type(self).__name__}(in={self.in_features}, out={self.out_features}, "
@@ -112,35 +100,30 @@ class FactorizedLinear(FactorizedLayer):
         )
 
     def forward(self, inputs: Tensor) -> Tensor:
-        """``(B, in)`` or ``(T, B, in)`` → ``(T, B, out)``, all tasks in one kernel."""
+        """``(B, in)`` or ``(T, B, in)`` → ``(T, B, out)``, all tasks in one batched kernel."""
         shared = self._check_input(inputs)
-        weights, concatenated = self._composed()
-        if shared:
-            outputs = inputs @ concatenated  # (B, out·T), columns ordered (out, T)
-            if self.bias is not None:
-                outputs = outputs + self.bias.reshape(-1)
-            return outputs.reshape(inputs.shape[0], self.out_features, self.num_tasks).permute(
-                2, 0, 1
+        if shared and self._mix_shared_input():
+            # y_t = Σ_k (x · basis_k) M[t, k]: B·in·out·K + B·out·K·T multiply-adds instead of
+            # composing T weights (in·out·K·T) and applying them (B·in·out·T).
+            basis, task_matrix = self.task_basis()
+            rank = basis.shape[-1]
+            projected = inputs @ basis.reshape(self.in_features, self.out_features * rank)
+            outputs = (projected.reshape(-1, rank) @ task_matrix.T).reshape(
+                inputs.shape[0], self.out_features, self.num_tasks
             )
-        # A (T, out, in)-contiguous copy is cheap next to the GEMM and gives the batched kernel
-        # and its weight gradient BLAS-friendly strides (≈2× faster than the strided view on CPU).
-        per_task = weights.permute(2, 1, 0).contiguous()
-        outputs = torch.einsum("tbi,toi->tbo", inputs, per_task)
+            outputs = outputs.permute(2, 0, 1)
+        else:
+            weights = self.task_major_weights()  # (T, in, out)
+            outputs = torch.matmul(inputs.unsqueeze(0) if shared else inputs, weights)
         return outputs if self.bias is None else outputs + self.bias.T.unsqueeze(1)
 
     def forward_per_task(self, inputs: Tensor) -> Tensor:
         """Reference implementation: compose once, then a plain loop of ``F.linear`` over tasks."""
-        shared = self._check_input(inputs)
-        weights = self.task_weights()
-        outputs = []
-        for task in range(self.num_tasks):
-            task_input = inputs if shared else inputs[task]
-            task_bias = None if self.bias is None else self.bias[:, task]
-            outputs.append(F.linear(task_input, weights[..., task].T, task_bias))
-        return torch.stack(outputs)
+        task_inputs, task_biases = self._per_task_inputs_and_biases(inputs, self._check_input(inputs))
+        task_weights = self.task_major_weights().unbind(0)
+        return torch.stack(
+            [F.linear(x, w.T, b) for x, w, b in zip(task_inputs, task_weights, task_biases, strict=True)]
+        )
 
     def extra_repr(self) -> str:
-        return (
-            f"in_features={self.in_features}, out_features={self.out_features}, "
-            + super().extra_repr()
-        )
+        return f"in_features={self.in_features}, out_features={self.out_features}, " + super().extra_repr()
