@@ -94,7 +94,7 @@ def test_one_vs_all_error_ranks_scores():
     ("name", "stem", "n_rows"),
     [
         ("dmtrl-mnist", "dmtrl_mnist", 9 * 3),
-        ("dmtrl-params", "dmtrl_params", 4 * 5 * 2),
+        ("dmtrl-params", "dmtrl_params", 4 * 6 * 2 + 2),  # 6 models × 2 metrics × 4 settings + capacity control
         ("dmtrl-shallow", "dmtrl_shallow", 8),
         ("dmtrl-omniglot", "dmtrl_omniglot", 9 + 2 * 6 * 4),
         ("dmtrl-faces", "dmtrl_faces", 9 * 2),

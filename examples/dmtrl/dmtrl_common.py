@@ -37,6 +37,7 @@ LABEL = {
     "stl": "STL",
     "stl_ft": "STL + more epochs (control)",
     "ud": "UD-MTL",
+    "ud_large": "UD-MTL-Large",
     "laf": "DMTRL-LAF",
     "tucker": "DMTRL-Tucker",
     "tt": "DMTRL-TT",

@@ -26,9 +26,9 @@ from dmtrl_common import (
     train,
 )
 from dmtrl_nets import lenet
-from mnist_setup import BUDGETS, LOSSES, NAME, PAPER_1PCT, TASKS, Budget, evaluate
+from mnist_setup import BUDGETS, LOSSES, NAME, PAPER_1PCT, TASKS, Budget, evaluate, test_set
 
-from mtlkit.data import mnist_one_vs_all, stratified_fraction
+from mtlkit.data import mnist_one_vs_all
 from mtlkit.experiments import RunContext, register_experiment
 from mtlkit.nn import UserDefinedSharing
 
@@ -145,9 +145,7 @@ def _plot(ctx: RunContext, b: Budget, table: dict) -> str:
 def run(ctx: RunContext) -> None:
     b = BUDGETS[ctx.mode]
     results = ctx.results(deviations=_deviations(ctx.mode, b), seeds=list(range(b.repeats)))
-    test = mnist_one_vs_all("test", root=ctx.data_root)
-    if b.n_test is not None:
-        test = test.subset(stratified_fraction(test.meta["label"].numpy(), b.n_test / len(test), seed=0))
+    test = test_set(ctx, b)
     choice = None
     table: dict = {}
     for fraction in b.fractions:

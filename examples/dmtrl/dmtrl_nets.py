@@ -22,12 +22,14 @@ def _pooled(size: int, kernel: int, pool: int = 2, stride: int | None = None, pa
     return (size - pool) // stride + 1
 
 
-def lenet(width: float = 1.0) -> list[LayerSpec]:
+def lenet(width: float = 1.0, hidden: int | None = None) -> list[LayerSpec]:
     """Sec. 4.1's modified LeNet: conv 32@5×5 → pool → conv 64@4×4 → pool → FC 512 → FC 1, ReLU.
 
-    ``width`` scales the three hidden widths (1.0 is the paper's network); input 1×28×28.
+    ``width`` scales the three hidden widths (1.0 is the paper's network); ``hidden`` overrides the
+    FC1 width (App. B's UD-MTL-Large "adds hidden neurons"); input 1×28×28.
     """
-    c1, c2, hidden = max(1, round(32 * width)), max(1, round(64 * width)), max(1, round(512 * width))
+    c1, c2 = max(1, round(32 * width)), max(1, round(64 * width))
+    hidden = hidden or max(1, round(512 * width))
     side = _pooled(_pooled(28, 5), 4)  # 28 → 24 → 12 → 9 → 4
     return [
         lambda: nn.Sequential(nn.Conv2d(1, c1, 5), nn.ReLU(), nn.MaxPool2d(2)),

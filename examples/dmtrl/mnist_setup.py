@@ -14,7 +14,7 @@ from dmtrl_common import budget_epochs, build_seeded, predict, train
 from dmtrl_nets import lenet
 
 from mtlkit import hinge_loss
-from mtlkit.data import ImageDataset
+from mtlkit.data import ImageDataset, mnist_one_vs_all, stratified_fraction
 from mtlkit.experiments import RunContext
 from mtlkit.metrics import one_vs_all_error
 from mtlkit.nn import UserDefinedSharing
@@ -75,6 +75,14 @@ def evaluate(model: torch.nn.Module, test: ImageDataset, batch_size: int = 500) 
         "balanced_error_pct": 100.0 * float(balanced.mean()),
         "multiclass_error_pct": 100.0 * one_vs_all_error(scores, test.meta["label"]),
     }
+
+
+def test_set(ctx: RunContext, b: Budget) -> ImageDataset:
+    """The one-vs-all test images: all 10,000, or the budget's class-stratified subset (seed 0)."""
+    test = mnist_one_vs_all("test", root=ctx.data_root)
+    if b.n_test is None:
+        return test
+    return test.subset(stratified_fraction(test.meta["label"].numpy(), b.n_test / len(test), seed=0))
 
 
 def stl_run_dir(ctx: RunContext, fraction: float, seed: int) -> Path:
