@@ -29,9 +29,12 @@ class MissingFileError(DataError, FileNotFoundError):
         self.expected = expected
         self.algorithm = algorithm
         self.how_to_obtain = how_to_obtain
-        super().__init__(
-            f"missing dataset file {self.path}\n  expected {algorithm}: {expected}\n  how to obtain it: {how_to_obtain}"
+        lines = (
+            f"missing dataset file {self.path}",
+            f"  expected {algorithm}: {expected}",
+            f"  how to obtain it: {how_to_obtain}",
         )
+        super().__init__("\n".join(lines))
 
 
 class ChecksumError(DataError):
