@@ -2,8 +2,12 @@
 
 Each builder knows one dataset's layout (which files, which arrays, which
 label encoding) and delegates the byte-level parsing to the format readers
-(:mod:`._idx`, :mod:`._cifar`, :mod:`._npz`). They are called by
-:meth:`DatasetSpec.load` after every file has passed its checksum.
+(:mod:`._idx`, :mod:`._cifar`, :mod:`._npz`, :mod:`._omniglot`). They are
+called by :meth:`DatasetSpec.load` after every file has passed its checksum.
+
+CIFAR-100 and Omniglot have two file sets, the converted layout of the
+shared data root and the upstream archives; their builders read whichever
+they are given and return the same dataset from both.
 """
 
 from __future__ import annotations
@@ -17,11 +21,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mtlkit.data._cifar import decompress_records, read_cifar100_records
+from mtlkit.data._cifar import (
+    ARCHIVE_NAME,
+    decompress_records,
+    read_cifar100_archive,
+    read_cifar100_records,
+)
 from mtlkit.data._dataset import ImageDataset
 from mtlkit.data._errors import FormatError
 from mtlkit.data._idx import read_idx
 from mtlkit.data._npz import load_or_decode_jpegs, read_npz
+from mtlkit.data._omniglot import load_or_decode_omniglot_zip
 from mtlkit.data._root import file_digest
 from mtlkit.data._sampling import group_split
 
@@ -179,6 +189,12 @@ def _read_alphabets(path: Path) -> list[str]:
 
 
 def _omniglot_part(files: Mapping[str, Path], part: str) -> dict[str, np.ndarray | list[str]]:
+    archive = files.get(f"images_{part}.zip")
+    if archive is not None:
+        # Upstream zip: decoded into the npz layout's arrays, cached by the archive's md5.
+        key = f"omniglot-{part}-{file_digest(archive, 'md5')}"
+        arrays = load_or_decode_omniglot_zip(archive, part, key)
+        return {**arrays, "alphabet_names": arrays["alphabet_names"].tolist()}
     arrays = read_npz(
         _pick(files, f"{part}.npz"),
         ("images", "alphabet", "character", "char_class", "char_id", "drawer"),
@@ -191,6 +207,10 @@ def _omniglot_part(files: Mapping[str, Path], part: str) -> dict[str, np.ndarray
 
 def build_omniglot(split: str, files: Mapping[str, Path]) -> ImageDataset:
     """Omniglot 105x105 drawings; ``"train"`` = background (30 alphabets), ``"test"`` = evaluation.
+
+    Reads the converted npz layout, or the upstream ``images_<part>.zip``
+    (decoded once, then cached); both give the same dataset, ordered by
+    alphabet name, character and drawer.
 
     Pixels are as stored: **0 = ink, 255 = background** (the opposite of
     MNIST); the multi-task view inverts them. Tasks: ``"alphabet"`` and
@@ -278,28 +298,45 @@ def build_utkface(split: str, files: Mapping[str, Path]) -> ImageDataset:
 
 
 @functools.lru_cache(maxsize=2)
-def _decompressed(path: str, size: int, mtime_ns: int) -> bytes:
-    # xz-decoding the 114 MB train file takes seconds, so it happens once per
-    # process. Keyed by size and mtime too, so a replaced file is not served
-    # stale. Immutable bytes, in memory only: each load() builds fresh arrays
-    # from them, so a caller editing its images in place cannot corrupt the cache.
+def _cifar_records(
+    path: str, split: str, size: int, mtime_ns: int
+) -> tuple[bytes, tuple[str, ...] | None, tuple[str, ...] | None]:
+    # Decompressing the 114 MB xz train file, or the 168 MB official archive,
+    # takes seconds, so it happens once per process. Keyed by size and mtime
+    # too, so a replaced file is not served stale. Immutable bytes, in memory
+    # only: each load() builds fresh arrays from them, so a caller editing its
+    # images in place cannot corrupt the cache. Label names come with the
+    # records from the archive only (the converted layout has them as files).
     del size, mtime_ns
-    return decompress_records(Path(path))
+    if Path(path).name == ARCHIVE_NAME:
+        return read_cifar100_archive(Path(path), split)
+    return decompress_records(Path(path)), None, None
 
 
 def build_cifar100(split: str, files: Mapping[str, Path]) -> ImageDataset:
     """CIFAR-100 32x32 RGB; tasks ``"fine"`` (100 classes) and ``"coarse"`` (20 superclasses).
 
-    Records are sorted by fine label (see ``cifar100/SOURCE.md``): shuffle
-    before taking a prefix. The xz file is decompressed once per process.
+    Reads the converted layout (``<split>.bin.xz`` and two name files) or the
+    official ``cifar-100-binary.tar.gz``; either is decompressed once per
+    process. Both sources give the same dataset, records **sorted by fine
+    label** (see ``cifar100/SOURCE.md``): the official archive interleaves the
+    classes, and is stably sorted so that its within-class order is kept.
+    Shuffle before taking a prefix.
     """
-    path = _pick(files, ".bin")
+    path = files.get(ARCHIVE_NAME) or _pick(files, ".bin")
     stat = path.stat()
-    images, fine, coarse = read_cifar100_records(
-        _decompressed(str(path), stat.st_size, stat.st_mtime_ns), name=str(path)
+    records, fine_names, coarse_names = _cifar_records(
+        str(path), split, stat.st_size, stat.st_mtime_ns
     )
-    fine_names = _pick(files, "fine_label").read_text().split()
-    coarse_names = _pick(files, "coarse_label").read_text().split()
+    label = f"{path}:{split}.bin" if fine_names is not None else str(path)
+    images, fine, coarse = read_cifar100_records(records, name=label)
+    if fine_names is None or coarse_names is None:
+        fine_names = tuple(_pick(files, "fine_label").read_text().split())
+        coarse_names = tuple(_pick(files, "coarse_label").read_text().split())
+    else:
+        # The same record order as the converted layout, so seeded subsets agree across sources.
+        order = np.argsort(fine, kind="stable")
+        images, fine, coarse = images[order], fine[order], coarse[order]
     if len(fine_names) != 100 or len(coarse_names) != 20:
         raise FormatError(path.parent, "expected 100 fine and 20 coarse label names")
     mean, std = CIFAR100_MEAN_STD
@@ -309,7 +346,7 @@ def build_cifar100(split: str, files: Mapping[str, Path]) -> ImageDataset:
             "fine": torch.from_numpy(fine.astype(np.int64)),
             "coarse": torch.from_numpy(coarse.astype(np.int64)),
         },
-        classes={"fine": fine_names, "coarse": coarse_names},
+        classes={"fine": list(fine_names), "coarse": list(coarse_names)},
         info={"source": "cifar100/SOURCE.md", "license": "none stated; cite Krizhevsky (2009)"},
         mean=mean,
         std=std,

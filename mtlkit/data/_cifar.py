@@ -5,22 +5,39 @@ every plane row-major 32x32, no header. So the whole file is one
 ``(N, 3074)`` byte matrix, and the images are a reshape of its last 3,072
 columns, already in channel-first order; no per-record parsing is needed.
 The files may be raw or xz/gzip compressed.
+
+The official ``cifar-100-binary.tar.gz`` is read in place: the members a
+split needs are read into memory in one streaming pass and never extracted,
+so no path stored in the archive ever reaches the filesystem (no path
+traversal, no links followed). Nothing is unpickled: this is the binary
+version, not the python one.
 """
 
 from __future__ import annotations
 
 import gzip
 import lzma
+import tarfile
 import zlib
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from mtlkit.data._errors import FormatError
 
-__all__ = ["RECORD_BYTES", "decompress_records", "read_cifar100_records"]
+__all__ = [
+    "ARCHIVE_NAME",
+    "RECORD_BYTES",
+    "decompress_records",
+    "read_cifar100_archive",
+    "read_cifar100_records",
+    "read_tar_members",
+]
 
 RECORD_BYTES = 2 + 3 * 32 * 32
+ARCHIVE_NAME = "cifar-100-binary.tar.gz"
+_ARCHIVE_FOLDER = "cifar-100-binary"
 _XZ_MAGIC = b"\xfd7zXZ\x00"
 _GZIP_MAGIC = b"\x1f\x8b"
 
@@ -76,3 +93,69 @@ def read_cifar100_records(
     # read-only buffer; copy once into owned, contiguous, writable arrays.
     images = np.ascontiguousarray(records[:, 2:].reshape(n, 3, 32, 32)).copy()
     return images, records[:, 1].copy(), records[:, 0].copy()
+
+
+def read_tar_members(path: Path, names: Sequence[str]) -> dict[str, bytes]:
+    """The regular-file members ``names`` of a (possibly compressed) tar archive, in memory.
+
+    One streaming pass, stopping once every member is found; nothing is
+    written to disk.
+
+    Raises:
+        FormatError: a member is missing or not a regular file, or the archive
+            is truncated or corrupt.
+
+    >>> import io, tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     with tarfile.open(Path(d) / "a.tar.gz", "w:gz") as tar:
+    ...         info = tarfile.TarInfo("a/hello.txt")
+    ...         info.size = 2
+    ...         tar.addfile(info, io.BytesIO(b"hi"))
+    ...     read_tar_members(Path(d) / "a.tar.gz", ["a/hello.txt"])
+    {'a/hello.txt': b'hi'}
+    """
+    wanted, found = set(names), {}
+    try:
+        with tarfile.open(path, mode="r|*") as tar:
+            for member in tar:
+                if member.name not in wanted or member.name in found:
+                    continue
+                extracted = tar.extractfile(member) if member.isreg() else None
+                if extracted is None:
+                    raise FormatError(path, f"member {member.name} is not a regular file")
+                found[member.name] = extracted.read()
+                if len(found) == len(wanted):
+                    break
+    except (tarfile.TarError, EOFError, OSError, zlib.error, lzma.LZMAError) as exc:
+        raise FormatError(path, f"archive is truncated or corrupt ({exc})") from exc
+    missing = [name for name in names if name not in found]
+    if missing:
+        raise FormatError(path, f"missing member(s) {', '.join(missing)}")
+    return found
+
+
+def read_cifar100_archive(path: Path, split: str) -> tuple[bytes, tuple[str, ...], tuple[str, ...]]:
+    """Record bytes and label names of ``split`` from the official ``cifar-100-binary.tar.gz``.
+
+    Args:
+        path: the archive.
+        split: ``"train"`` or ``"test"`` (member ``cifar-100-binary/<split>.bin``).
+
+    Returns:
+        ``(records, fine_names, coarse_names)``: the raw record bytes in the
+        official order (parse them with :func:`read_cifar100_records`) and
+        the names of the 100 fine and 20 coarse classes.
+
+    Raises:
+        FormatError: a member is missing or the archive is truncated or corrupt.
+    """
+    members = [
+        f"{_ARCHIVE_FOLDER}/{name}"
+        for name in (f"{split}.bin", "fine_label_names.txt", "coarse_label_names.txt")
+    ]
+    found = read_tar_members(path, members)
+    records, fine, coarse = (found[name] for name in members)
+    try:
+        return records, tuple(fine.decode("utf-8").split()), tuple(coarse.decode("utf-8").split())
+    except UnicodeDecodeError as exc:
+        raise FormatError(path, f"label names are not UTF-8 text ({exc})") from exc

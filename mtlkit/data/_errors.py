@@ -22,30 +22,46 @@ class MissingFileError(DataError, FileNotFoundError):
     handlers keep working.
     """
 
-    def __init__(self, path: Path, sha256: str, how_to_obtain: str) -> None:
+    def __init__(
+        self, path: Path, expected: str, how_to_obtain: str, algorithm: str = "sha256"
+    ) -> None:
         self.path = Path(path)
-        self.sha256 = sha256
+        self.expected = expected
+        self.algorithm = algorithm
         self.how_to_obtain = how_to_obtain
-        super().__init__(
-            f"missing dataset file {self.path}\n"
-            f"  expected sha256: {sha256}\n"
-            f"  how to obtain it: {how_to_obtain}"
+        lines = (
+            f"missing dataset file {self.path}",
+            f"  expected {algorithm}: {expected}",
+            f"  how to obtain it: {how_to_obtain}",
         )
+        super().__init__("\n".join(lines))
 
 
 class ChecksumError(DataError):
-    """A file's sha256 is not one of the digests the registry accepts for it."""
+    """A file's digest is not one of those the registry accepts for it.
 
-    def __init__(self, path: Path, expected: tuple[str, ...], actual: str, size: int) -> None:
+    The digest is sha256, or md5 for upstream archives whose publishers give only that.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        expected: tuple[str, ...],
+        actual: str,
+        size: int,
+        algorithm: str = "sha256",
+    ) -> None:
         self.path = Path(path)
         self.expected = expected
         self.actual = actual
         self.size = size
+        self.algorithm = algorithm
         wanted = " or ".join(expected)
+        pad = " " * (len("expected") - len("actual"))
         super().__init__(
             f"checksum mismatch for {self.path} ({size} bytes)\n"
-            f"  expected sha256: {wanted}\n"
-            f"  actual sha256:   {actual}\n"
+            f"  expected {algorithm}: {wanted}\n"
+            f"  actual {algorithm}:{pad} {actual}\n"
             "  the file is corrupt, truncated or a different version; delete it and obtain it again"
         )
 

@@ -29,8 +29,12 @@ def load(
             fold 0 as test), and ``"background"``/``"evaluation"`` for Omniglot.
         root: data root; default ``$MTLKIT_DATA``, else ``~/.cache/mtlkit``.
             Files live under ``<root>/<dataset folder>/`` as in the shared data root.
-        download: fetch missing files from their canonical URL (MNIST and
-            Fashion-MNIST), verified and moved atomically into place.
+        download: when the files of a split are missing, fetch them from their
+            canonical URL, verified and moved atomically into place: the
+            ``.gz`` files of MNIST and Fashion-MNIST, the official
+            ``cifar-100-binary.tar.gz`` of CIFAR-100 and the
+            ``images_<part>.zip`` of Omniglot (read in place of the converted
+            layout of the shared data root, giving the same dataset).
 
     Raises:
         MissingFileError: a file is absent (the message names the path, its
@@ -52,13 +56,19 @@ def load(
 
 
 def available(root: str | os.PathLike[str] | None = None) -> list[str]:
-    """Names of the datasets whose files are all present under the data root.
+    """Names of the datasets whose every split has a complete file set under the data root.
 
     Presence only; checksums are verified by :func:`load`.
+
+    >>> "fashion_mnist_small" in available("/nonexistent")
+    True
     """
     base = resolve_root(root)
     return sorted(
         name
         for name, spec in REGISTRY.items()
-        if all((base / f.path).exists() for files in spec.splits.values() for f in files)
+        if all(
+            any(all((base / f.path).exists() for f in files) for files in spec.file_sets(split))
+            for split in spec.splits
+        )
     )

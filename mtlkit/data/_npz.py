@@ -17,7 +17,7 @@ import io
 import os
 import tempfile
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -26,7 +26,7 @@ import numpy as np
 from mtlkit.data._errors import FormatError
 from mtlkit.data._root import cache_dir
 
-__all__ = ["decode_jpeg_blob", "read_npz", "load_or_decode_jpegs"]
+__all__ = ["cached_arrays", "decode_jpeg_blob", "read_npz", "load_or_decode_jpegs"]
 
 
 def read_npz(path: Path, keys: Sequence[str]) -> dict[str, np.ndarray]:
@@ -125,3 +125,44 @@ def load_or_decode_jpegs(
     except OSError:
         pass
     return images
+
+
+def cached_arrays(
+    key: str, make: Callable[[], dict[str, np.ndarray]], keys: Sequence[str]
+) -> dict[str, np.ndarray]:
+    """Arrays from ``<cache_dir>/<key>.npz``, else from ``make()``, then cached there.
+
+    ``key`` must identify everything ``make`` depends on (e.g. include the
+    source file's digest). The cache is read with ``allow_pickle=False``; one
+    that is unreadable or lacks one of ``keys`` is rebuilt. It is written
+    uncompressed and atomically, and not at all when the cache directory is
+    not writable.
+
+    >>> import tempfile
+    >>> from unittest import mock
+    >>> with tempfile.TemporaryDirectory() as d, mock.patch.dict(os.environ, {"MTLKIT_CACHE": d}):
+    ...     first = cached_arrays("demo", lambda: {"x": np.arange(3)}, ["x"])
+    ...     again = cached_arrays("demo", lambda: {"x": np.zeros(3)}, ["x"])
+    >>> again["x"].tolist()
+    [0, 1, 2]
+    """
+    cached = cache_dir() / f"{key}.npz"
+    try:
+        with np.load(cached, allow_pickle=False) as archive:
+            if all(k in archive.files for k in keys):
+                return {k: archive[k] for k in keys}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+        pass  # no cache yet, or a damaged one: rebuild it
+    arrays = make()
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=cached.parent, prefix=".cache-", suffix=".npz")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                np.savez(fh, **{k: arrays[k] for k in keys})
+            os.replace(tmp, cached)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+    except OSError:
+        pass
+    return {k: arrays[k] for k in keys}

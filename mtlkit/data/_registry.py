@@ -1,4 +1,4 @@
-"""Dataset registry: name -> files (with sha256 and sources) -> builder.
+"""Dataset registry: name -> files (with digests and sources) -> builder.
 
 A :class:`DatasetSpec` knows which files each split needs, which digests
 are acceptable for each file, where a file can be fetched, and which builder
@@ -8,6 +8,13 @@ Several files are accepted under more than one digest: the copies under the
 shared data root were rebuilt (MNIST) or re-gzipped (Fashion-MNIST) and so
 differ byte-wise from the upstream ``.gz`` files that ``download=True``
 fetches, while decompressing to the same IDX content.
+
+A split may also be served by a second *file set*: the upstream archives
+(CIFAR-100's ``cifar-100-binary.tar.gz``, Omniglot's PNG zips), which no
+converted copy can stand in for byte-wise. Loading uses the first set whose
+files are all present; ``download=True`` fetches a set that has URLs when
+none is complete. Upstream archives are verified by the md5 their publishers
+give, since no sha256 is published for them.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from pathlib import Path
 
 from mtlkit.data import _builders
 from mtlkit.data._dataset import ImageDataset
-from mtlkit.data._errors import DataError, FormatError, MissingFileError
+from mtlkit.data._errors import ChecksumError, DataError, FormatError, MissingFileError
 from mtlkit.data._root import download_file, resolve_root, verify_file
 
 __all__ = ["DatasetSpec", "FileSpec", "REGISTRY"]
@@ -37,17 +44,35 @@ class FileSpec:
             data root's ``SOURCE.md``, later ones are upstream variants.
         urls: mirrors that serve a byte-exact accepted copy, tried in order.
         obtain: how to get the file by hand when no URL serves it.
+        md5: accepted md5 digests, for upstream archives whose publishers give
+            only an md5; used when ``sha256`` is empty.
+
+    >>> spec = FileSpec("cifar100/cifar-100-binary.tar.gz", md5=("03b5dce01913d631647c71ecec9e9cb8",))
+    >>> spec.key, spec.digests[0]
+    ('cifar-100-binary.tar.gz', 'md5')
     """
 
     path: str
-    sha256: tuple[str, ...]
+    sha256: tuple[str, ...] = ()
     urls: tuple[str, ...] = ()
     obtain: str = ""
+    md5: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not (self.sha256 or self.md5):
+            raise ValueError(
+                f"{self.path}: a FileSpec needs sha256 or md5 digests to verify against"
+            )
 
     @property
     def key(self) -> str:
         """File name without directories; how builders look files up."""
         return Path(self.path).name
+
+    @property
+    def digests(self) -> tuple[str, tuple[str, ...]]:
+        """``(algorithm, accepted digests)``: sha256 when known, else the published md5."""
+        return ("sha256", self.sha256) if self.sha256 else ("md5", self.md5)
 
     def how_to_obtain(self) -> str:
         """Human instructions for the error message of a missing file."""
@@ -62,39 +87,76 @@ class DatasetSpec:
 
     Attributes:
         name: registry key.
-        splits: split name -> the files it needs.
-        build: ``build(split, {file name: verified path}) -> ImageDataset``.
+        splits: split name -> the files it needs (the preferred file set).
+        build: ``build(split, {file name: verified path}) -> ImageDataset``; it
+            receives the files of whichever set was used and must give the
+            same dataset from each.
         counts: split name -> exact number of examples, checked after building.
+        upstream: split name -> an alternative file set, the upstream
+            archives, used when the preferred set is incomplete.
+
+    >>> spec = REGISTRY["cifar100"]
+    >>> [[f.key for f in files] for files in spec.file_sets("test")]
+    [['test.bin.xz', 'fine_label_names.txt', 'coarse_label_names.txt'], ['cifar-100-binary.tar.gz']]
     """
 
     name: str
     splits: Mapping[str, tuple[FileSpec, ...]]
     build: Builder
     counts: Mapping[str, int] = field(default_factory=dict)
+    upstream: Mapping[str, tuple[FileSpec, ...]] = field(default_factory=dict)
+
+    def file_sets(self, split: str) -> list[tuple[FileSpec, ...]]:
+        """The file sets that can each serve ``split`` on their own, in order of preference."""
+        if split not in self.splits:
+            raise ValueError(f"{self.name} has splits {sorted(self.splits)}, not {split!r}")
+        return [self.splits[split]] + ([self.upstream[split]] if split in self.upstream else [])
 
     def paths(
         self, split: str, root: str | os.PathLike[str] | None = None, download: bool = False
     ) -> dict[str, Path]:
-        """Resolve, fetch if asked, and verify the files of ``split``.
+        """Choose a file set for ``split``, fetch it if asked, and verify its files.
+
+        The first set whose files are all present is used. If none is and
+        ``download`` is true, the missing files of the first set that has URLs
+        for all of them are fetched. A present but corrupt file is an error,
+        never a reason to fall back to another set.
 
         Raises:
-            MissingFileError: a file is absent and was not (or could not be) downloaded.
-            ChecksumError: a file's sha256 is not accepted.
+            MissingFileError: no set is complete, and none was (or could be) downloaded.
+            ChecksumError: a file's digest is not accepted.
         """
-        if split not in self.splits:
-            raise ValueError(f"{self.name} has splits {sorted(self.splits)}, not {split!r}")
+        sets = self.file_sets(split)
         base = resolve_root(root)
+        chosen = next((s for s in sets if all((base / f.path).exists() for f in s)), None)
+        if chosen is None:
+            fetchable = [s for s in sets if all(f.urls for f in s if not (base / f.path).exists())]
+            if not (download and fetchable):
+                raise self._missing(sets, base)
+            chosen = fetchable[0]
+            for spec in chosen:
+                if not (base / spec.path).exists():
+                    _fetch(spec, base / spec.path)
         resolved: dict[str, Path] = {}
-        for spec in self.splits[split]:
-            path = base / spec.path
-            if not path.exists():
-                if download and spec.urls:
-                    _fetch(spec, path)
-                else:
-                    raise MissingFileError(path, spec.sha256[0], spec.how_to_obtain())
-            verify_file(path, spec.sha256)
-            resolved[spec.key] = path
+        for spec in chosen:
+            algorithm, accepted = spec.digests
+            verify_file(base / spec.path, accepted, algorithm)
+            resolved[spec.key] = base / spec.path
         return resolved
+
+    @staticmethod
+    def _missing(sets: list[tuple[FileSpec, ...]], base: Path) -> MissingFileError:
+        # Report a file of the set the user got furthest with (the preferred
+        # set on a bare root), and point to a downloadable set if another exists.
+        closest = max(sets, key=lambda s: sum((base / f.path).exists() for f in s))
+        spec = next(f for f in closest if not (base / f.path).exists())
+        how = spec.how_to_obtain()
+        other = next((s for s in sets if s is not closest and all(f.urls for f in s)), None)
+        if other is not None:
+            archives = ", ".join(f.urls[0] for f in other)
+            how = f"call load(..., download=True) to fetch {archives} instead; or {how}"
+        algorithm, accepted = spec.digests
+        return MissingFileError(base / spec.path, accepted[0], how, algorithm)
 
     def load(
         self, split: str, root: str | os.PathLike[str] | None = None, download: bool = False
@@ -110,14 +172,19 @@ class DatasetSpec:
 
 
 def _fetch(spec: FileSpec, path: Path) -> None:
-    failures = []
+    failures: list[DataError] = []
+    algorithm, accepted = spec.digests
     for url in spec.urls:
         try:
-            download_file(url, path, spec.sha256)
+            download_file(url, path, accepted, algorithm=algorithm)
             return
         except DataError as exc:
-            failures.append(f"{url}: {exc}")
-    raise DataError(f"could not download {path} from any mirror:\n  " + "\n  ".join(failures))
+            failures.append(exc)
+    if all(isinstance(exc, ChecksumError) for exc in failures):
+        # Every mirror answered, with other bytes: keep the precise error type.
+        raise failures[0]
+    details = "\n  ".join(f"{url}: {exc}" for url, exc in zip(spec.urls, failures, strict=True))
+    raise DataError(f"could not download {path} from any mirror:\n  {details}")
 
 
 # --------------------------------------------------------------------------- specs
@@ -212,9 +279,20 @@ _NOTMNIST = (
 )
 
 _OMNIGLOT_HOW = (
-    "converted from images_background.zip / images_evaluation.zip of "
-    "https://github.com/brendenlake/omniglot into npz; see omniglot/SOURCE.md"
+    "copy the npz layout converted from images_background.zip / images_evaluation.zip "
+    "of https://github.com/brendenlake/omniglot; see omniglot/SOURCE.md"
 )
+_OMNIGLOT_URL = "https://raw.githubusercontent.com/brendenlake/omniglot/master/python/"
+# md5s as published by torchvision's Omniglot dataset class (upstream publishes none).
+_OMNIGLOT_ZIPS = {
+    part: FileSpec(
+        f"omniglot/images_{part}.zip", md5=(md5,), urls=(f"{_OMNIGLOT_URL}images_{part}.zip",)
+    )
+    for part, md5 in (
+        ("background", "68d2efa1b9178cc56df9314c21c6e718"),
+        ("evaluation", "6b91aef0f799c5bb55b94e3f2daec811"),
+    )
+}
 _OMNIGLOT = {
     "background": (
         FileSpec(
@@ -253,9 +331,12 @@ _UTKFACE = (
     ),
 )
 
-_CIFAR_HOW = (
-    "the official cifar-100-binary.tar.gz (https://www.cs.toronto.edu/~kriz/cifar.html) "
-    "holds the same record layout in a different order; see cifar100/SOURCE.md"
+_CIFAR_HOW = "copy the converted layout (the official binary records, sorted by fine label, xz); see cifar100/SOURCE.md"
+# The md5 published on https://www.cs.toronto.edu/~kriz/cifar.html.
+_CIFAR_ARCHIVE = FileSpec(
+    "cifar100/cifar-100-binary.tar.gz",
+    md5=("03b5dce01913d631647c71ecec9e9cb8",),
+    urls=("https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz",),
 )
 _CIFAR_NAMES = (
     FileSpec(
@@ -332,6 +413,13 @@ REGISTRY: dict[str, DatasetSpec] = {
             "test": 13_180,
             "all": 32_460,
         },
+        upstream={
+            "background": (_OMNIGLOT_ZIPS["background"],),
+            "evaluation": (_OMNIGLOT_ZIPS["evaluation"],),
+            "train": (_OMNIGLOT_ZIPS["background"],),
+            "test": (_OMNIGLOT_ZIPS["evaluation"],),
+            "all": (_OMNIGLOT_ZIPS["background"], _OMNIGLOT_ZIPS["evaluation"]),
+        },
     ),
     "utkface": DatasetSpec(
         "utkface",
@@ -344,6 +432,7 @@ REGISTRY: dict[str, DatasetSpec] = {
         _CIFAR,
         _builders.build_cifar100,
         {"train": 50_000, "test": 10_000},
+        upstream={"train": (_CIFAR_ARCHIVE,), "test": (_CIFAR_ARCHIVE,)},
     ),
     "fashion_mnist_small": DatasetSpec(
         "fashion_mnist_small",

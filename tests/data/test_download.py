@@ -2,40 +2,13 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import threading
-from collections.abc import Iterator
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from _tiny import tiny_mnist
 
 from mtlkit.data import ChecksumError, DataError, DatasetSpec, FileSpec, _builders, download_file
-
-
-class _QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-        pass
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """(base URL, served directory) of a server on an ephemeral port, shut down after."""
-    served = tmp_path / "served"
-    served.mkdir()
-    handler = functools.partial(_QuietHandler, directory=str(served))
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    httpd.timeout = 5
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/", served
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=5)
 
 
 def test_download_verifies_and_moves_atomically(server, tmp_path: Path) -> None:
