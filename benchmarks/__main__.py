@@ -43,13 +43,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.only and args.only not in path.stem:
             continue
         module = importlib.import_module(f"benchmarks.{path.stem}")
+        load = round(os.getloadavg()[0], 2)  # per module: with --only, entries come from different runs
         for entry in module.run(quick=args.quick):
-            entry = {"module": path.stem, **entry}
+            entry = {"module": path.stem, **entry, "load_average_1min_at_start": load}
             entries.append(entry)
             ratio = entry.get("ratio")
             shown = f"{ratio:8.3f}" if isinstance(ratio, float) else f"{'-':>8}"
             print(f"{shown}  {entry['name']}  (target {entry.get('target', '-')})", flush=True)
     out = Path(args.out or ("runs/benchmarks-quick.json" if args.quick else "results/benchmarks.json"))
+    if args.only and out.is_file():  # re-running some modules keeps the other modules' entries
+        ran = {entry["module"] for entry in entries}
+        entries = [e for e in json.loads(out.read_text())["entries"] if e["module"] not in ran] + entries
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"quick": args.quick, "machine": machine_info(), "entries": entries}, indent=1) + "\n")
     print(f"wrote {out}")

@@ -4,18 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _time(processes: int, n_batches: int, batch: int) -> float:
@@ -30,8 +23,7 @@ def _time(processes: int, n_batches: int, batch: int) -> float:
             "-m",
             "torch.distributed.run",
             f"--nproc_per_node={processes}",
-            "--master_addr=127.0.0.1",
-            f"--master_port={_free_port()}",
+            "--standalone",  # torchrun binds a free local port itself: no pick-then-release race
             "--no-python",
             sys.executable,
             *worker,

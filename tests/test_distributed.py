@@ -1,5 +1,4 @@
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -8,12 +7,6 @@ import pytest
 import torch
 
 WORKER = Path(__file__).with_name("ddp_worker.py")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _env() -> dict[str, str]:
@@ -31,9 +24,7 @@ def test_two_process_ddp_matches_single_process(tmp_path):
         "-m",
         "torch.distributed.run",
         "--nproc_per_node=2",
-        "--nnodes=1",
-        "--master_addr=127.0.0.1",
-        f"--master_port={_free_port()}",
+        "--standalone",  # torchrun binds a free local port itself: no pick-then-release race
         str(WORKER),
         str(double),
     ]
