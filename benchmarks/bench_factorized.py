@@ -18,8 +18,9 @@ algorithm could help.
 Inputs follow the network: conv1 gets the shared image batch ``(B, 1, 28, 28)``; deeper layers get
 per-task activations ``(T, B, ...)``. Batch 64 throughout; FC1 is also measured at batch 256 (its
 composition cost does not grow with the batch) and every layer's batched-vs-loop at batch 8 (where
-per-call overhead, not arithmetic, bounds the loop — the regime of a GPU). Ranks (documented, not ε-derived: random weights are full
-rank): LAF ``K = 5``; Tucker ``K_n = min(⌈D_n/2⌉, 64)``; TT the largest chain-consistent ranks ≤ 64.
+per-call overhead, not arithmetic, bounds the loop — the regime of a GPU). Ranks (documented, not
+ε-derived: random weights are full rank): LAF ``K = 5``; Tucker ``K_n = min(⌈D_n/2⌉, 64)``; TT the
+largest chain-consistent ranks ≤ 64.
 
 Peak memory is the growth of the process's peak resident set over one step (Linux ``VmHWM``;
 tracemalloc cannot see torch's allocator, and the CPU profiler's memory events miss most of it).
