@@ -111,15 +111,26 @@ def test_conv_batched_forward_and_backward_equal_the_loop(
 
 
 @pytest.mark.parametrize("method", METHODS)
-@pytest.mark.parametrize("rank", [2, 5])
-def test_shared_input_takes_the_basis_path_exactly_when_rank_is_below_tasks(method: str, rank: int) -> None:
+@pytest.mark.parametrize("path", ["basis", "composed"])
+def test_both_shared_input_paths_equal_the_loop(method: str, path: str) -> None:
     torch.manual_seed(0)
-    linear = FactorizedLinear(6, 5, 4, method, ranks=rank)  # type: ignore[arg-type]
-    conv = FactorizedConv2d(2, 5, 3, 4, method, ranks=rank)  # type: ignore[arg-type]
+    linear = FactorizedLinear(6, 5, 4, method, ranks=2)  # type: ignore[arg-type]
+    conv = FactorizedConv2d(2, 5, 3, 4, method, ranks=2)  # type: ignore[arg-type]
     for layer, x in ((linear, torch.randn(3, 6)), (conv, torch.randn(3, 2, 6, 6))):
-        assert layer._mix_shared_input() == (layer.task_factor().shape[0] < 4)
+        layer.shared_input_path = path  # type: ignore[assignment]
+        assert layer._mix_shared_input() == (path == "basis")
         _assert_same_values_and_gradients(layer, x)
-    assert linear._mix_shared_input() == (rank == 2)
+
+
+def test_auto_path_mixes_wide_layers_with_low_task_rank_only() -> None:
+    assert FactorizedLinear(1024, 8, 10, "laf", ranks=5)._mix_shared_input()
+    assert not FactorizedLinear(1024, 8, 10, "laf", ranks=10)._mix_shared_input()  # K = T: nothing saved
+    assert not FactorizedConv2d(1, 8, 5, 10, "laf", ranks=5)._mix_shared_input()  # fan-in 25: memory-bound
+    assert FactorizedConv2d(32, 8, 4, 10, "laf", ranks=5)._mix_shared_input()
+    layer = FactorizedLinear(4, 2, 3, "laf", ranks=1)
+    layer.shared_input_path = "fastest"  # type: ignore[assignment]
+    with pytest.raises(ValueError, match="shared_input_path must be"):
+        layer(torch.randn(2, 4))
 
 
 def _assert_same_values_and_gradients(layer: FactorizedLinear | FactorizedConv2d, x: torch.Tensor) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 import torch
 from torch import Tensor, nn
@@ -22,7 +22,11 @@ from mtlkit.factorization import (
 )
 
 Ranks = int | Sequence[int]
+SharedInputPath = Literal["auto", "basis", "composed"]
 _Value = TypeVar("_Value")
+# On CPU, one extra pass over an intermediate value (write, then read back) costs about as much as
+# this many multiply-adds (fitted to benchmarks/bench_factorized.py's conv1 and FC1 shapes).
+_PASS_COST = 16
 
 
 class FactorizedLayer(nn.Module):
@@ -33,9 +37,13 @@ class FactorizedLayer(nn.Module):
     per-task biases ``bias`` of shape ``(out, T)`` (never shared, as in the paper), and turns the
     factors into what the kernels need, once per call: the :class:`~mtlkit.factorization.TaskBasis`
     (``K`` shared basis weights and the ``T × K`` task matrix) and from it the task-major weight
-    ``(T, ...)``. A batch shared by all tasks goes through the basis and is mixed per task when
-    ``K < T`` (fewer FLOPs than composing ``T`` weights); otherwise, and for per-task batches,
-    the task-major weight feeds one batched kernel.
+    ``(T, ...)``. Per-task batches always use the task-major weight. A batch shared by all tasks
+    can instead go through the ``K`` basis weights and be mixed per task afterwards;
+    ``shared_input_path`` chooses: ``"basis"``, ``"composed"``, or ``"auto"`` (default), which
+    takes the basis path when its multiply-adds per output position, ``fan_in·K + K·T`` plus an
+    extra pass over ``K + T`` intermediates, are fewer than composing's ``fan_in·T`` — so a wide
+    layer with ``K < T`` mixes (FC1 of the DMTRL LeNet: ≈ 2× faster at ``K = 5, T = 10``) while a
+    first convolution with a fan-in of 25 does not, its extra memory pass costing more than it saves.
 
     In eval mode without autograd these tensors are cached; the cache key is every factor's
     storage pointer and ``_version`` counter, so any in-place update (optimizer step,
@@ -59,6 +67,8 @@ class FactorizedLayer(nn.Module):
                 f"{type(self).__name__}: unknown method {method!r}; expected one of {FACTORIZATION_METHODS}"
             )
         self.method: FactorizationMethod = method
+        self.fan_in = int(fan_in)
+        self.shared_input_path: SharedInputPath = "auto"
         self.weight_shape: tuple[int, ...] = tuple(int(d) for d in weight_shape)
         ranks = self._resolve_ranks(ranks)
         initial = random_factors(
@@ -181,8 +191,16 @@ class FactorizedLayer(nn.Module):
         return task_inputs, task_biases
 
     def _mix_shared_input(self) -> bool:
-        """Run a shared batch through the basis (``K < T``) rather than the composed weights."""
-        return self.task_factor().shape[0] < self.num_tasks
+        """Whether a shared batch takes the basis path (see the class docstring)."""
+        if self.shared_input_path != "auto":
+            if self.shared_input_path not in ("basis", "composed"):
+                raise ValueError(
+                    f"{type(self).__name__}: shared_input_path must be 'auto', 'basis' or 'composed', "
+                    f"got {self.shared_input_path!r}"
+                )
+            return self.shared_input_path == "basis"
+        rank, tasks = self.task_factor().shape[0], self.num_tasks
+        return self.fan_in * rank + rank * tasks + _PASS_COST * (rank + tasks) < self.fan_in * tasks
 
     def train(self, mode: bool = True) -> FactorizedLayer:
         self._cache_key, self._cache = None, {}
