@@ -40,6 +40,8 @@ __all__ = [
     "TaskBasis",
     "task_basis",
     "compose_task_major",
+    "InputProjection",
+    "input_projection",
     "laf_max_rank",
     "tucker_max_ranks",
     "tt_max_ranks",
@@ -265,6 +267,46 @@ def compose_task_major(form: TaskBasis) -> Tensor:
     basis, task_matrix = form
     rank = basis.shape[-1]
     return (task_matrix @ basis.reshape(-1, rank).T).reshape(task_matrix.shape[0], *basis.shape[:-1])
+
+
+class InputProjection(NamedTuple):
+    """``W[:, :, t] = projection @ task_maps[t]`` for a linear weight ``(in, out, T)``.
+
+    Tucker and TT factorise the input axis itself (``U_1``, resp. the first core, is an
+    ``in × R`` matrix shared by all tasks), so ``y_t = (x_t · projection) · task_maps[t]`` never
+    needs the ``in × out`` weights: ``in·R + R·out`` multiply-adds per row instead of ``in·out``.
+    """
+
+    projection: Tensor  # (in, R), shared
+    task_maps: Tensor  # (T, R, out)
+
+
+def input_projection(method: FactorizationMethod, factors: Sequence[Tensor]) -> InputProjection | None:
+    """The :class:`InputProjection` of a Tucker or TT linear weight; ``None`` for LAF.
+
+    Tucker: ``projection = U_1`` and ``task_maps[t] = (G ×_3 U_3)[:, :, t] U_2ᵀ``; TT:
+    ``projection = G_1[0]`` and ``task_maps[t] = Σ_b G_2[:, :, b] G_3[b, t, 0]``.
+
+    >>> cores = [torch.randn(1, 6, 2), torch.randn(2, 4, 3), torch.randn(3, 5, 1)]
+    >>> form = input_projection("tt", cores)
+    >>> torch.allclose(form.projection @ form.task_maps[1], tt_compose(cores)[:, :, 1], atol=1e-5)
+    True
+    """
+    if method == "laf":
+        return None
+    if len(factors) != (4 if method == "tucker" else 3):
+        raise ValueError(f"{method}: input_projection needs the factors of a 3-axis (in, out, T) weight")
+    if method == "tucker":
+        core, u_in, u_out, u_task = factors
+        _check_tucker_factors(core, [u_in, u_out, u_task])
+        return InputProjection(u_in, torch.einsum("abk,tk,ob->tao", core, u_task, u_out))
+    if method == "tt":
+        _check_tt_cores(factors)
+        first, middle, last = factors
+        return InputProjection(first[0], torch.einsum("aob,bt->tao", middle, last[:, :, 0]))
+    raise ValueError(
+        f"unknown factorisation method {method!r}; expected one of {FACTORIZATION_METHODS}"
+    )
 
 
 # ----------------------------------------------------------------------------------------- ranks

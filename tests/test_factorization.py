@@ -18,6 +18,7 @@ from mtlkit.factorization import (
     compose,
     compose_task_major,
     factorized_parameter_count,
+    input_projection,
     laf_compose,
     task_basis,
     tt_compose,
@@ -107,6 +108,23 @@ def test_task_basis_composes_to_the_same_weights(method_and_factors: tuple[str, 
     torch.testing.assert_close(task_major, torch.movedim(weights, -1, 0), rtol=1e-10, atol=1e-10)
 
 
+@settings(max_examples=40, deadline=None)
+@given(any_factors())
+def test_input_projection_composes_to_the_same_weights(method_and_factors: tuple[str, list[torch.Tensor]]) -> None:
+    method, factors = method_and_factors
+    weights = compose(method, factors)  # type: ignore[arg-type]
+    if method == "laf":
+        assert input_projection(method, factors) is None  # LAF keeps the input axis whole
+        return
+    if weights.dim() != 3:
+        with pytest.raises(ValueError, match="3-axis"):
+            input_projection(method, factors)  # type: ignore[arg-type]
+        return
+    form = input_projection(method, factors)  # type: ignore[arg-type]
+    assert form is not None
+    torch.testing.assert_close(torch.matmul(form.projection, form.task_maps), torch.movedim(weights, -1, 0))
+
+
 @pytest.mark.parametrize(
     ("method", "factors"),
     [
@@ -122,6 +140,8 @@ def test_gradcheck_through_composition(method: str, factors: list[tuple[int, ...
         lambda *fs: compose_task_major(task_basis(method, list(fs))),  # type: ignore[arg-type]
         tensors,
     )
+    if method != "laf":
+        assert torch.autograd.gradcheck(lambda *fs: tuple(input_projection(method, list(fs))), tensors)  # type: ignore[arg-type]
 
 
 def test_composition_rejects_mismatched_factors() -> None:

@@ -122,6 +122,17 @@ def test_both_shared_input_paths_equal_the_loop(method: str, path: str) -> None:
         _assert_same_values_and_gradients(layer, x)
 
 
+@pytest.mark.parametrize("method", ["tucker", "tt"])
+@pytest.mark.parametrize("shared", [True, False])
+def test_input_projection_path_equals_the_loop(method: str, shared: bool) -> None:
+    torch.manual_seed(0)
+    low = FactorizedLinear(16, 12, 3, method, ranks=2)  # type: ignore[arg-type]
+    assert low._project_input()  # 16·2 + 2·12 < 16·12
+    assert not FactorizedLinear(16, 12, 3, method, ranks=12)._project_input()  # type: ignore[arg-type]
+    _assert_same_values_and_gradients(low, torch.randn(4, 16) if shared else torch.randn(3, 4, 16))
+    assert not FactorizedLinear(16, 12, 3, "laf", ranks=2)._project_input()  # LAF keeps the input axis whole
+
+
 def test_auto_path_mixes_wide_layers_with_low_task_rank_only() -> None:
     assert FactorizedLinear(1024, 8, 10, "laf", ranks=5)._mix_shared_input()
     assert not FactorizedLinear(1024, 8, 10, "laf", ranks=10)._mix_shared_input()  # K = T: nothing saved

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mtlkit.factorization import FactorizationMethod
+from mtlkit.factorization import FactorizationMethod, InputProjection, input_projection
 from mtlkit.nn._factorized_base import FactorizedLayer, Ranks
 
 
@@ -19,9 +19,11 @@ class FactorizedLinear(FactorizedLayer):
     transpose of an ``nn.Linear`` weight. Biases ``(out, T)`` are per task.
 
     Input is either shared by all tasks, ``(B, in)``, or one batch per task, ``(T, B, in)``; the
-    output is always ``(T, B, out)``. Per-task inputs run as one batched GEMM against the task-major
-    weights ``(T, in, out)``; a shared input does too, unless the task rank ``K`` is below ``T``:
-    then it is multiplied by the ``K`` shared basis matrices and mixed per task afterwards.
+    output is always ``(T, B, out)``. Tucker and TT factorise the input axis, so when their rank
+    ``R`` makes ``in·R + R·out < in·out`` the layer runs as ``(x · P) · Q_t`` and never builds the
+    weights (:meth:`input_projection`). Otherwise per-task inputs run as one batched GEMM against the
+    task-major weights ``(T, in, out)``; a shared input does too, or goes through the ``K`` shared
+    basis matrices and is mixed per task afterwards (see ``shared_input_path``).
 
     Args:
         in_features, out_features, num_tasks: layer sizes and number of tasks ``T``.
@@ -102,7 +104,11 @@ class FactorizedLinear(FactorizedLayer):
     def forward(self, inputs: Tensor) -> Tensor:
         """``(B, in)`` or ``(T, B, in)`` → ``(T, B, out)``, all tasks in one batched kernel."""
         shared = self._check_input(inputs)
-        if shared and self._mix_shared_input():
+        if self._project_input():
+            # y_t = (x_t · P) · Q_t: in·R + R·out multiply-adds per row instead of in·out.
+            projection, task_maps = self.input_projection()  # type: ignore[misc]
+            outputs = torch.matmul(inputs @ projection, task_maps)
+        elif shared and self._mix_shared_input():
             # y_t = Σ_k (x · basis_k) M[t, k]: B·in·out·K + B·out·K·T multiply-adds instead of
             # composing T weights (in·out·K·T) and applying them (B·in·out·T).
             basis, task_matrix = self.task_basis()
@@ -116,6 +122,17 @@ class FactorizedLinear(FactorizedLayer):
             weights = self.task_major_weights()  # (T, in, out)
             outputs = torch.matmul(inputs.unsqueeze(0) if shared else inputs, weights)
         return outputs if self.bias is None else outputs + self.bias.T.unsqueeze(1)
+
+    def input_projection(self) -> InputProjection | None:
+        """``W[:, :, t] = P @ Q[t]`` for Tucker and TT (see :func:`~mtlkit.factorization.input_projection`)."""
+        return self._cached("projection", lambda: input_projection(self.method, list(self.factors)))
+
+    def _project_input(self) -> bool:
+        """Apply the layer through its input projection when that takes fewer multiply-adds."""
+        if self.method == "laf":
+            return False
+        rank = self.factors[1].shape[1] if self.method == "tucker" else self.factors[0].shape[2]
+        return self.in_features * rank + rank * self.out_features < self.in_features * self.out_features
 
     def forward_per_task(self, inputs: Tensor) -> Tensor:
         """Reference implementation: compose once, then a plain loop of ``F.linear`` over tasks."""
