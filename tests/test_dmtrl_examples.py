@@ -35,6 +35,23 @@ def test_exact_factorisation_reproduces_every_single_task_net(method):
     assert list(net(x, tasks=["t2"])) == ["t2"]
 
 
+def test_exact_factorisation_through_stacked_convolutions():
+    # Channel-wise layers (ReLU, pooling) run on the conv's batch-major buffer; LRN mixes channels
+    # and must not: both layouts have to give the single-task nets' outputs.
+    torch.manual_seed(0)
+    nets = {
+        f"t{i}": nn.Sequential(
+            nn.Conv2d(2, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.LocalResponseNorm(3),
+            nn.Conv2d(4, 3, 3), nn.Tanh(), nn.Flatten(), nn.Linear(3 * 2 * 2, 1),
+        )  # fmt: skip
+        for i in range(3)
+    }
+    net = DMTRLNet.from_single_task(nets, "tt", eps=0.0)
+    x = torch.randn(5, 2, 8, 8)
+    for task, stl in nets.items():
+        torch.testing.assert_close(net(x)[task], stl(x), atol=1e-5, rtol=1e-4)
+
+
 def test_heterogeneous_heads_and_ragged_per_task_inputs():
     torch.manual_seed(0)
     nets = {"a": _tiny_lenet(2), "b": _tiny_lenet(7)}

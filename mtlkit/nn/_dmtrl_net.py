@@ -55,6 +55,24 @@ def leaf_layers(net: nn.Module) -> list[nn.Module]:
     return [net]
 
 
+# Parameter-free layers that act on each channel of an image batch on its own.
+_CHANNELWISE = (nn.ReLU, nn.LeakyReLU, nn.ELU, nn.GELU, nn.Tanh, nn.Sigmoid, nn.Dropout, nn.MaxPool2d, nn.AvgPool2d)
+
+
+def _apply_to_all_tasks(layer: nn.Module, state: Tensor) -> Tensor:
+    """Apply a parameter-free ``layer`` to every task of a ``(T, B, ...)`` state at once.
+
+    Factorised convolutions return a ``(T, B, C, H, W)`` view of a batch-major ``(B, T·C, H, W)``
+    buffer; a channel-wise layer runs on that buffer directly, so no copy is made either way.
+    Anything else runs on the ``(T·B, ...)`` flattening.
+    """
+    if state.dim() == 5 and isinstance(layer, _CHANNELWISE):
+        tasks, _, channels = state.shape[:3]
+        outputs = layer(state.transpose(0, 1).flatten(1, 2))
+        return outputs.unflatten(1, (tasks, channels)).transpose(0, 1)
+    return layer(state.flatten(0, 1)).unflatten(0, state.shape[:2])
+
+
 def _shareable(layers: Sequence[nn.Module]) -> bool:
     """Whether the ``T`` corresponding layers can be stacked into one factorised layer."""
     first = layers[0]
@@ -202,7 +220,7 @@ class DMTRLNet(nn.Module):
             elif shared:
                 state = layer(state)
             else:
-                state = layer(state.flatten(0, 1)).unflatten(0, state.shape[:2])
+                state = _apply_to_all_tasks(layer, state)
         if shared:
             raise ValueError("DMTRLNet: no task-specific layer, so every task would get the same output")
         outputs = dict(zip(self.task_names, state, strict=True))
