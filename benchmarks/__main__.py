@@ -53,7 +53,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = Path(args.out or ("runs/benchmarks-quick.json" if args.quick else "results/benchmarks.json"))
     if args.only and out.is_file():  # re-running some modules keeps the other modules' entries
         ran = {entry["module"] for entry in entries}
-        entries = [e for e in json.loads(out.read_text())["entries"] if e["module"] not in ran] + entries
+        kept = [e for e in json.loads(out.read_text())["entries"] if e["module"] not in ran]
+        entries = sorted(kept + entries, key=lambda e: str(e["module"]))  # stable: module order, as a full run
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"quick": args.quick, "machine": machine_info(), "entries": entries}, indent=1) + "\n")
     print(f"wrote {out}")
