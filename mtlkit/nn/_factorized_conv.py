@@ -138,7 +138,7 @@ class FactorizedConv2d(FactorizedLayer):
         return weights.permute(0, 4, 3, 1, 2).reshape(-1, self.in_channels, *self.kernel_size)
 
     def forward(self, inputs: Tensor) -> Tensor:
-        """``(B, C, H, W)`` or ``(T, B, C, H, W)`` → ``(T, B, out, H', W')`` in one ``conv2d``."""
+        """``(B, C, H, W)`` or ``(T, B, C, H, W)`` → ``(T, B, out, H', W')`` (kernels: class docstring)."""
         shared = self._check_input(inputs)
         batch = inputs.shape[0] if shared else inputs.shape[1]
         if shared and self._mix_shared_input():
