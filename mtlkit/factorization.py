@@ -265,8 +265,10 @@ def compose_task_major(form: TaskBasis) -> Tensor:
     torch.Size([5, 4, 3])
     """
     basis, task_matrix = form
-    rank = basis.shape[-1]
-    return (task_matrix @ basis.reshape(-1, rank).T).reshape(task_matrix.shape[0], *basis.shape[:-1])
+    # linear(M, B) = M Bᵀ; its backward hands the basis a gradient already in the basis' own layout
+    # (a plain ``M @ B.T`` returns a transposed one, which costs a copy of the basis per step).
+    flat = torch.nn.functional.linear(task_matrix, basis.reshape(-1, basis.shape[-1]))
+    return flat.reshape(task_matrix.shape[0], *basis.shape[:-1])
 
 
 class InputProjection(NamedTuple):
