@@ -21,11 +21,16 @@ def _tiny_lenet(out: int = 1) -> nn.Sequential:
     )
 
 
+EXECUTIONS = ["batched", "per_task"]
+
+
+@pytest.mark.parametrize("execution", EXECUTIONS)
 @pytest.mark.parametrize("method", ["laf", "tucker", "tt"])
-def test_exact_factorisation_reproduces_every_single_task_net(method):
+def test_exact_factorisation_reproduces_every_single_task_net(method, execution):
     torch.manual_seed(0)
     nets = {f"t{i}": _tiny_lenet() for i in range(4)}
     net = DMTRLNet.from_single_task(nets, method, eps=0.0)
+    net.execution = execution
     kinds = [type(layer) for layer in net.layers]
     assert kinds.count(FactorizedConv2d) == 1 and kinds.count(FactorizedLinear) == 2
     x = torch.randn(6, 1, 8, 8)
@@ -35,7 +40,8 @@ def test_exact_factorisation_reproduces_every_single_task_net(method):
     assert list(net(x, tasks=["t2"])) == ["t2"]
 
 
-def test_exact_factorisation_through_stacked_convolutions():
+@pytest.mark.parametrize("execution", EXECUTIONS)
+def test_exact_factorisation_through_stacked_convolutions(execution):
     # Channel-wise layers (ReLU, pooling) run on the conv's batch-major buffer; LRN mixes channels
     # and must not: both layouts have to give the single-task nets' outputs.
     torch.manual_seed(0)
@@ -47,15 +53,18 @@ def test_exact_factorisation_through_stacked_convolutions():
         for i in range(3)
     }
     net = DMTRLNet.from_single_task(nets, "tt", eps=0.0)
+    net.execution = execution
     x = torch.randn(5, 2, 8, 8)
     for task, stl in nets.items():
         torch.testing.assert_close(net(x)[task], stl(x), atol=1e-5, rtol=1e-4)
 
 
-def test_heterogeneous_heads_and_ragged_per_task_inputs():
+@pytest.mark.parametrize("execution", EXECUTIONS)
+def test_heterogeneous_heads_and_ragged_per_task_inputs(execution):
     torch.manual_seed(0)
     nets = {"a": _tiny_lenet(2), "b": _tiny_lenet(7)}
     net = DMTRLNet.from_single_task(nets, "tucker", eps=0.0)
+    net.execution = execution
     assert isinstance(net.layers[-1], PerTask)  # output sizes differ: not shareable
     inputs = {"a": torch.randn(3, 1, 8, 8), "b": torch.randn(5, 1, 8, 8)}
     outputs = net(inputs)
@@ -77,6 +86,9 @@ def test_eps_truncation_compresses_and_errors_are_clear():
         DMTRLNet.from_single_task({"a": _tiny_lenet(), "b": nn.Sequential(nn.Linear(2, 1))}, "laf")
     with pytest.raises(ValueError, match="unknown task"):
         dmtrl(torch.randn(2, 1, 8, 8), tasks=["nope"])
+    dmtrl.execution = "parallel"
+    with pytest.raises(ValueError, match="execution must be"):
+        dmtrl(torch.randn(2, 1, 8, 8))
 
 
 def test_ud_mtl_towers_are_valid_stl_sources():

@@ -133,6 +133,26 @@ def test_input_projection_path_equals_the_loop(method: str, shared: bool) -> Non
     assert not FactorizedLinear(16, 12, 3, "laf", ranks=2)._project_input()  # LAF keeps the input axis whole
 
 
+@pytest.mark.parametrize("method", METHODS)
+def test_forward_tasks_takes_ragged_lists_and_equals_the_loop(method: str) -> None:
+    torch.manual_seed(0)
+    for layer, shape in ((FactorizedLinear(16, 12, 3, method, ranks=2), (16,)),  # type: ignore[arg-type]
+                         (FactorizedConv2d(2, 3, 3, 3, method, ranks=2), (2, 6, 6))):  # type: ignore[arg-type]
+        ragged = [torch.randn(n, *shape) for n in (1, 2, 3)]
+        for task, (out, x) in enumerate(zip(layer.forward_tasks(ragged), ragged, strict=True)):
+            torch.testing.assert_close(out, layer.forward_per_task(x.expand(3, *x.shape))[task])
+        stacked = torch.randn(3, 4, *shape)
+        ours, oracle = torch.stack(layer.forward_tasks(stacked)), layer.forward_per_task(stacked)
+        torch.testing.assert_close(ours, oracle)
+        for a, b in zip(torch.autograd.grad(ours.square().sum(), list(layer.parameters())),
+                        torch.autograd.grad(oracle.square().sum(), list(layer.parameters())), strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+        shared = torch.randn(4, *shape)
+        torch.testing.assert_close(torch.stack(layer.forward_tasks(shared)), layer.forward_per_task(shared))
+        with pytest.raises(ValueError, match="2 task inputs for T=3"):
+            layer.forward_tasks(ragged[:2])
+
+
 def test_auto_path_mixes_wide_layers_with_low_task_rank_only() -> None:
     assert FactorizedLinear(1024, 8, 10, "laf", ranks=5)._mix_shared_input()
     assert not FactorizedLinear(1024, 8, 10, "laf", ranks=10)._mix_shared_input()  # K = T: nothing saved

@@ -183,13 +183,39 @@ class FactorizedLayer(nn.Module):
         return self._cached("task_last", lambda: self.task_major_weights().movedim(0, -1))
 
     def _per_task_inputs_and_biases(
-        self, inputs: Tensor, shared: bool
-    ) -> tuple[Sequence[Tensor], Sequence[Tensor | None]]:
-        """Per-task slices for the reference loops. ``unbind`` rather than indexing, so backward
-        stacks the per-task gradients once instead of scattering each into a zero-filled copy."""
-        task_inputs = [inputs] * self.num_tasks if shared else inputs.unbind(0)
+        self, inputs: Tensor | Sequence[Tensor]
+    ) -> tuple[bool, Sequence[Tensor], Sequence[Tensor | None]]:
+        """``(shared, task inputs, task biases)`` for the per-task loops.
+
+        ``inputs`` is a shared batch, a ``(T, B, ...)`` tensor or a list of ``T`` batches.
+        ``unbind`` rather than indexing, so backward stacks the per-task gradients once instead of
+        scattering each into a zero-filled copy.
+        """
+        if isinstance(inputs, Tensor):
+            shared = self._check_input(inputs)
+            task_inputs = [inputs] * self.num_tasks if shared else inputs.unbind(0)
+        else:
+            if len(inputs) != self.num_tasks:
+                raise ValueError(f"{type(self).__name__}: {len(inputs)} task inputs for T={self.num_tasks} tasks")
+            for x in inputs:
+                if not self._check_input(x):
+                    raise ValueError(f"{type(self).__name__}: each task input must be one batch, got {tuple(x.shape)}")
+            shared, task_inputs = False, list(inputs)
         task_biases = [None] * self.num_tasks if self.bias is None else self.bias.unbind(1)
-        return task_inputs, task_biases
+        return shared, task_inputs, task_biases
+
+    def _check_input(self, inputs: Tensor) -> bool:
+        """``True`` for a shared batch, ``False`` for per-task batches; raise otherwise."""
+        raise NotImplementedError
+
+    def forward_tasks(self, inputs: Tensor | Sequence[Tensor]) -> list[Tensor]:
+        """The ``T`` task outputs as a list, computed task by task (weights composed once).
+
+        Takes a shared batch, a ``(T, B, ...)`` tensor or a list of ``T`` batches (sizes may
+        differ). On CPU this keeps each task's activations small enough to stay in cache, which
+        is why :class:`~mtlkit.nn.DMTRLNet` runs its layers this way there.
+        """
+        raise NotImplementedError
 
     def _mix_shared_input(self) -> bool:
         """Whether a shared batch takes the basis path (see the class docstring)."""

@@ -156,9 +156,7 @@ class FactorizedConv2d(FactorizedLayer):
         if shared and inputs.device.type == "cpu":
             # oneDNN runs T convolutions of `out` filters faster than one of T·out filters (0.6-0.9×
             # the time at the DMTRL LeNet's shapes), so on CPU a shared batch loops over tasks.
-            task_biases = [None] * self.num_tasks if bias is None else bias.split(self.out_channels)
-            task_filters = filters.split(self.out_channels)
-            return torch.stack([self._conv(inputs, w, b, 1) for w, b in zip(task_filters, task_biases, strict=True)])
+            return self.forward_per_task(inputs)
         if shared:
             outputs = self._conv(inputs, filters, bias, groups=1)
         else:
@@ -166,13 +164,14 @@ class FactorizedConv2d(FactorizedLayer):
             outputs = self._conv(stacked, filters, bias, groups=self.num_tasks)
         return outputs.reshape(batch, self.num_tasks, self.out_channels, *outputs.shape[2:]).transpose(0, 1)
 
+    def forward_tasks(self, inputs: Tensor | Sequence[Tensor]) -> list[Tensor]:
+        _, task_inputs, task_biases = self._per_task_inputs_and_biases(inputs)
+        filters = self._filters(self.task_major_weights()).unflatten(0, (self.num_tasks, -1)).unbind(0)
+        return [self._conv(x, w, b, groups=1) for x, w, b in zip(task_inputs, filters, task_biases, strict=True)]
+
     def forward_per_task(self, inputs: Tensor) -> Tensor:
         """Reference implementation: compose once, then a plain loop of ``F.conv2d`` over tasks."""
-        task_inputs, task_biases = self._per_task_inputs_and_biases(inputs, self._check_input(inputs))
-        filters = self._filters(self.task_major_weights()).unflatten(0, (self.num_tasks, -1)).unbind(0)
-        return torch.stack(
-            [self._conv(x, w, b, groups=1) for x, w, b in zip(task_inputs, filters, task_biases, strict=True)]
-        )
+        return torch.stack(self.forward_tasks(inputs))
 
     def extra_repr(self) -> str:
         return (

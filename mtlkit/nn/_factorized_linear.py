@@ -134,9 +134,22 @@ class FactorizedLinear(FactorizedLayer):
         rank = self.factors[1].shape[1] if self.method == "tucker" else self.factors[0].shape[2]
         return self.in_features * rank + rank * self.out_features < self.in_features * self.out_features
 
+    def forward_tasks(self, inputs: Tensor | Sequence[Tensor]) -> list[Tensor]:
+        shared, task_inputs, task_biases = self._per_task_inputs_and_biases(inputs)
+        if self._project_input():
+            projection, task_maps = self.input_projection()  # type: ignore[misc]
+            if shared:  # project the shared batch once
+                task_inputs = [task_inputs[0] @ projection] * self.num_tasks
+            else:
+                task_inputs = [x @ projection for x in task_inputs]
+            weights = [q.T for q in task_maps.unbind(0)]
+        else:
+            weights = [w.T for w in self.task_major_weights().unbind(0)]
+        return [F.linear(x, w, b) for x, w, b in zip(task_inputs, weights, task_biases, strict=True)]
+
     def forward_per_task(self, inputs: Tensor) -> Tensor:
         """Reference implementation: compose once, then a plain loop of ``F.linear`` over tasks."""
-        task_inputs, task_biases = self._per_task_inputs_and_biases(inputs, self._check_input(inputs))
+        _, task_inputs, task_biases = self._per_task_inputs_and_biases(inputs)
         task_weights = self.task_major_weights().unbind(0)
         return torch.stack(
             [F.linear(x, w.T, b) for x, w, b in zip(task_inputs, task_weights, task_biases, strict=True)]
