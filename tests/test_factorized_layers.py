@@ -108,6 +108,8 @@ def test_conv_batched_forward_and_backward_equal_the_loop(
     layer = FactorizedConv2d(2, 3, 3, tasks, method, stride=stride, padding=padding, ranks=2)  # type: ignore[arg-type]
     x = torch.randn(2, 2, 6, 6) if shared else torch.randn(tasks, 2, 2, 6, 6)
     _assert_same_values_and_gradients(layer, x)
+    # On CPU a shared batch loops over tasks; the single-kernel path (accelerators) must agree too.
+    torch.testing.assert_close(layer._forward_composed(x, shared), layer.forward_per_task(x), rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("method", METHODS)

@@ -140,28 +140,34 @@ class FactorizedConv2d(FactorizedLayer):
     def forward(self, inputs: Tensor) -> Tensor:
         """``(B, C, H, W)`` or ``(T, B, C, H, W)`` → ``(T, B, out, H', W')`` (kernels: class docstring)."""
         shared = self._check_input(inputs)
-        batch = inputs.shape[0] if shared else inputs.shape[1]
         if shared and self._mix_shared_input():
-            # Convolve with the K basis kernels only, then mix the K responses per task: the
-            # convolution costs K/T of the composed one.
-            basis, task_matrix = self.task_basis()
-            responses = self._conv(inputs, self._filters(basis.movedim(-1, 0)), None, groups=1)
-            mixed = torch.matmul(task_matrix, responses.reshape(batch, basis.shape[-1], -1))
-            outputs = mixed.reshape(batch, self.num_tasks, self.out_channels, *responses.shape[2:])
-            if self.bias is not None:
-                outputs = outputs + self.bias.T[:, :, None, None]
-            return outputs.transpose(0, 1)
-        bias = None if self.bias is None else self.bias.T.reshape(-1)
-        filters = self._filters(self.task_major_weights())
+            return self._forward_basis(inputs)
         if shared and inputs.device.type == "cpu":
             # oneDNN runs T convolutions of `out` filters faster than one of T·out filters (0.6-0.9×
             # the time at the DMTRL LeNet's shapes), so on CPU a shared batch loops over tasks.
             return self.forward_per_task(inputs)
-        if shared:
-            outputs = self._conv(inputs, filters, bias, groups=1)
-        else:
-            stacked = inputs.transpose(0, 1).reshape(batch, -1, *inputs.shape[3:])
-            outputs = self._conv(stacked, filters, bias, groups=self.num_tasks)
+        return self._forward_composed(inputs, shared)
+
+    def _forward_basis(self, inputs: Tensor) -> Tensor:
+        """Convolve a shared batch with the K basis kernels only (K/T of the composed convolution's
+        work), then mix the K responses per task."""
+        basis, task_matrix = self.task_basis()
+        responses = self._conv(inputs, self._filters(basis.movedim(-1, 0)), None, groups=1)
+        batch = inputs.shape[0]
+        mixed = torch.matmul(task_matrix, responses.reshape(batch, basis.shape[-1], -1))
+        outputs = mixed.reshape(batch, self.num_tasks, self.out_channels, *responses.shape[2:])
+        if self.bias is not None:
+            outputs = outputs + self.bias.T[:, :, None, None]
+        return outputs.transpose(0, 1)
+
+    def _forward_composed(self, inputs: Tensor, shared: bool) -> Tensor:
+        """One convolution for all tasks: ``T·out`` filters on a shared batch, ``groups=T`` otherwise."""
+        bias = None if self.bias is None else self.bias.T.reshape(-1)
+        filters = self._filters(self.task_major_weights())
+        batch = inputs.shape[0] if shared else inputs.shape[1]
+        if not shared:
+            inputs = inputs.transpose(0, 1).reshape(batch, -1, *inputs.shape[3:])
+        outputs = self._conv(inputs, filters, bias, groups=1 if shared else self.num_tasks)
         return outputs.reshape(batch, self.num_tasks, self.out_channels, *outputs.shape[2:]).transpose(0, 1)
 
     def forward_tasks(self, inputs: Tensor | Sequence[Tensor]) -> list[Tensor]:
