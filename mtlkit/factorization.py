@@ -42,6 +42,8 @@ __all__ = [
     "compose_task_major",
     "InputProjection",
     "input_projection",
+    "ChannelProjection",
+    "tucker_channel_projection",
     "laf_max_rank",
     "tucker_max_ranks",
     "tt_max_ranks",
@@ -309,6 +311,43 @@ def input_projection(method: FactorizationMethod, factors: Sequence[Tensor]) -> 
     raise ValueError(
         f"unknown factorisation method {method!r}; expected one of {FACTORIZATION_METHODS}"
     )
+
+
+class ChannelProjection(NamedTuple):
+    """A Tucker conv weight ``(kh, kw, in, out, T)`` as three convolutions (Tucker-2 form).
+
+    ``W[h, w, i, o, t] = Σ_ab input_matrix[i, a] · task_kernels[t, h, w, a, b] · output_matrix[o, b]``:
+    a shared ``1×1`` convolution ``in → K_in``, a per-task ``kh × kw`` convolution
+    ``K_in → K_out``, and a shared ``1×1`` convolution ``K_out → out``. Per output position and
+    task that is ``in·K_in + K_in·K_out·kh·kw + K_out·out`` multiply-adds instead of
+    ``in·out·kh·kw``.
+    """
+
+    input_matrix: Tensor  # U_in (in, K_in)
+    task_kernels: Tensor  # (T, kh, kw, K_in, K_out)
+    output_matrix: Tensor  # U_out (out, K_out)
+
+
+def tucker_channel_projection(factors: Sequence[Tensor]) -> ChannelProjection:
+    """The :class:`ChannelProjection` of Tucker factors ``[G, U_h, U_w, U_in, U_out, U_T]``.
+
+    ``task_kernels = G ×_1 U_h ×_2 U_w ×_5 U_T`` with the task axis moved first.
+
+    >>> core = torch.randn(2, 2, 3, 2, 2)
+    >>> u = [torch.randn(3, 2), torch.randn(3, 2), torch.randn(5, 3), torch.randn(4, 2), torch.randn(6, 2)]
+    >>> form = tucker_channel_projection([core, *u])
+    >>> rebuilt = torch.einsum("ia,thwab,ob->hwiot", *form)
+    >>> torch.allclose(rebuilt, tucker_compose(core, u), atol=1e-4)
+    True
+    """
+    if len(factors) != 6:
+        raise ValueError(
+            f"Tucker: a channel projection needs the 6 factors of a (kh, kw, in, out, T) weight, got {len(factors)}"
+        )
+    core, u_h, u_w, u_in, u_out, u_task = factors
+    _check_tucker_factors(core, factors[1:])
+    kernels = torch.einsum("pqabc,hp,wq,tc->thwab", core, u_h, u_w, u_task)
+    return ChannelProjection(u_in, kernels, u_out)
 
 
 # ----------------------------------------------------------------------------------------- ranks

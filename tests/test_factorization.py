@@ -23,6 +23,7 @@ from mtlkit.factorization import (
     task_basis,
     tt_compose,
     tt_feasible_ranks,
+    tucker_channel_projection,
     tucker_compose,
     unfold,
 )
@@ -123,6 +124,32 @@ def test_input_projection_composes_to_the_same_weights(method_and_factors: tuple
     form = input_projection(method, factors)  # type: ignore[arg-type]
     assert form is not None
     torch.testing.assert_close(torch.matmul(form.projection, form.task_maps), torch.movedim(weights, -1, 0))
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    shape=st.tuples(*(st.integers(1, 4) for _ in range(5))),
+    rank_fraction=st.floats(0.1, 1.0),
+    seed=st.integers(0, 2**16),
+)
+def test_tucker_channel_projection_composes_to_the_same_kernels(
+    shape: tuple[int, ...], rank_fraction: float, seed: int
+) -> None:
+    ranks = tuple(max(1, round(d * rank_fraction)) for d in shape)
+    core = _random(ranks, seed)
+    matrices = [_random((d, k), seed + 1 + n) for n, (d, k) in enumerate(zip(shape, ranks, strict=True))]
+    form = tucker_channel_projection([core, *matrices])
+    assert form.task_kernels.shape == (shape[4], shape[0], shape[1], ranks[2], ranks[3])
+    rebuilt = torch.einsum("ia,thwab,ob->hwiot", *form)
+    torch.testing.assert_close(rebuilt, tucker_compose(core, matrices), rtol=1e-10, atol=1e-10)
+    with pytest.raises(ValueError, match="6 factors"):
+        tucker_channel_projection([core, *matrices[:-1]])
+
+
+def test_gradcheck_through_the_channel_projection() -> None:
+    shapes = [(2, 2, 2, 3, 2), (3, 2), (3, 2), (4, 2), (5, 3), (3, 2)]
+    tensors = [_random(shape, i).requires_grad_() for i, shape in enumerate(shapes)]
+    assert torch.autograd.gradcheck(lambda *fs: tuple(tucker_channel_projection(list(fs))), tensors)
 
 
 @pytest.mark.parametrize(

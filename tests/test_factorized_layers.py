@@ -155,6 +155,19 @@ def test_forward_tasks_takes_ragged_lists_and_equals_the_loop(method: str) -> No
             layer.forward_tasks(ragged[:2])
 
 
+@pytest.mark.parametrize("shared", [True, False])
+@pytest.mark.parametrize(("stride", "padding"), [(1, 0), (2, 1)])
+def test_tucker_conv_channel_projection_equals_the_loop(shared: bool, stride: int, padding: int) -> None:
+    torch.manual_seed(0)
+    layer = FactorizedConv2d(8, 6, 3, 3, "tucker", ranks=(3, 3, 2, 2, 2), stride=stride, padding=padding)
+    assert layer._project_channels()  # 8·2 + 2·2·9 + 2·6 (+ passes) < 8·6·9
+    x = torch.randn(4, 8, 9, 9) if shared else torch.randn(3, 4, 8, 9, 9)
+    _assert_same_values_and_gradients(layer, x)
+    torch.testing.assert_close(torch.stack(layer.forward_tasks(x)), layer.forward_per_task(x))
+    assert not FactorizedConv2d(8, 6, 3, 3, "tucker", ranks=(3, 3, 8, 6, 3))._project_channels()  # full rank
+    assert not FactorizedConv2d(8, 6, 3, 3, "tt", ranks=2)._project_channels()  # Tucker only
+
+
 def test_auto_path_mixes_wide_layers_with_low_task_rank_only() -> None:
     assert FactorizedLinear(1024, 8, 10, "laf", ranks=5)._mix_shared_input()
     assert not FactorizedLinear(1024, 8, 10, "laf", ranks=10)._mix_shared_input()  # K = T: nothing saved

@@ -9,8 +9,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.modules.utils import _pair
 
-from mtlkit.factorization import FactorizationMethod
-from mtlkit.nn._factorized_base import FactorizedLayer, Ranks
+from mtlkit.factorization import ChannelProjection, FactorizationMethod, tucker_channel_projection
+from mtlkit.nn._factorized_base import _PASS_COST, FactorizedLayer, Ranks
 
 
 class FactorizedConv2d(FactorizedLayer):
@@ -21,10 +21,12 @@ class FactorizedConv2d(FactorizedLayer):
     are per task.
 
     Input is either shared, ``(B, C, H, W)``, or per task, ``(T, B, C, H, W)``; output is
-    ``(T, B, out, H', W')``. Per-task inputs are stacked on channels and run as one ``conv2d`` with
-    ``groups=T``. A shared input runs as one ``conv2d`` with the ``T·out`` concatenated filters (on
-    CPU as ``T`` convolutions, which oneDNN runs faster), or through the ``K·out`` basis filters,
-    mixed per task afterwards (see ``shared_input_path``).
+    ``(T, B, out, H', W')``. Tucker layers whose channel ranks make it cheaper run as three
+    convolutions and never build their kernels (:meth:`channel_projection`). Otherwise per-task
+    inputs are stacked on channels and run as one ``conv2d`` with ``groups=T``, and a shared input
+    runs as one ``conv2d`` with the ``T·out`` concatenated filters (on CPU as ``T`` convolutions,
+    which oneDNN runs faster) or through the ``K·out`` basis filters, mixed per task afterwards
+    (see ``shared_input_path``).
 
     Args:
         in_channels, out_channels, kernel_size, num_tasks: layer sizes and number of tasks ``T``.
@@ -140,13 +142,51 @@ class FactorizedConv2d(FactorizedLayer):
     def forward(self, inputs: Tensor) -> Tensor:
         """``(B, C, H, W)`` or ``(T, B, C, H, W)`` → ``(T, B, out, H', W')`` (kernels: class docstring)."""
         shared = self._check_input(inputs)
+        if self._project_channels():
+            return self._forward_projected(inputs, shared)
         if shared and self._mix_shared_input():
             return self._forward_basis(inputs)
         if shared and inputs.device.type == "cpu":
             # oneDNN runs T convolutions of `out` filters faster than one of T·out filters (0.6-0.9×
             # the time at the DMTRL LeNet's shapes), so on CPU a shared batch loops over tasks.
-            return self.forward_per_task(inputs)
+            return torch.stack(self.forward_tasks(inputs))
         return self._forward_composed(inputs, shared)
+
+    def channel_projection(self) -> ChannelProjection:
+        """Tucker only: ``1×1`` in, per-task ``kh × kw``, ``1×1`` out.
+
+        See :func:`~mtlkit.factorization.tucker_channel_projection`.
+        """
+        return self._cached("channels", lambda: tucker_channel_projection(list(self.factors)))
+
+    def _project_channels(self) -> bool:
+        """Tucker: run as three convolutions when that takes fewer multiply-adds (memory pass included)."""
+        if self.method != "tucker":
+            return False
+        k_in, k_out = self.factors[0].shape[2], self.factors[0].shape[3]
+        window = self.kernel_size[0] * self.kernel_size[1]
+        projected = self.in_channels * k_in + k_in * k_out * window + k_out * self.out_channels
+        return projected + _PASS_COST * (k_in + k_out) < self.in_channels * self.out_channels * window
+
+    def _forward_projected(self, inputs: Tensor, shared: bool) -> Tensor:
+        """``1×1`` conv to ``K_in`` channels, the per-task core kernels, ``1×1`` out — all tasks at once."""
+        u_in, kernels, u_out = self.channel_projection()
+        tasks, k_in, k_out = self.num_tasks, u_in.shape[1], u_out.shape[1]
+        spatial = kernels.permute(0, 4, 3, 1, 2).reshape(tasks * k_out, k_in, *self.kernel_size)
+        into = u_in.T[:, :, None, None]
+        if shared:
+            reduced = self._conv(F.conv2d(inputs, into), spatial, None, groups=1)
+        else:
+            batch = inputs.shape[1]
+            stacked = inputs.transpose(0, 1).reshape(batch, -1, *inputs.shape[3:])
+            projected = F.conv2d(stacked, into.repeat(tasks, 1, 1, 1), groups=tasks)
+            reduced = self._conv(projected, spatial, None, groups=tasks)
+        batch = reduced.shape[0]
+        outputs = torch.matmul(u_out, reduced.reshape(batch, tasks, k_out, -1))
+        outputs = outputs.reshape(batch, tasks, self.out_channels, *reduced.shape[2:])
+        if self.bias is not None:
+            outputs = outputs + self.bias.T[:, :, None, None]
+        return outputs.transpose(0, 1)
 
     def _forward_basis(self, inputs: Tensor) -> Tensor:
         """Convolve a shared batch with the K basis kernels only (K/T of the composed convolution's
@@ -171,13 +211,30 @@ class FactorizedConv2d(FactorizedLayer):
         return outputs.reshape(batch, self.num_tasks, self.out_channels, *outputs.shape[2:]).transpose(0, 1)
 
     def forward_tasks(self, inputs: Tensor | Sequence[Tensor]) -> list[Tensor]:
-        _, task_inputs, task_biases = self._per_task_inputs_and_biases(inputs)
+        shared, task_inputs, task_biases = self._per_task_inputs_and_biases(inputs)
+        if self._project_channels():
+            u_in, kernels, u_out = self.channel_projection()
+            into, out_of = u_in.T[:, :, None, None], u_out[:, :, None, None]
+            task_inputs = (
+                [F.conv2d(task_inputs[0], into)] * self.num_tasks  # project a shared batch once
+                if shared
+                else [F.conv2d(x, into) for x in task_inputs]
+            )
+            spatial = kernels.permute(0, 4, 3, 1, 2).unbind(0)
+            return [
+                F.conv2d(self._conv(x, k, None, groups=1), out_of, b)
+                for x, k, b in zip(task_inputs, spatial, task_biases, strict=True)
+            ]
         filters = self._filters(self.task_major_weights()).unflatten(0, (self.num_tasks, -1)).unbind(0)
         return [self._conv(x, w, b, groups=1) for x, w, b in zip(task_inputs, filters, task_biases, strict=True)]
 
     def forward_per_task(self, inputs: Tensor) -> Tensor:
         """Reference implementation: compose once, then a plain loop of ``F.conv2d`` over tasks."""
-        return torch.stack(self.forward_tasks(inputs))
+        _, task_inputs, task_biases = self._per_task_inputs_and_biases(inputs)
+        filters = self._filters(self.task_major_weights()).unflatten(0, (self.num_tasks, -1)).unbind(0)
+        return torch.stack(
+            [self._conv(x, w, b, groups=1) for x, w, b in zip(task_inputs, filters, task_biases, strict=True)]
+        )
 
     def extra_repr(self) -> str:
         return (
