@@ -101,8 +101,8 @@ class DMTRLNet(nn.Module):
     for all tasks (what an accelerator wants); ``"per_task"`` — weights still composed once per
     layer, but each task's activations flow through the network on their own
     (:meth:`FactorizedLayer.forward_tasks`), which on a CPU keeps them in cache: the DMTRL LeNet
-    of ``benchmarks/bench_factorized.py`` trains at 0.95–1.2× the time of its 10 STL nets this
-    way against 1.3–1.55× batched. ``"auto"`` (default) is ``per_task`` on CPU inputs and
+    of ``benchmarks/bench_factorized.py`` trains at 0.88–1.2× the time of its 10 STL nets this
+    way, and 1.3–1.4× slower than that batched. ``"auto"`` (default) is ``per_task`` on CPU inputs and
     ``batched`` otherwise. Both give the same outputs.
 
     ``forward(x, tasks=None)`` takes one batch shared by all tasks, ``(B, ...)``, or per-task
