@@ -21,10 +21,14 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from mtlkit.results import ResultsFile
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 MODES = ("quick", "reduced", "full")
 
@@ -93,6 +97,17 @@ class RunContext:
         path = self.results_dir / "figures"
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+    def save_figure(self, fig: Figure, name: str, dpi: int = 110) -> str:
+        """Save a matplotlib figure as ``figures/<name>.png``, close it, and return that path.
+
+        The path is relative to the results folder, as results files list their figures.
+        """
+        import matplotlib.pyplot as plt  # noqa: PLC0415 - matplotlib is the optional [viz] extra
+
+        fig.savefig(self.figures_dir / f"{name}.png", dpi=dpi)
+        plt.close(fig)
+        return f"figures/{name}.png"
 
     def run_dir(self, *parts: str) -> Path:
         """A checkpoint/log folder for one configuration, e.g. ``ctx.run_dir("lam0.5", "seed0")``."""

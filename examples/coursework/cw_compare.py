@@ -99,8 +99,7 @@ def train_architectures(
 def save_curves(ctx: RunContext, curves: list[dict[str, float]], name: str, title: str) -> str:
     """Train/test accuracy per epoch as ``figures/<name>.png``; returns the path relative to results."""
     fig = plot_curves(curves, ["train/acc", "test/acc"], labels=["train", "test"], ylabel="accuracy", title=title)
-    fig.savefig(ctx.figures_dir / f"{name}.png", dpi=120)
-    return f"figures/{name}.png"
+    return ctx.save_figure(fig, name, dpi=120)
 
 
 def _slug(name: str) -> str:

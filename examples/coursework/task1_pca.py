@@ -59,9 +59,9 @@ def run(ctx: RunContext) -> None:
         axis_labels=(f"PC 1 ({ratio[0]:.1%} of variance)", f"PC 2 ({ratio[1]:.1%} of variance)"),
         title=f"MNIST train ({len(x)} images) projected on 2 principal components",
     )
-    fig.savefig(ctx.figures_dir / "coursework_task1_pca.png", dpi=120)
+    figure = ctx.save_figure(fig, "coursework_task1_pca", dpi=120)
     best = max(PAIRS, key=lambda p: results.get(f"pair {p[0]}-{p[1]} in PCA-2D", "logreg_train_acc")["ours"])
-    results.set("figures", ["figures/coursework_task1_pca.png"])
+    results.set("figures", [figure])
     results.set(
         "conclusions",
         f"The first two components explain {ratio.sum():.1%} of the pixel variance; in 2-D only pairs such as "

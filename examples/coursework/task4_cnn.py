@@ -48,8 +48,7 @@ def run(ctx: RunContext) -> None:
         series["MLP (Task 3)"] = [(r["params"], r["ours"]) for r in mlps.values()]
     fig = plot_tradeoff(series, xlabel="parameters", ylabel="test accuracy", log_x=True,
                         title="MNIST: test accuracy vs model size")
-    fig.savefig(ctx.figures_dir / "coursework_task4_cnn_vs_mlp.png", dpi=120)
-    figures.append("figures/coursework_task4_cnn_vs_mlp.png")
+    figures.append(ctx.save_figure(fig, "coursework_task4_cnn_vs_mlp", dpi=120))
     results.set("figures", figures)
     best_cnn = max(r["ours"] for r in rows.values())
     summary = f"The best CNN reaches {best_cnn:.2%} test accuracy"

@@ -43,7 +43,7 @@ def run(ctx: RunContext) -> None:
         fig = plot_filters(conv.weight, max_filters=64,
                            title=f"{name}: {conv.out_channels} filters {tuple(conv.kernel_size)}"
                                  + (", mean over input channels" if conv.in_channels > 1 else ""))
-        figures.append(_save(ctx, fig, f"coursework_task5_filters_{name}"))
+        figures.append(ctx.save_figure(fig, f"coursework_task5_filters_{name}"))
     test_x = split.test.batches(len(split.test), shuffle=False)
     images, targets = next(iter(test_x))
     images = images.to(on)
@@ -51,7 +51,7 @@ def run(ctx: RunContext) -> None:
         index = int((targets["digit"] == digit).nonzero()[0])
         fig = plot_activations(net, images[index], layers, max_channels=32,
                                title=f"Activations for test image #{index} (a {digit})")
-        figures.append(_save(ctx, fig, f"coursework_task5_activations_{digit}"))
+        figures.append(ctx.save_figure(fig, f"coursework_task5_activations_{digit}"))
     # The dream lives in the network's normalised input space; black and white bound it.
     value_range = ((0.0 - mean) / std, (1.0 - mean) / std)
     dreams = []
@@ -67,16 +67,11 @@ def run(ctx: RunContext) -> None:
     titles = [f"dream '{d}': p={results.get(f'DeepDream class {d}', 'prob_target')['ours']:.3f}" for d in DIGITS]
     fig = plot_image_grid(dreams, titles=titles, ncols=2, cell_size=2.5,
                           suptitle="DeepDream class images (fed back to the CNN)")
-    figures.append(_save(ctx, fig, "coursework_task5_deepdream"))
+    figures.append(ctx.save_figure(fig, "coursework_task5_deepdream"))
     results.set("figures", figures)
     probs = {d: results.get(f"DeepDream class {d}", "prob_target") for d in DIGITS}
     results.set("conclusions", "Fed back to the CNN, the DeepDream images are classified as "
                 + ", ".join(f"{r['predicted']} (p={r['ours']:.3f} for {d})" for d, r in probs.items()) + ".")
-
-
-def _save(ctx: RunContext, fig, name: str) -> str:
-    fig.savefig(ctx.figures_dir / f"{name}.png", dpi=110)
-    return f"figures/{name}.png"
 
 
 if __name__ == "__main__":

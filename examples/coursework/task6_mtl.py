@@ -217,8 +217,7 @@ def summarise(ctx: RunContext, results: ResultsFile, budget: Budget) -> None:
                      references={f"single-task {task}": statistics.fmean(table["STL"][task]) for task in TASKS},
                      xlabel="λ (weight of the item loss; group loss weighted 1 − λ)", ylabel="test accuracy",
                      title=f"Fashion-MNIST MTL, mean ± std over {len(budget.seeds)} seed(s)")
-    fig.savefig(ctx.figures_dir / "coursework_task6_lambda.png", dpi=120)
-    results.set("figures", ["figures/coursework_task6_lambda.png"])
+    results.set("figures", [ctx.save_figure(fig, "coursework_task6_lambda", dpi=120)])
 
     def acc(prefix: str, task: str) -> float:
         return statistics.fmean(table[prefix][task])

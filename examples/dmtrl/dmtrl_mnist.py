@@ -134,10 +134,7 @@ def _plot(ctx: RunContext, b: Budget, table: dict) -> str:
     axes[0].legend(fontsize=8)
     fig.suptitle(f"DMTRL MNIST one-vs-all ({ctx.mode} mode)")
     fig.tight_layout()
-    name = f"dmtrl_mnist_{ctx.mode}.png"
-    fig.savefig(ctx.figures_dir / name, dpi=110)
-    plt.close(fig)
-    return f"figures/{name}"
+    return ctx.save_figure(fig, f"dmtrl_mnist_{ctx.mode}")
 
 
 @register_experiment(NAME, seed_file=SEED_FILE, description="DMTRL Sec. 4.1: MNIST one-vs-all, STL/UD-MTL/DMTRL",

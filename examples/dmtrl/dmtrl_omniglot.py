@@ -169,10 +169,7 @@ def _plot_rho(ctx: RunContext, rho: dict[str, dict[str, list[float]]], fraction:
     axes[1].legend(fontsize=7, loc="upper right")
     fig.suptitle(f"Omniglot, {fraction:.0%} training data ({ctx.mode} mode)")
     fig.tight_layout()
-    name = f"dmtrl_omniglot_rho_{ctx.mode}.png"
-    fig.savefig(ctx.figures_dir / name, dpi=110)
-    plt.close(fig)
-    return f"figures/{name}"
+    return ctx.save_figure(fig, f"dmtrl_omniglot_rho_{ctx.mode}")
 
 
 @register_experiment(NAME, seed_file=SEED_FILE, description="DMTRL Sec. 4.3: Omniglot, 50 alphabet tasks, ρ per layer",
