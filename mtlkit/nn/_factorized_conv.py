@@ -137,7 +137,11 @@ class FactorizedConv2d(FactorizedLayer):
 
     def _filters(self, weights: Tensor) -> Tensor:
         """``(G, kh, kw, in, out)`` → ``(G·out, in, kh, kw)``: groups of ``conv2d`` filters."""
-        return weights.permute(0, 4, 3, 1, 2).reshape(-1, self.in_channels, *self.kernel_size)
+        return weights.permute(0, 4, 3, 1, 2).reshape(-1, weights.shape[3], *self.kernel_size)
+
+    def _task_filters(self, weights: Tensor) -> tuple[Tensor, ...]:
+        """``(T, kh, kw, in, out)`` → one ``(out, in, kh, kw)`` filter bank per task."""
+        return self._filters(weights).unflatten(0, (self.num_tasks, -1)).unbind(0)
 
     def forward(self, inputs: Tensor) -> Tensor:
         """``(B, C, H, W)`` or ``(T, B, C, H, W)`` → ``(T, B, out, H', W')`` (kernels: class docstring)."""
@@ -171,8 +175,8 @@ class FactorizedConv2d(FactorizedLayer):
     def _forward_projected(self, inputs: Tensor, shared: bool) -> Tensor:
         """``1×1`` conv to ``K_in`` channels, the per-task core kernels, ``1×1`` out — all tasks at once."""
         u_in, kernels, u_out = self.channel_projection()
-        tasks, k_in, k_out = self.num_tasks, u_in.shape[1], u_out.shape[1]
-        spatial = kernels.permute(0, 4, 3, 1, 2).reshape(tasks * k_out, k_in, *self.kernel_size)
+        tasks, k_out = self.num_tasks, u_out.shape[1]
+        spatial = self._filters(kernels)
         into = u_in.T[:, :, None, None]
         if shared:
             reduced = self._conv(F.conv2d(inputs, into), spatial, None, groups=1)
@@ -220,21 +224,21 @@ class FactorizedConv2d(FactorizedLayer):
                 if shared
                 else [F.conv2d(x, into) for x in task_inputs]
             )
-            spatial = kernels.permute(0, 4, 3, 1, 2).unbind(0)
+            spatial = self._task_filters(kernels)
             return [
                 F.conv2d(self._conv(x, k, None, groups=1), out_of, b)
                 for x, k, b in zip(task_inputs, spatial, task_biases, strict=True)
             ]
-        filters = self._filters(self.task_major_weights()).unflatten(0, (self.num_tasks, -1)).unbind(0)
-        return [self._conv(x, w, b, groups=1) for x, w, b in zip(task_inputs, filters, task_biases, strict=True)]
+        return self._composed_loop(task_inputs, task_biases)
 
     def forward_per_task(self, inputs: Tensor) -> Tensor:
         """Reference implementation: compose once, then a plain loop of ``F.conv2d`` over tasks."""
         _, task_inputs, task_biases = self._per_task_inputs_and_biases(inputs)
-        filters = self._filters(self.task_major_weights()).unflatten(0, (self.num_tasks, -1)).unbind(0)
-        return torch.stack(
-            [self._conv(x, w, b, groups=1) for x, w, b in zip(task_inputs, filters, task_biases, strict=True)]
-        )
+        return torch.stack(self._composed_loop(task_inputs, task_biases))
+
+    def _composed_loop(self, task_inputs: Sequence[Tensor], task_biases: Sequence[Tensor | None]) -> list[Tensor]:
+        filters = self._task_filters(self.task_major_weights())
+        return [self._conv(x, w, b, groups=1) for x, w, b in zip(task_inputs, filters, task_biases, strict=True)]
 
     def extra_repr(self) -> str:
         return (
