@@ -65,12 +65,18 @@ def _ranks(method: str, shape: tuple[int, ...]) -> int | tuple[int, ...]:
     return tt_feasible_ranks(shape, 64)
 
 
+def _layer_ranks(name: str, method: str) -> int | tuple[int, ...]:
+    kind, fan_in, fan_out, kernel, _ = LAYERS[name]
+    shape = (kernel, kernel, fan_in, fan_out, TASKS) if kind == "conv" else (fan_in, fan_out, TASKS)
+    return _ranks(method, shape)
+
+
 def _factorized(name: str, method: str) -> FactorizedConv2d | FactorizedLinear:
     kind, fan_in, fan_out, kernel, _ = LAYERS[name]
+    ranks = _layer_ranks(name, method)
     if kind == "conv":
-        shape = (kernel, kernel, fan_in, fan_out, TASKS)
-        return FactorizedConv2d(fan_in, fan_out, kernel, TASKS, method, ranks=_ranks(method, shape))  # type: ignore[arg-type]
-    return FactorizedLinear(fan_in, fan_out, TASKS, method, ranks=_ranks(method, (fan_in, fan_out, TASKS)))  # type: ignore[arg-type]
+        return FactorizedConv2d(fan_in, fan_out, kernel, TASKS, method, ranks=ranks)  # type: ignore[arg-type]
+    return FactorizedLinear(fan_in, fan_out, TASKS, method, ranks=ranks)  # type: ignore[arg-type]
 
 
 def _dense(name: str) -> nn.ModuleList:
@@ -131,11 +137,8 @@ def _network_entries(batch: int, repeats: int, methods: tuple[str, ...]) -> list
     stl_step = _training_step(stl, lambda: [net(x) for net in stl])
     entries = []
     for method in methods:
-        ranks = {
-            index: _ranks(method, shape)
-            for index, shape in {0: (5, 5, 1, 32, TASKS), 3: (4, 4, 32, 64, TASKS), 7: (1024, 512, TASKS),
-                                 9: (512, 1, TASKS)}.items()
-        }  # fmt: skip
+        # The LeNet's weighted leaf layers 0, 3, 7, 9 are conv1, conv2, fc1, fc2 of LAYERS.
+        ranks = {index: _layer_ranks(name, method) for index, name in zip((0, 3, 7, 9), LAYERS, strict=True)}
         dmtrl = DMTRLNet.from_single_task(nets, method, ranks=ranks)  # type: ignore[arg-type]
         step = _training_step(dmtrl, lambda dmtrl=dmtrl: list(dmtrl(x).values()))
 
