@@ -292,6 +292,9 @@ def decompose(
 ) -> list[Tensor]:
     """Factor list for ``method`` in the layout of :func:`mtlkit.factorization.compose`.
 
+    Every factor is contiguous: the SVDs hand back transposed views, and a strided parameter
+    would cost a copy of itself, and of its gradient, in every training step.
+
     >>> from mtlkit.factorization import compose
     >>> W = torch.randn(6, 5, 4, generator=torch.Generator().manual_seed(0))
     >>> relative_error(W, compose("tt", decompose("tt", W, eps=0.1))) <= 0.1
@@ -300,14 +303,16 @@ def decompose(
     if method == "laf":
         if ranks is not None and not isinstance(ranks, int):
             raise ValueError(f"LAF takes a single integer rank K, got {ranks!r}")
-        return laf_decompose(weights, eps=eps, rank=ranks)  # type: ignore[arg-type]
-    if method == "tucker":
-        return tucker_decompose(weights, eps=eps, ranks=ranks)
-    if method == "tt":
-        return tt_decompose(weights, eps=eps, ranks=ranks)
-    raise ValueError(
-        f"unknown factorisation method {method!r}; expected one of {FACTORIZATION_METHODS}"
-    )
+        factors = laf_decompose(weights, eps=eps, rank=ranks)  # type: ignore[arg-type]
+    elif method == "tucker":
+        factors = tucker_decompose(weights, eps=eps, ranks=ranks)
+    elif method == "tt":
+        factors = tt_decompose(weights, eps=eps, ranks=ranks)
+    else:
+        raise ValueError(
+            f"unknown factorisation method {method!r}; expected one of {FACTORIZATION_METHODS}"
+        )
+    return [f.contiguous() for f in factors]
 
 
 def random_dense_weights(

@@ -49,6 +49,14 @@ def test_eps_bound_holds(weights: torch.Tensor, eps: float, method: str) -> None
 
 
 @settings(max_examples=30, deadline=None)
+@given(weights=task_stacked_weights(), eps=st.floats(0.0, 0.9), method=st.sampled_from(METHODS))
+def test_factors_are_contiguous(weights: torch.Tensor, eps: float, method: str) -> None:
+    # A strided factor becomes a strided parameter: one extra copy of it and its gradient per step.
+    factors = decompose(method, weights, eps=eps)  # type: ignore[arg-type]
+    assert all(f.is_contiguous() for f in factors), [f.stride() for f in factors]
+
+
+@settings(max_examples=30, deadline=None)
 @given(weights=task_stacked_weights(), method=st.sampled_from(METHODS))
 def test_ranks_never_grow_as_eps_grows(weights: torch.Tensor, method: str) -> None:
     previous = None

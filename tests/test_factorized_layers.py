@@ -212,6 +212,19 @@ def test_eval_cache_is_used_and_invalidated() -> None:
     assert layer(x).requires_grad
 
 
+@pytest.mark.parametrize("method", METHODS)
+def test_parameters_are_contiguous(method: str) -> None:
+    # A strided parameter costs a copy of itself and of its gradient in every step (FC1 LAF: +15 %).
+    layers = [
+        FactorizedLinear(12, 6, 4, method, ranks=3),
+        FactorizedConv2d(3, 5, 3, 4, method, ranks=3),
+        FactorizedLinear.from_dense(_dense_linears(4, 12, 6, seed=0), method, eps=0.1),
+        FactorizedConv2d.from_dense(_dense_convs(4, 3, 5, 3, seed=0), method, eps=0.1),
+    ]
+    for layer in layers:
+        assert all(p.is_contiguous() for p in layer.parameters()), (layer, [p.stride() for p in layer.parameters()])
+
+
 def test_parameter_count_is_factors_plus_biases() -> None:
     layer = FactorizedConv2d(3, 8, 3, 4, "tt", ranks=(2, 3, 4, 2))
     expected = factorized_parameter_count("tt", (3, 3, 3, 8, 4), (2, 3, 4, 2)) + 8 * 4
