@@ -225,6 +225,14 @@ def test_parameters_are_contiguous(method: str) -> None:
         assert all(p.is_contiguous() for p in layer.parameters()), (layer, [p.stride() for p in layer.parameters()])
 
 
+@pytest.mark.parametrize("method", METHODS)
+def test_from_dense_keeps_the_dense_dtype(method: str) -> None:
+    linear = FactorizedLinear.from_dense([layer.double() for layer in _dense_linears(3, 6, 4, seed=0)], method)
+    conv = FactorizedConv2d.from_dense([layer.double() for layer in _dense_convs(3, 2, 4, 3, seed=0)], method)
+    for layer in (linear, conv):
+        assert {p.dtype for p in layer.parameters()} == {torch.float64}
+
+
 def test_parameter_count_is_factors_plus_biases() -> None:
     layer = FactorizedConv2d(3, 8, 3, 4, "tt", ranks=(2, 3, 4, 2))
     expected = factorized_parameter_count("tt", (3, 3, 3, 8, 4), (2, 3, 4, 2)) + 8 * 4

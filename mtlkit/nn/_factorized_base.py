@@ -126,9 +126,10 @@ class FactorizedLayer(nn.Module):
         ranks = self._resolve_ranks(ranks)
         new = decompose(self.method, weights.detach(), eps=eps if ranks is None else None, ranks=ranks)
         self.factors = nn.ParameterList(nn.Parameter(f.to(weights.dtype)) for f in new)
-        if biases is not None and self.bias is not None:
-            with torch.no_grad():
-                self.bias.copy_(biases)
+        if self.bias is not None:
+            # New parameters, not copy_: the bias must follow the weights' dtype and device too.
+            bias = self.bias.detach() if biases is None else biases.detach()
+            self.bias = nn.Parameter(bias.to(weights).clone())
         self._cache_key, self._cache = None, {}
 
     # ------------------------------------------------------------------------------ weights
