@@ -26,7 +26,13 @@ largest chain-consistent ranks ≤ 64.
 Peak memory is the growth of the process's peak resident set over one step (Linux ``VmHWM``;
 tracemalloc cannot see torch's allocator, and the CPU profiler's memory events miss most of it).
 
-Run: ``python -m benchmarks.bench_factorized [--quick]`` (or ``python -m benchmarks --only factorized``).
+On an accelerator (``python -m benchmarks --only factorized --device cuda``) every module and
+input lives on that device, each timed step ends with a device synchronisation, and peak memory is
+the growth of the allocator's peak (``torch.accelerator.max_memory_allocated``). The
+batched-vs-loop target is an accelerator's: there the loop pays a kernel launch per task.
+
+Run: ``python -m benchmarks.bench_factorized [--quick] [--device cuda]`` (or
+``python -m benchmarks --only factorized``).
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ from benchmarks._timing import compare
 from mtlkit.factorization import tt_feasible_ranks
 from mtlkit.nn import DMTRLNet, FactorizedConv2d, FactorizedLinear
 
+RUNS_ON_ACCELERATORS = True  # `python -m benchmarks --device` passes the device to run()
 TASKS = 10
 DEFAULT_BATCH = 64
 METHODS = ("laf", "tucker", "tt")
@@ -85,19 +92,22 @@ def _dense(name: str) -> nn.ModuleList:
     return nn.ModuleList(make() for _ in range(TASKS))
 
 
-def _input(name: str, batch: int) -> Tensor:
-    shape = LAYERS[name][4]
-    return torch.randn(batch, *shape) if name == "conv1" else torch.randn(TASKS, batch, *shape)
+def _input(name: str, batch: int, device: torch.device) -> Tensor:
+    per_task = () if name == "conv1" else (TASKS,)  # conv1 sees the image batch shared by all tasks
+    return torch.randn(*per_task, batch, *LAYERS[name][4], device=device)
 
 
 def _training_step(module: nn.Module, forward: Callable[[], Tensor | list[Tensor]]) -> Callable[[], None]:
     optimizer = torch.optim.SGD(module.parameters(), lr=1e-3)
+    device = next(module.parameters()).device
 
     def step() -> None:
         optimizer.zero_grad(set_to_none=True)
         outputs = forward()
         sum(o.square().mean() for o in outputs).backward()  # type: ignore[union-attr]
         optimizer.step()
+        if device.type != "cpu":  # kernels run asynchronously: time them, not their launches
+            torch.accelerator.synchronize(device)
 
     return step
 
@@ -129,17 +139,17 @@ def _lenet() -> nn.Sequential:
     )  # fmt: skip
 
 
-def _network_entries(batch: int, repeats: int, methods: tuple[str, ...]) -> list[dict]:
+def _network_entries(batch: int, repeats: int, methods: tuple[str, ...], device: torch.device) -> list[dict]:
     """DMTRL LeNet (shared image batch, T = 10 outputs) vs the 10 single-task LeNets."""
-    nets = {f"task{t}": _lenet() for t in range(TASKS)}
-    x = torch.randn(batch, 1, 28, 28)
+    nets = {f"task{t}": _lenet().to(device) for t in range(TASKS)}
+    x = torch.randn(batch, 1, 28, 28, device=device)
     stl = nn.ModuleList(nets.values())
     stl_step = _training_step(stl, lambda: [net(x) for net in stl])
     entries = []
     for method in methods:
         # The LeNet's weighted leaf layers 0, 3, 7, 9 are conv1, conv2, fc1, fc2 of LAYERS.
         ranks = {index: _layer_ranks(name, method) for index, name in zip((0, 3, 7, 9), LAYERS, strict=True)}
-        dmtrl = DMTRLNet.from_single_task(nets, method, ranks=ranks)  # type: ignore[arg-type]
+        dmtrl = DMTRLNet.from_single_task(nets, method, ranks=ranks).to(device)  # type: ignore[arg-type]
         step = _training_step(dmtrl, lambda dmtrl=dmtrl: list(dmtrl(x).values()))
 
         def in_mode(mode: str, dmtrl: DMTRLNet = dmtrl, step: Callable[[], None] = step) -> Callable[[], None]:
@@ -154,10 +164,10 @@ def _network_entries(batch: int, repeats: int, methods: tuple[str, ...]) -> list
             "params_dense": sum(p.numel() for p in stl.parameters()),
         }
         entries += [
-            _entry(f"network/{method} vs_stl", stl_step, in_mode("auto"), repeats,
+            _entry(f"network/{method} vs_stl", stl_step, in_mode("auto"), repeats, device,
                    target="report (paper: DMTRL replaces the STL nets)", **params),
-            _entry(f"network/{method} batched_vs_per_task", in_mode("per_task"), in_mode("batched"), repeats,
-                   target="report (auto picks per_task on CPU)"),
+            _entry(f"network/{method} batched_vs_per_task", in_mode("per_task"), in_mode("batched"), repeats, device,
+                   target="report (auto picks per_task on CPU, batched on accelerators)"),
         ]  # fmt: skip
     return entries
 
@@ -174,13 +184,18 @@ def _resident_mb(field: str) -> float:
     raise OSError(f"{field} not in /proc/self/status")
 
 
-def _peak_memory_mb(step: Callable[[], None]) -> float | None:
-    """Peak resident-memory growth over one step (Linux: reset ``VmHWM``, run, read it back).
+def _peak_memory_mb(step: Callable[[], None], device: torch.device) -> float | None:
+    """Peak memory growth over one step: the allocator's on an accelerator, else Linux's ``VmHWM``.
 
-    tracemalloc cannot see torch's allocator and the CPU profiler's memory events miss most
-    allocations here, so the kernel's high-water mark is the honest measurement. ``None`` where
-    ``/proc/self/clear_refs`` is unavailable.
+    On CPU, tracemalloc cannot see torch's allocator and the profiler's memory events miss most
+    allocations here, so the kernel's resident high-water mark is the honest measurement. ``None``
+    where ``/proc/self/clear_refs`` is unavailable.
     """
+    if device.type != "cpu":
+        torch.accelerator.reset_peak_memory_stats(device)
+        before = torch.accelerator.memory_allocated(device)
+        step()
+        return (torch.accelerator.max_memory_allocated(device) - before) / 2**20
     try:
         # Hand freed heap pages back to the OS first, or a warm step reuses them: no growth.
         ctypes.CDLL("libc.so.6").malloc_trim(0)
@@ -193,18 +208,21 @@ def _peak_memory_mb(step: Callable[[], None]) -> float | None:
         return None
 
 
-def _entry(name: str, baseline: Callable[[], None], ours: Callable[[], None], repeats: int, **extra: object) -> dict:
+def _entry(
+    name: str, baseline: Callable[[], None], ours: Callable[[], None], repeats: int, device: torch.device,
+    **extra: object,
+) -> dict:
     return {
         "name": name,
         **compare(baseline, ours, repeats),
         "flop_ratio": _flops(ours) / _flops(baseline),
-        "peak_mem_mb": _peak_memory_mb(ours),
-        "baseline_peak_mem_mb": _peak_memory_mb(baseline),
+        "peak_mem_mb": _peak_memory_mb(ours, device),
+        "baseline_peak_mem_mb": _peak_memory_mb(baseline, device),
         **extra,
     }
 
 
-def _tltorch_entries(batch: int, repeats: int) -> list[dict]:
+def _tltorch_entries(batch: int, repeats: int, device: torch.device) -> list[dict]:
     """Ours vs a TensorLy-Torch Tucker tensor over ``(T, out, in)`` with the same ranks.
 
     ``tltorch.FactorizedLinear(n_layers=T)`` is the natural equivalent but its per-layer indexing
@@ -217,15 +235,15 @@ def _tltorch_entries(batch: int, repeats: int) -> list[dict]:
     except ImportError:
         return [{"name": name, "skipped": "tltorch not importable (pip install tensorly-torch)"}]
     _, fan_in, fan_out, _, _ = LAYERS["fc1"]
-    ours = _factorized("fc1", "tucker")
+    ours = _factorized("fc1", "tucker").to(device)
     ranks = ours.ranks
     theirs = tltorch.FactorizedTensor.new(
         (TASKS, fan_out, fan_in), rank=(ranks[2], ranks[1], ranks[0]), factorization="tucker"
     )
     theirs.normal_(0, 0.02)
     biases = nn.Parameter(torch.zeros(TASKS, fan_out))
-    holder = nn.ModuleList([theirs]).append(nn.ParameterList([biases]))
-    x = _input("fc1", batch)
+    holder = nn.ModuleList([theirs]).append(nn.ParameterList([biases])).to(device)
+    x = _input("fc1", batch, device)
 
     def their_forward() -> Tensor:
         weights = theirs.to_tensor()
@@ -241,33 +259,38 @@ def _tltorch_entries(batch: int, repeats: int) -> list[dict]:
             _training_step(holder, their_forward),
             _training_step(ours, lambda: ours(x)),
             repeats,
+            device,
             params_ours=ours.parameter_count(),
             params_baseline=sum(p.numel() for p in holder.parameters()),
         )
     ]
 
 
-def _layer_entries(name: str, method: str, batch: int, repeats: int, vs_dense: bool = True) -> list[dict]:
+def _layer_entries(
+    name: str, method: str, batch: int, repeats: int, vs_dense: bool, device: torch.device
+) -> list[dict]:
     suffix = "" if batch == DEFAULT_BATCH else f" @B={batch}"
-    x = _input(name, batch)
-    layer = _factorized(name, method)
+    x = _input(name, batch, device)
+    layer = _factorized(name, method).to(device)
     batched = _training_step(layer, lambda: layer(x))
     looped = _training_step(layer, lambda: layer.forward_per_task(x))
     entries = [
-        _entry(f"{name}/{method} batched_vs_loop{suffix}", looped, batched, repeats, target="<= 0.33 (3x faster)")
+        _entry(f"{name}/{method} batched_vs_loop{suffix}", looped, batched, repeats, device,
+               target="<= 0.33 (3x faster)")
     ]
     if vs_dense:
-        dense = _dense(name)
+        dense = _dense(name).to(device)
         dense_step = _training_step(dense, _dense_forward(dense, x, shared=name == "conv1"))
         params = {"params_ours": layer.parameter_count(), "params_dense": sum(p.numel() for p in dense.parameters())}
-        entries.insert(0, _entry(f"{name}/{method} vs_dense{suffix}", dense_step, batched, repeats, target="<= 1.3",
-                                 **params))  # fmt: skip
+        entries.insert(0, _entry(f"{name}/{method} vs_dense{suffix}", dense_step, batched, repeats, device,
+                                 target="<= 1.3", **params))  # fmt: skip
     return entries
 
 
-def run(quick: bool = False) -> list[dict]:
+def run(quick: bool = False, device: str | torch.device = "cpu") -> list[dict]:
     """All entries; ``quick`` uses a small batch and few repeats (< 30 s on 2 cores)."""
     torch.manual_seed(0)
+    device = torch.device(device)
     if quick:  # one entry per layer kind, cheap enough for CI
         cases = [("conv1", "laf", 8, True), ("fc1", "laf", 8, True), ("fc2", "tt", 8, True)]
         repeats, network_methods = 3, ("laf",)
@@ -279,10 +302,12 @@ def run(quick: bool = False) -> list[dict]:
         cases += [(n, m, 8, False) for n in LAYERS for m in METHODS]
         repeats, network_methods = 10, METHODS
     results = [
-        entry for name, method, batch, dense in cases for entry in _layer_entries(name, method, batch, repeats, dense)
+        entry
+        for name, method, batch, dense in cases
+        for entry in _layer_entries(name, method, batch, repeats, dense, device)
     ]
-    results += _network_entries(8 if quick else DEFAULT_BATCH, repeats, network_methods)
-    results += _tltorch_entries(8 if quick else DEFAULT_BATCH, repeats)
+    results += _network_entries(8 if quick else DEFAULT_BATCH, repeats, network_methods, device)
+    results += _tltorch_entries(8 if quick else DEFAULT_BATCH, repeats, device)
     return results
 
 
@@ -312,7 +337,8 @@ def _print_table(results: list[dict]) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small batch, few repeats (< 30 s)")
+    parser.add_argument("--device", default="cpu", help="torch device, e.g. cuda (default cpu)")
     arguments = parser.parse_args()
     start = time.perf_counter()
-    _print_table(run(quick=arguments.quick))
+    _print_table(run(quick=arguments.quick, device=arguments.device))
     print(f"\ntotal {time.perf_counter() - start:.1f} s, torch {torch.__version__}, {torch.get_num_threads()} threads")

@@ -27,7 +27,7 @@ def _fmt(value: Any) -> str:
 
 
 def load_results() -> list[dict[str, Any]]:
-    files = sorted(p for p in RESULTS.glob("*.json") if p.name != "benchmarks.json")
+    files = sorted(p for p in RESULTS.glob("*.json") if not p.name.startswith("benchmarks"))
     return [json.loads(p.read_text()) for p in files]
 
 
@@ -77,14 +77,15 @@ def results_page(result: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
-def benchmarks_page() -> str | None:
-    path = RESULTS / "benchmarks.json"
-    if not path.is_file():
-        return None
+def benchmarks_page(path: Path) -> str:
+    """One page per ``results/benchmarks*.json``: the CPU run, and one per accelerator kind."""
     data = json.loads(path.read_text())
     machine = data["machine"]
-    out = ["Benchmarks", "==========", "",
-           "Generated from ``results/benchmarks.json`` (``python -m benchmarks``). Every ratio is",
+    device = path.stem.removeprefix("benchmarks").lstrip("-")
+    title = f"Benchmarks on {device} ({machine.get('device')})" if device else "Benchmarks"
+    command = "python -m benchmarks" + (f" --device {device}" if device else "")
+    out = [title, "=" * len(title), "",
+           f"Generated from ``results/{path.name}`` (``{command}``). Every ratio is",
            "*ours / baseline*, both measured in the same run (median over repeats; below 1 means ours is",
            "faster), because this machine is shared and absolute times drift.", "",
            f"*Machine:* {machine.get('hardware')}; torch threads {machine.get('torch_threads')}; "
@@ -105,9 +106,9 @@ def benchmarks_page() -> str | None:
 def write_pages() -> list[str]:
     PAGES.mkdir(exist_ok=True)
     names = []
-    if (bench := benchmarks_page()) is not None:
-        (PAGES / "benchmarks.rst").write_text(bench)
-        names.append("benchmarks")
+    for path in sorted(RESULTS.glob("benchmarks*.json"), key=lambda p: p.stem):  # the CPU page first
+        (PAGES / f"{path.stem}.rst").write_text(benchmarks_page(path))
+        names.append(path.stem)
     for result in load_results():
         name = result["experiment"]
         (PAGES / f"{name}.rst").write_text(results_page(result))

@@ -1,4 +1,5 @@
 import importlib.util
+import json
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,3 +27,21 @@ def test_every_results_file_has_the_design_fields():
         assert result["mode"] in ("reduced", "full"), f"{result['experiment']}: quick results must not be committed"
         for row in result["rows"]:
             assert {"setting", "metric", "ours", "paper"} <= set(row)
+
+
+def test_an_accelerator_benchmark_file_gets_its_own_page_and_is_not_an_experiment(tmp_path, monkeypatch):
+    gen = _generator()
+    results, pages = tmp_path / "results", tmp_path / "pages"
+    results.mkdir()
+    (results / "benchmarks.json").write_text((ROOT / "results" / "benchmarks.json").read_text())
+    entry = {"module": "bench_factorized", "name": "fc1/laf batched_vs_loop", "ratio": 0.25, "baseline_s": 0.004,
+             "ours_s": 0.001, "target": "<= 0.33 (3x faster)"}
+    machine = {"hardware": "test host", "device": "Example GPU", "torch_threads": 1}
+    (results / "benchmarks-cuda.json").write_text(json.dumps({"quick": False, "machine": machine, "entries": [entry]}))
+    monkeypatch.setattr(gen, "RESULTS", results)
+    monkeypatch.setattr(gen, "PAGES", pages)
+    assert gen.load_results() == []
+    assert gen.write_pages() == ["benchmarks", "benchmarks-cuda"]
+    page = (pages / "benchmarks-cuda.rst").read_text()
+    assert page.startswith("Benchmarks on cuda (Example GPU)\n")
+    assert "python -m benchmarks --device cuda" in page and "fc1/laf batched_vs_loop" in page
