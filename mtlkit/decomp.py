@@ -153,6 +153,13 @@ def _complete_orthonormal(basis: Tensor, columns: int) -> Tensor:
     return torch.cat([basis, q[:, basis.shape[1] : columns]], dim=1)
 
 
+def _as_parameter_data(factor: Tensor, weights: Tensor) -> Tensor:
+    """``factor`` in the weights' dtype and contiguous: the SVDs hand back transposed views, and a
+    strided factor becomes a strided parameter that costs a copy of itself and of its gradient in
+    every training step."""
+    return factor.to(weights.dtype).contiguous()
+
+
 def laf_decompose(
     weights: Tensor, *, eps: float | None = None, rank: int | None = None
 ) -> list[Tensor]:
@@ -179,7 +186,7 @@ def laf_decompose(
     scale = torch.where(root > 0, root, torch.ones_like(root))
     shared = (basis * scale).reshape(*shape[:-1], kept)
     task_factor = task_factor / scale[:, None]
-    return [shared.to(weights.dtype), task_factor.to(weights.dtype)]
+    return [_as_parameter_data(shared, weights), _as_parameter_data(task_factor, weights)]
 
 
 def tucker_decompose(
@@ -215,7 +222,7 @@ def tucker_decompose(
     core = weights.double()
     for mode, factor in enumerate(factors):
         core = torch.movedim(torch.tensordot(core, factor, dims=([mode], [0])), -1, mode)
-    return [core.to(weights.dtype), *(f.to(weights.dtype) for f in factors)]
+    return [_as_parameter_data(f, weights) for f in (core, *factors)]
 
 
 def _tt_eps_ranks(weights: Tensor, tolerances: list[float]) -> list[int]:
@@ -280,7 +287,7 @@ def tt_decompose(
         cores.append(basis.reshape(full[n], shape[n], -1))
         remainder = basis.T @ matrix  # = Σ Vᵀ of the kept part, carried to the next core
     cores.append(remainder.reshape(full[-2], shape[-1], 1))
-    return [core.to(weights.dtype) for core in _trim_tt_ranks(cores)]
+    return [_as_parameter_data(core, weights) for core in _trim_tt_ranks(cores)]
 
 
 def decompose(
@@ -292,9 +299,6 @@ def decompose(
 ) -> list[Tensor]:
     """Factor list for ``method`` in the layout of :func:`mtlkit.factorization.compose`.
 
-    Every factor is contiguous: the SVDs hand back transposed views, and a strided parameter
-    would cost a copy of itself, and of its gradient, in every training step.
-
     >>> from mtlkit.factorization import compose
     >>> W = torch.randn(6, 5, 4, generator=torch.Generator().manual_seed(0))
     >>> relative_error(W, compose("tt", decompose("tt", W, eps=0.1))) <= 0.1
@@ -303,16 +307,14 @@ def decompose(
     if method == "laf":
         if ranks is not None and not isinstance(ranks, int):
             raise ValueError(f"LAF takes a single integer rank K, got {ranks!r}")
-        factors = laf_decompose(weights, eps=eps, rank=ranks)  # type: ignore[arg-type]
-    elif method == "tucker":
-        factors = tucker_decompose(weights, eps=eps, ranks=ranks)
-    elif method == "tt":
-        factors = tt_decompose(weights, eps=eps, ranks=ranks)
-    else:
-        raise ValueError(
-            f"unknown factorisation method {method!r}; expected one of {FACTORIZATION_METHODS}"
-        )
-    return [f.contiguous() for f in factors]
+        return laf_decompose(weights, eps=eps, rank=ranks)  # type: ignore[arg-type]
+    if method == "tucker":
+        return tucker_decompose(weights, eps=eps, ranks=ranks)
+    if method == "tt":
+        return tt_decompose(weights, eps=eps, ranks=ranks)
+    raise ValueError(
+        f"unknown factorisation method {method!r}; expected one of {FACTORIZATION_METHODS}"
+    )
 
 
 def random_dense_weights(
