@@ -1,11 +1,15 @@
-"""Small synthetic multi-task problems shared by the Trainer tests."""
+"""Shared test helpers: small synthetic multi-task problems, and quick reproduction runs."""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import torch
 from torch.nn import functional as F
 
 from mtlkit import LinearHead, MultiTaskModel
+from mtlkit.cli import main
 from mtlkit.nn import MLP
 
 
@@ -39,3 +43,16 @@ def toy_model(seed: int = 0, dropout: float = 0.0) -> MultiTaskModel:
 
 
 LOSSES = {"a": F.cross_entropy, "b": F.cross_entropy}
+
+
+def reproduce_quick(name: str, out: Path, data_root: str | None = None) -> dict:
+    """``mtlkit reproduce <name> --mode quick`` into ``out`` (checkpoints under ``out/runs``); its results JSON.
+
+    Without ``data_root`` the run finds its data through ``MTLKIT_DATA``, as a user's would.
+    """
+    args = ["reproduce", name, "--mode", "quick", "--results-dir", str(out), "--runs-dir", str(out / "runs"),
+            "--no-progress"]  # fmt: skip
+    if data_root is not None:
+        args += ["--data", data_root]
+    assert main(args) == 0
+    return json.loads((out / f"{name.replace('-', '_')}.json").read_text())

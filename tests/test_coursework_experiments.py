@@ -1,12 +1,10 @@
 """The coursework runs end to end in quick mode: each task via ``mtlkit reproduce``, then the notebook."""
 
-import json
 import os
 from pathlib import Path
 
 import pytest
-
-from mtlkit.cli import main
+from helpers import reproduce_quick
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "examples" / "coursework" / "coursework.ipynb"
@@ -17,12 +15,6 @@ TASKS = {
     4: {("CNN 4.1 [32,64,128]", "test_acc"), ("CNN 4.1 [32,64,128]", "test_time_s")},
     5: {("DeepDream class 2", "prob_target"), ("DeepDream class 9", "prob_target")},
 }
-
-
-def reproduce(task: int, out: Path) -> dict:
-    assert main(["reproduce", f"coursework-task{task}", "--mode", "quick", "--results-dir", str(out),
-                 "--runs-dir", str(out / "runs"), "--no-progress"]) == 0
-    return json.loads((out / f"coursework_task{task}.json").read_text())
 
 
 def check_figures(data: dict, out: Path) -> None:
@@ -40,7 +32,7 @@ def quick_runs(tmp_path_factory) -> Path:
 def test_task6_quick_needs_no_data_root(quick_runs, monkeypatch):
     """Task 6's quick mode trains on the Fashion-MNIST subset shipped inside mtlkit."""
     monkeypatch.delenv("MTLKIT_DATA", raising=False)
-    data = reproduce(6, quick_runs)
+    data = reproduce_quick("coursework-task6", quick_runs)
     rows = {(r["setting"], r["metric"]): r for r in data["rows"]}
     assert {("MTL λ=0.5", "test_acc_item"), ("STL", "test_acc_group")} <= set(rows)
     assert rows[("MTL λ=1 seed 0", "test_acc_group")]["head_unchanged"] is True
@@ -54,7 +46,7 @@ def test_task6_quick_needs_no_data_root(quick_runs, monkeypatch):
 @pytest.mark.data
 def test_tasks_1_to_5_quick(data_root, quick_runs):
     for task, expected in TASKS.items():  # in order: Task 5 resumes Task 4's checkpoint
-        data = reproduce(task, quick_runs)
+        data = reproduce_quick(f"coursework-task{task}", quick_runs)
         assert data["mode"] == "quick" and data["deviations"] is not None
         found = {(r["setting"], r["metric"]) for r in data["rows"]}
         assert expected <= found, (task, expected - found)

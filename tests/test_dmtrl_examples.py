@@ -1,12 +1,11 @@
 """DMTRL reproductions (seed 002): the DMTRLNet builder, per-task batching and the quick runs."""
 
-import json
 
 import pytest
 import torch
+from helpers import reproduce_quick
 from torch import nn
 
-from mtlkit.cli import main
 from mtlkit.data import ImageDataset, PerTaskBatches
 from mtlkit.metrics import one_vs_all_error
 from mtlkit.nn import DMTRLNet, FactorizedConv2d, FactorizedLinear, PerTask, UserDefinedSharing
@@ -120,20 +119,17 @@ def test_one_vs_all_error_ranks_scores():
 
 
 @pytest.mark.parametrize(
-    ("name", "stem", "n_rows"),
+    ("name", "n_rows"),
     [
-        ("dmtrl-mnist", "dmtrl_mnist", 9 * 3),
-        ("dmtrl-params", "dmtrl_params", 4 * 6 * 2 + 2),  # 6 models × 2 metrics × 4 settings + capacity control
-        ("dmtrl-shallow", "dmtrl_shallow", 8),
-        ("dmtrl-omniglot", "dmtrl_omniglot", 9 + 2 * 6 * 4),
-        ("dmtrl-faces", "dmtrl_faces", 9 * 2),
+        ("dmtrl-mnist", 9 * 3),
+        ("dmtrl-params", 4 * 6 * 2 + 2),  # 6 models × 2 metrics × 4 settings + capacity control
+        ("dmtrl-shallow", 8),
+        ("dmtrl-omniglot", 9 + 2 * 6 * 4),
+        ("dmtrl-faces", 9 * 2),
     ],
 )
-def test_quick_mode_writes_every_row(data_root, tmp_path, name, stem, n_rows):
-    args = ["reproduce", name, "--mode", "quick", "--results-dir", str(tmp_path), "--runs-dir", str(tmp_path),
-            "--data", data_root, "--no-progress"]  # fmt: skip
-    assert main(args) == 0
-    data = json.loads((tmp_path / f"{stem}.json").read_text())
+def test_quick_mode_writes_every_row(data_root, tmp_path, name, n_rows):
+    data = reproduce_quick(name, tmp_path, data_root)
     assert data["mode"] == "quick" and data["deviations"] and data["conclusions"]
     assert len(data["rows"]) == n_rows
     assert any(row.get("headline") for row in data["rows"])

@@ -1,10 +1,9 @@
 """The evolving-weights reproductions (seed 001) run end to end in quick mode."""
 
-import json
 
 import pytest
+from helpers import reproduce_quick
 
-from mtlkit.cli import main
 from mtlkit.lr_schedules import tail_linear_decay
 
 
@@ -21,9 +20,7 @@ from mtlkit.lr_schedules import tail_linear_decay
 )
 def test_quick_mode_writes_error_differences(name, settings, tmp_path, data_root, monkeypatch):
     monkeypatch.setenv("MTLKIT_DATA", data_root)
-    args = ["reproduce", name, "--mode", "quick", "--results-dir", str(tmp_path), "--runs-dir", str(tmp_path)]
-    assert main(args) == 0
-    result = json.loads((tmp_path / f"{name.replace('-', '_')}.json").read_text())
+    result = reproduce_quick(name, tmp_path)
     rows = {r["setting"]: r for r in result["rows"] if r["metric"] == "test_error_diff_pct"}
     assert settings <= set(rows)
     for row in rows.values():

@@ -1,15 +1,13 @@
 """The hard-sharing reproductions: seed 000 (pooled MNIST-likes) and seed 003 (CIFAR-100 fine/coarse)."""
 
 import importlib
-import json
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+from helpers import reproduce_quick
 from torch.nn import functional as F
-
-from mtlkit.cli import main
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -72,18 +70,15 @@ def test_reuse_heads_get_the_other_prediction_with_the_configured_gradient(cifar
 
 
 @pytest.mark.parametrize(
-    ("name", "stem", "n_rows"),
-    [("pooled-mnist", "pooled_mnist", 3 + 4 * 1 + 2 + 2 + 2 + 3), ("cifar100-coarse-fine", "cifar100_coarse_fine", 24)],
+    ("name", "n_rows"),
+    [("pooled-mnist", 3 + 4 * 1 + 2 + 2 + 2 + 3), ("cifar100-coarse-fine", 24)],
 )
-def test_quick_mode_writes_every_row(data_root, tmp_path, name, stem, n_rows):
-    args = ["reproduce", name, "--mode", "quick", "--results-dir", str(tmp_path), "--runs-dir", str(tmp_path),
-            "--data", data_root, "--no-progress"]  # fmt: skip
-    assert main(args) == 0
-    data = json.loads((tmp_path / f"{stem}.json").read_text())
+def test_quick_mode_writes_every_row(data_root, tmp_path, name, n_rows):
+    data = reproduce_quick(name, tmp_path, data_root)
     assert data["mode"] == "quick" and data["deviations"] and data["conclusions"]
     assert len(data["rows"]) == n_rows
     assert all(0 <= r["ours"] <= 100 for r in data["rows"] if r["metric"].startswith(("test_acc", "val_acc")))
-    if stem == "pooled_mnist":
+    if name == "pooled-mnist":
         table = {(r["setting"], r["metric"]) for r in data["rows"]}
         assert ("F+N+M", "test_acc_notmnist") in table and ("single-task", "test_acc_mnist") in table
         assert all((tmp_path / f).is_file() for f in data["figures"])  # relative to the results folder
