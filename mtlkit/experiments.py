@@ -89,6 +89,11 @@ class RunContext:
     progress: bool | None = None
 
     @property
+    def device(self) -> str:
+        """``"cuda"`` when a GPU is visible (the ``full`` protocols are meant for one), else ``"cpu"``."""
+        return "cuda" if torch.cuda.is_available() else "cpu"
+
+    @property
     def command(self) -> str:
         return f"mtlkit reproduce {self.experiment} --mode {self.mode}"
 

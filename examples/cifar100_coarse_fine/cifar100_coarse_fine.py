@@ -140,7 +140,7 @@ def _conclusion(acc: dict) -> str:
                      threads=1)
 def run(ctx: RunContext) -> None:
     b = BUDGETS[ctx.mode]
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = ctx.device
     results = ctx.results(deviations=_deviations(ctx.mode, b), seeds=list(b.seeds))
     counts = {arch: parameter_count(build(arch, b.widths)) for arch in ARCHITECTURES}
     for arch, n in counts.items():

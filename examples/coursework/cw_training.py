@@ -15,11 +15,6 @@ from mtlkit import SingleTaskModels, Trainer, seed_everything
 from mtlkit.experiments import RunContext
 
 
-def device() -> str:
-    """``"cuda"`` when a GPU is visible (the full protocol is meant for one), else ``"cpu"``."""
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 def classifier(
     ctx: RunContext,
     net: torch.nn.Module,
@@ -36,7 +31,7 @@ def classifier(
         model,
         torch.optim.Adam(model.parameters(), lr=lr, betas=betas),
         {task: F.cross_entropy},
-        device=device(),
+        device=ctx.device,
         checkpoint_dir=run_dir,
         log_dir=run_dir,
         progress=ctx.progress,

@@ -108,7 +108,7 @@ def mtl_trainer(ctx: RunContext, lam: float, adam: Adam, run: tuple[str, ...], s
         torch.optim.Adam(model.parameters(), lr=adam.lr, betas=adam.betas),
         {task: F.cross_entropy for task in TASKS},
         weights={"item": lam, "group": 1.0 - lam},
-        device=cw_training.device(),
+        device=ctx.device,
         checkpoint_dir=run_dir,
         log_dir=run_dir,
         progress=ctx.progress,
@@ -160,7 +160,7 @@ def run(ctx: RunContext) -> None:
         model = SingleTaskModels({task: cw_models.fashion_single_task(n) for task, n in (("item", 10), ("group", 3))})
         run_dir = ctx.run_dir("stl", f"seed{seed}")
         trainer = Trainer(model, torch.optim.Adam(model.parameters(), lr=adam.lr, betas=adam.betas),
-                          {task: F.cross_entropy for task in TASKS}, device=cw_training.device(),
+                          {task: F.cross_entropy for task in TASKS}, device=ctx.device,
                           checkpoint_dir=run_dir, log_dir=run_dir, progress=ctx.progress)
         history = trainer.fit(train.batches(budget.batch_size, seed=seed), epochs=budget.epochs)
         metrics = trainer.evaluate(test)

@@ -215,7 +215,7 @@ def _conclusion(acc: dict) -> str:
                      threads=1)
 def run(ctx: RunContext) -> None:
     b = BUDGETS[ctx.mode]
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = ctx.device
     results = ctx.results(deviations=_deviations(ctx.mode, b), seeds=list(b.seeds))
     splits = digit_splits(ctx.data_root, b.n_train, b.n_test)
     acc: dict[tuple[str, str], dict[int, float]] = {}
