@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the docs build from a checkout: render with this checkout's mtlkit
+
+from mtlkit.results import failed_gates  # noqa: E402
 RESULTS = ROOT / "results"
 PAGES = Path(__file__).resolve().parent / "results"
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
@@ -24,6 +28,25 @@ def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(value)
+
+
+def _ours(result: dict[str, Any], row: dict[str, Any]) -> str:
+    """The measured number with its spread and n, or why the row is no result."""
+    failed = failed_gates(result, row)
+    if failed:
+        return f"uninformative: {', '.join(failed)}"
+    text = _fmt(row.get("ours"))
+    if row.get("ours_std") is not None:
+        text += f" ± {_fmt(row['ours_std'])}"
+    return f"{text} (n={row.get('n', '?')})"
+
+
+def _paper(row: dict[str, Any]) -> str:
+    """The paper's number only beside a row that measures the same thing."""
+    if row.get("paper") is None:
+        return "—"
+    comparable = row.get("comparable", True)
+    return _fmt(row["paper"]) if comparable is True else f"not comparable: {comparable}"
 
 
 def load_results() -> list[dict[str, Any]]:
@@ -60,11 +83,21 @@ def results_page(result: dict[str, Any]) -> str:
         if isinstance(conclusions, str):
             conclusions = [conclusions]
         out += ["Conclusions", "-----------", "", *[f"* {c}" for c in conclusions], ""]
+    checks = result.get("checks", [])
+    out += ["Sanity gates", "------------", ""]
+    if checks:
+        out.append(_rst_table(
+            ["gate", "threshold", "measured", "passed"],
+            [[c["name"], c["threshold"], _fmt(c.get("value")) + (f" ({c['note']})" if c.get("note") else ""),
+              "yes" if c["passed"] else "NO: its rows are uninformative"] for c in checks],
+        ))
+    else:
+        out += ["No gates declared: nothing vouches that the mechanism under test switched on.", ""]
     out += ["Results", "-------", ""]
-    header = ["setting", "metric", "ours", "± std", "paper", "mode"]
+    header = ["setting", "metric", "ours ± std (n)", "paper", "mode", "commit"]
     rows = [
-        [str(r["setting"]), str(r["metric"]), _fmt(r.get("ours")), _fmt(r.get("ours_std")), _fmt(r.get("paper")),
-         str(r.get("mode", result["mode"]))]
+        [str(r["setting"]), str(r["metric"]), _ours(result, r), _paper(r), str(r.get("mode", result["mode"])),
+         str(r.get("mtlkit_commit") or result.get("mtlkit_commit") or "—")]
         for r in result["rows"]
     ]
     out.append(_rst_table(header, rows) if rows else "No rows yet.\n")
@@ -125,14 +158,16 @@ def write_pages() -> list[str]:
 
 
 def readme_section() -> str:
-    lines = ["| experiment | setting | metric | ours | paper | mode |", "|---|---|---|---|---|---|"]
+    lines = ["| experiment | setting | metric | ours ± std (n) | paper | mode | commit |",
+             "|---|---|---|---|---|---|---|"]
     for result in load_results():
         for r in result["rows"]:
-            if r.get("headline"):
+            # A row a failed gate covers is no result, so it is never a headline.
+            if r.get("headline") and not failed_gates(result, r):
+                commit = r.get("mtlkit_commit") or result.get("mtlkit_commit") or "—"
                 lines.append(
-                    f"| {result['experiment']} | {r['setting']} | {r['metric']} | {_fmt(r.get('ours'))}"
-                    f"{' ± ' + _fmt(r['ours_std']) if r.get('ours_std') is not None else ''} | {_fmt(r.get('paper'))} "
-                    f"| {r.get('mode', result['mode'])} |"
+                    f"| {result['experiment']} | {r['setting']} | {r['metric']} | {_ours(result, r)} | {_paper(r)} "
+                    f"| {r.get('mode', result['mode'])} | {commit} |"
                 )
     bench = RESULTS / "benchmarks.json"
     if bench.is_file():

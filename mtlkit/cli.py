@@ -42,6 +42,7 @@ def _reproduce(args: argparse.Namespace) -> int:
         runs_dir=Path(args.runs_dir),
         data_root=args.data or os.environ.get("MTLKIT_DATA"),
         progress=args.progress,
+        gates=experiment.gates,
     )
     threads = args.threads if args.threads is not None else experiment.threads
     with cpu_settings(threads=threads, flush_denormal=experiment.flush_denormal):

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from mtlkit.gates import Gate
 from mtlkit.results import ResultsFile
 
 if TYPE_CHECKING:
@@ -87,6 +88,7 @@ class RunContext:
     runs_dir: Path
     data_root: str | None = None
     progress: bool | None = None
+    gates: tuple[Gate, ...] = ()
 
     @property
     def device(self) -> str:
@@ -121,9 +123,16 @@ class RunContext:
         return path
 
     def results(
-        self, deviations: Sequence[str] = (), seeds: Sequence[int] = (), name: str | None = None
+        self,
+        deviations: Sequence[str] = (),
+        seeds: Sequence[int] = (),
+        name: str | None = None,
+        precision: str = "fp32",
     ) -> ResultsFile:
-        """The experiment's results file (continued if it already holds this mode's rows)."""
+        """The experiment's results file (continued if it already holds this mode's rows).
+
+        The experiment's gates are evaluated into its ``checks`` on every save.
+        """
         experiment = name or self.experiment.replace("-", "_")
         return ResultsFile(
             self.results_dir / f"{experiment}.json",
@@ -133,6 +142,8 @@ class RunContext:
             mode=self.mode,
             deviations=deviations,
             seeds=seeds,
+            gates=self.gates,
+            precision=precision,
         )
 
 
@@ -147,18 +158,27 @@ class Experiment:
     source: str = ""
     threads: int | None = None
     flush_denormal: bool = False
+    gates: tuple[Gate, ...] = ()
 
 
 _REGISTRY: dict[str, Experiment] = {}
 
 
 def register_experiment(
-    name: str, *, seed_file: str, description: str, threads: int | None = None, flush_denormal: bool = False
+    name: str,
+    *,
+    seed_file: str,
+    description: str,
+    threads: int | None = None,
+    flush_denormal: bool = False,
+    gates: Sequence[Gate] = (),
 ) -> Callable[[Callable[[RunContext], object]], Callable[[RunContext], object]]:
     """Decorator that registers ``run(ctx)`` as the experiment ``name``.
 
     ``threads`` and ``flush_denormal`` are the process-wide CPU settings the run wants; the CLI
     applies them with :func:`cpu_settings` (``--threads`` overrides) and restores them afterwards.
+    ``gates`` are the run's sanity gates (:class:`mtlkit.gates.Gate`): evaluated into the results
+    file's ``checks``, they decide whether its rows are results or uninformative.
     """
 
     def decorate(run: Callable[[RunContext], object]) -> Callable[[RunContext], object]:
@@ -166,7 +186,7 @@ def register_experiment(
         source = getattr(sys.modules.get(run.__module__), "__file__", "") or ""
         if existing is not None and existing.source != source:
             raise ValueError(f"experiment '{name}' is registered twice: {existing.source} and {source}")
-        _REGISTRY[name] = Experiment(name, seed_file, description, run, source, threads, flush_denormal)
+        _REGISTRY[name] = Experiment(name, seed_file, description, run, source, threads, flush_denormal, tuple(gates))
         return run
 
     return decorate

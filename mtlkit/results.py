@@ -2,10 +2,16 @@
 
 A reproduction adds rows as configurations finish, so a restarted run can skip what is done
 (:meth:`ResultsFile.has`) and a killed run loses at most the configuration in progress.
-The format is the one in ``DESIGN.md``::
+The format (schema v2, ``DESIGN.md``)::
 
-    {"experiment", "seed_file", "command", "mode", "deviations", "hardware", "wall_time_s",
-     "mtlkit_commit", "seeds", "rows": [{"setting", "metric", "ours", "ours_std", "paper", ...}]}
+    {"schema": 2, "experiment", "seed_file", "command", "mode", "deviations", "checks", "hardware",
+     "precision", "wall_time_s", "mtlkit_commit", "seeds",
+     "rows": [{"setting", "metric", "ours", "ours_std", "n", "paper", "comparable", "mtlkit_commit", ...}]}
+
+``n`` is the number of runs behind ``ours`` (and its ``ours_std``); ``paper`` holds only a number the
+seed *measured*; ``comparable`` is ``true`` or the reason the paper's number measures something
+else. ``checks`` are the experiment's sanity gates (:mod:`mtlkit.gates`), re-evaluated on every
+save. Every row records the commit of the code that produced it. :func:`validate` checks a file.
 """
 
 from __future__ import annotations
@@ -22,8 +28,13 @@ from typing import Any
 import torch
 
 from mtlkit._version import __version__
+from mtlkit.gates import Gate, covers
 
-__all__ = ["ResultsFile", "hardware_description"]
+__all__ = ["SCHEMA_VERSION", "ResultsFile", "failed_gates", "hardware_description", "validate"]
+
+SCHEMA_VERSION = 2
+_MODES = ("quick", "reduced", "full")
+_PRECISIONS = ("fp32", "bf16")
 
 
 def hardware_description() -> str:
@@ -46,7 +57,17 @@ def _git_commit() -> str | None:
         )
     except (OSError, subprocess.SubprocessError):
         return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
+    if out.returncode != 0 or not out.stdout.strip():
+        return None
+    # A number from uncommitted code says so: the commit alone would name code that did not run.
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no", "--", "mtlkit", "examples"],
+        capture_output=True,
+        text=True,
+        timeout=5,
+        cwd=Path(__file__).parent.parent,
+    )
+    return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
 
 
 class ResultsFile:
@@ -60,9 +81,12 @@ class ResultsFile:
         >>> path = pathlib.Path(tempfile.mkdtemp()) / "demo.json"
         >>> results = ResultsFile(path, experiment="demo", seed_file="004_x.txt",
         ...                       command="mtlkit reproduce demo --mode quick", mode="quick")
-        >>> results.add_row("MTL λ=0.5", "test_acc_item", 0.91, ours_std=0.01, paper=None)
+        >>> results.add_row("MTL λ=0.5", "test_acc_item", 0.91, ours_std=0.01, n=3, paper=0.9,
+        ...                 comparable="brief's hypothetical number")
         >>> results.has("MTL λ=0.5", "test_acc_item")
         True
+        >>> validate(results.data)
+        []
     """
 
     def __init__(
@@ -75,16 +99,26 @@ class ResultsFile:
         mode: str,
         deviations: Sequence[str] = (),
         seeds: Sequence[int] = (),
+        gates: Sequence[Gate] = (),
+        precision: str = "fp32",
     ) -> None:
+        if mode not in _MODES:
+            raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
+        if precision not in _PRECISIONS:
+            raise ValueError(f"precision must be one of {_PRECISIONS}, got {precision!r}")
         self.path = Path(path)
+        self.gates = tuple(gates)
         self._opened = time.perf_counter()
         self.data: dict[str, Any] = {
+            "schema": SCHEMA_VERSION,
             "experiment": experiment,
             "seed_file": seed_file,
             "command": command,
             "mode": mode,
             "deviations": list(deviations),
+            "checks": [],
             "hardware": hardware_description(),
+            "precision": precision,
             "wall_time_s": 0.0,
             "mtlkit_version": __version__,
             "mtlkit_commit": _git_commit(),
@@ -119,11 +153,37 @@ class ResultsFile:
         ours: float | None,
         *,
         ours_std: float | None = None,
+        n: int | None = None,
         paper: float | None = None,
+        comparable: bool | str = True,
         **extra: Any,
     ) -> None:
-        """Add or replace the row ``(setting, metric)`` and save."""
-        row = {"setting": setting, "metric": metric, "ours": ours, "ours_std": ours_std, "paper": paper, **extra}
+        """Add or replace the row ``(setting, metric)`` and save.
+
+        ``n`` (runs behind the number) defaults to ``len(per_repeat)`` when that extra is given, and
+        to 1 for a single number; a spread without its ``n`` is refused.
+        """
+        if n is None:
+            if "per_repeat" in extra:
+                n = len(extra["per_repeat"])
+            elif ours_std is None:
+                n = 1
+            else:
+                raise ValueError(f"row {setting!r}/{metric!r}: ours_std={ours_std} needs n (the number of runs)")
+        row = {
+            "setting": setting,
+            "metric": metric,
+            "ours": ours,
+            "ours_std": ours_std,
+            "n": n,
+            "paper": paper,
+            "comparable": comparable,
+            "mtlkit_commit": self.data["mtlkit_commit"],
+            **extra,
+        }
+        problems = _row_problems(row)
+        if problems:
+            raise ValueError(f"row {setting!r}/{metric!r}: " + "; ".join(problems))
         self.data["rows"] = [r for r in self.rows if (r["setting"], r["metric"]) != (setting, metric)]
         self.rows.append(row)
         self.save()
@@ -133,9 +193,97 @@ class ResultsFile:
         self.data[key] = value
         self.save()
 
+    @property
+    def checks(self) -> list[dict[str, Any]]:
+        """The gates evaluated on the rows so far (see :mod:`mtlkit.gates`)."""
+        return [gate.evaluate(self.rows) for gate in self.gates]
+
     def save(self) -> None:
+        if self.gates:
+            self.data["checks"] = self.checks
         self.data["wall_time_s"] = round(self._base_wall + time.perf_counter() - self._opened, 1)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(self.data, indent=1, ensure_ascii=False) + "\n")
         os.replace(tmp, self.path)
+
+
+_REQUIRED = {
+    "schema": int,
+    "experiment": str,
+    "seed_file": str,
+    "command": str,
+    "mode": str,
+    "deviations": list,
+    "checks": list,
+    "hardware": str,
+    "wall_time_s": (int, float),
+    "seeds": list,
+    "rows": list,
+}
+
+
+def _row_problems(row: dict[str, Any]) -> list[str]:
+    problems = []
+    for key in ("setting", "metric"):
+        if not isinstance(row.get(key), str) or not row[key]:
+            problems.append(f"{key} must be a non-empty string")
+    n = row.get("n")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        problems.append(f"n must be a positive integer, got {n!r}")
+    elif row.get("ours_std") is not None and n < 2:
+        problems.append(f"ours_std={row['ours_std']} with n={n}: a spread needs at least 2 runs")
+    comparable = row.get("comparable")
+    if comparable is not True and not (isinstance(comparable, str) and comparable.strip()):
+        problems.append(f"comparable must be true or a reason, got {comparable!r}")
+    for key in ("ours", "ours_std", "paper"):
+        value = row.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            problems.append(f"{key} must be a number or null, got {value!r}")
+    return problems
+
+
+def validate(data: dict[str, Any]) -> list[str]:
+    """Every way ``data`` (a parsed results file) breaks schema v2; empty when it is valid.
+
+    Example:
+        >>> validate({"schema": 1})[:2]
+        ['schema must be 2, got 1', "missing 'experiment'"]
+    """
+    problems = []
+    if data.get("schema") != SCHEMA_VERSION:
+        problems.append(f"schema must be {SCHEMA_VERSION}, got {data.get('schema')!r}")
+    for key, kind in _REQUIRED.items():
+        if key == "schema":
+            continue
+        if key not in data:
+            problems.append(f"missing {key!r}")
+        elif not isinstance(data[key], kind):
+            problems.append(f"{key!r} has the wrong type ({type(data[key]).__name__})")
+    if data.get("mode") not in _MODES:
+        problems.append(f"mode must be one of {_MODES}, got {data.get('mode')!r}")
+    if data.get("precision", "fp32") not in _PRECISIONS:
+        problems.append(f"precision must be one of {_PRECISIONS}, got {data.get('precision')!r}")
+    for i, check in enumerate(data.get("checks", [])):
+        missing = {"name", "threshold", "value", "passed"} - set(check)
+        if missing:
+            problems.append(f"checks[{i}] lacks {sorted(missing)}")
+    seen = set()
+    for i, row in enumerate(data.get("rows", [])):
+        problems += [f"rows[{i}] ({row.get('setting')!r}): {p}" for p in _row_problems(row)]
+        key = (row.get("setting"), row.get("metric"))
+        if key in seen:
+            problems.append(f"rows[{i}]: duplicate row {key}")
+        seen.add(key)
+    return problems
+
+
+def failed_gates(data: dict[str, Any], row: dict[str, Any]) -> list[str]:
+    """Names of the failed checks in ``data`` that cover ``row``: if any, the row is uninformative.
+
+    Example:
+        >>> data = {"checks": [{"name": "baseline trains", "passed": False, "settings": "STL*", "metric": "*"}]}
+        >>> failed_gates(data, {"setting": "STL @ 1%", "metric": "error"}), failed_gates(data, {"setting": "MTL"})
+        (['baseline trains'], [])
+    """
+    return [c["name"] for c in data.get("checks", []) if not c.get("passed") and covers(c, row)]

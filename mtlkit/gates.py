@@ -1,0 +1,157 @@
+"""Sanity gates: what must be true of a run before its numbers answer the paper's question.
+
+A reproduction whose mechanism never switched on — a baseline that never trained, a
+"factorised" net at full rank, an auxiliary loss that never fell — produces numbers, but not an
+answer. Each experiment declares its gates when it registers (see
+:func:`mtlkit.experiments.register_experiment`); the results file evaluates them on every save
+and stores them as ``checks``. The docs tables show each row a failed gate covers as
+*uninformative*, never as a result.
+
+A gate reads one field (``key``) of every row whose ``setting`` and ``metric`` match its
+:mod:`fnmatch` patterns (``|`` separates alternatives), takes the worst value (the largest for an
+upper bound, the smallest for a lower one), and passes when that value meets the bound. Every
+matched row must carry the field: a gate that matches no row, or a row without the field, fails
+as *not measured*, because a quantity nobody measured cannot vouch for a run.
+
+Example:
+    >>> gate = Gate("baseline trains", key="ours", below=40.0, settings="STL*", metric="test_error_pct")
+    >>> rows = [{"setting": "STL", "metric": "test_error_pct", "ours": 12.0},
+    ...         {"setting": "STL + DAE", "metric": "test_error_pct", "ours": 38.5},
+    ...         {"setting": "MTL", "metric": "test_error_pct", "ours": 85.0}]
+    >>> check = gate.evaluate(rows)
+    >>> check["value"], check["passed"], check["threshold"]
+    (38.5, True, 'ours < 40 (settings STL*, metric test_error_pct)')
+    >>> Gate("converged", key="train_loss_change_last10pct", below=0.02).evaluate(rows)["note"]
+    'not measured on 3 of 3 rows'
+    >>> Gate("MTL trains", key="ours", below=40.0, settings="MTL|UD-MTL").evaluate(rows)["passed"]
+    False
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from typing import Any
+
+__all__ = ["Gate", "covers", "last_fraction_change", "relative_fall"]
+
+
+@dataclass(frozen=True)
+class Gate:
+    """A bound on a measured quantity of a run (see the module docstring).
+
+    Args:
+        name: What the gate establishes, e.g. ``"baseline trains"``; shown beside failed rows.
+        key: The row field holding the measured value (``"ours"`` or an extra such as
+            ``"train_loss_change_last10pct"``).
+        below: The value must be strictly below this (an upper bound), or
+        above: strictly above this (a lower bound). Exactly one of the two.
+        settings, metric: :mod:`fnmatch` patterns (case-sensitive, ``|`` between alternatives)
+            of the rows the gate reads and, when it fails, marks uninformative.
+    """
+
+    name: str
+    key: str
+    below: float | None = None
+    above: float | None = None
+    settings: str = "*"
+    metric: str = "*"
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            raise ValueError("Gate name must be non-empty")
+        if (self.below is None) == (self.above is None):
+            raise ValueError(f"Gate {self.name!r}: give exactly one of below= / above= (got {self.below}, {self.above})")
+        bound = self.below if self.below is not None else self.above
+        if not isinstance(bound, (int, float)) or not math.isfinite(bound):
+            raise ValueError(f"Gate {self.name!r}: bound must be a finite number, got {bound!r}")
+
+    @property
+    def threshold(self) -> str:
+        """The bound in words, e.g. ``"ours < 40 (settings STL*)"``."""
+        op, bound = ("<", self.below) if self.below is not None else (">", self.above)
+        scope = [f"settings {self.settings}"] * (self.settings != "*") + [f"metric {self.metric}"] * (self.metric != "*")
+        return f"{self.key} {op} {bound:g}" + (f" ({', '.join(scope)})" if scope else "")
+
+    def matches(self, row: Mapping[str, Any]) -> bool:
+        return covers({"settings": self.settings, "metric": self.metric}, row)
+
+    def evaluate(self, rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+        """The check record written to a results file's ``checks``."""
+        matched = [row for row in rows if self.matches(row)]
+        values = [_as_float(row[self.key]) for row in matched if row.get(self.key) is not None]
+        record: dict[str, Any] = {
+            "name": self.name,
+            "threshold": self.threshold,
+            "settings": self.settings,
+            "metric": self.metric,
+        }
+        if not matched:
+            return {**record, "value": None, "passed": False, "note": "no row matches"}
+        if len(values) < len(matched):
+            note = f"not measured on {len(matched) - len(values)} of {len(matched)} rows"
+            return {**record, "value": None, "passed": False, "note": note}
+        if any(math.isnan(v) for v in values):
+            return {**record, "value": None, "passed": False, "note": "NaN measured"}
+        if self.below is not None:
+            worst = max(values)
+            passed = worst < self.below
+        else:
+            worst = min(values)
+            passed = worst > self.above  # type: ignore[operator]  # __post_init__: above is set when below is not
+        return {**record, "value": worst, "passed": passed}
+
+
+def _as_float(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"gate fields must be numbers, got {value!r}")
+    return float(value)
+
+
+def covers(check: Mapping[str, Any], row: Mapping[str, Any]) -> bool:
+    """Whether a check record (from :meth:`Gate.evaluate`) speaks for ``row``."""
+    return _match(str(row.get("setting", "")), check.get("settings", "*")) and _match(
+        str(row.get("metric", "")), check.get("metric", "*")
+    )
+
+
+def _match(text: str, patterns: str) -> bool:
+    return any(fnmatchcase(text, pattern) for pattern in patterns.split("|"))
+
+
+def last_fraction_change(losses: Sequence[float], fraction: float = 0.1) -> float:
+    r"""Relative change of a loss curve over its last ``fraction`` of epochs.
+
+    .. math:: \frac{|L_{\text{start}} - L_{\text{end}}|}{|L_{\text{start}}|}
+
+    where :math:`L_{\text{end}}` is the last value and :math:`L_{\text{start}}` the value
+    :math:`\lceil f\,E\rceil` epochs before it (at least one epoch). A converged run changes by
+    a small fraction at the end; a run stopped while still learning does not.
+
+    Example:
+        >>> round(last_fraction_change([4.0, 2.0, 1.0, 0.99, 0.98]), 4)
+        0.0101
+    """
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+    if len(losses) < 2:
+        raise ValueError(f"losses needs at least 2 epochs, got {len(losses)}")
+    back = max(1, math.ceil(fraction * len(losses)))
+    start, end = float(losses[-1 - back]), float(losses[-1])
+    if start == 0:
+        return 0.0 if end == 0 else math.inf
+    return abs(start - end) / abs(start)
+
+
+def relative_fall(initial: float, final: float) -> float:
+    r"""How much a quantity fell, as a fraction of where it started: :math:`(L_0 - L_T)/L_0`.
+
+    Example:
+        >>> relative_fall(2.0, 0.5)
+        0.75
+    """
+    if initial <= 0:
+        raise ValueError(f"initial must be positive, got {initial}")
+    return (initial - final) / initial
