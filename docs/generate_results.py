@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the docs build from a checkout: render with this checkout's mtlkit
 
 from mtlkit.results import failed_gates  # noqa: E402
+
 RESULTS = ROOT / "results"
 PAGES = Path(__file__).resolve().parent / "results"
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"

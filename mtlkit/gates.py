@@ -63,7 +63,7 @@ class Gate:
         if not self.name:
             raise ValueError("Gate name must be non-empty")
         if (self.below is None) == (self.above is None):
-            raise ValueError(f"Gate {self.name!r}: give exactly one of below= / above= (got {self.below}, {self.above})")
+            raise ValueError(f"Gate {self.name!r}: give exactly one of below= / above= ({self.below}, {self.above})")
         bound = self.below if self.below is not None else self.above
         if not isinstance(bound, (int, float)) or not math.isfinite(bound):
             raise ValueError(f"Gate {self.name!r}: bound must be a finite number, got {bound!r}")
@@ -72,7 +72,8 @@ class Gate:
     def threshold(self) -> str:
         """The bound in words, e.g. ``"ours < 40 (settings STL*)"``."""
         op, bound = ("<", self.below) if self.below is not None else (">", self.above)
-        scope = [f"settings {self.settings}"] * (self.settings != "*") + [f"metric {self.metric}"] * (self.metric != "*")
+        scope = [f"{name} {pattern}" for name, pattern in (("settings", self.settings), ("metric", self.metric))
+                 if pattern != "*"]
         return f"{self.key} {op} {bound:g}" + (f" ({', '.join(scope)})" if scope else "")
 
     def matches(self, row: Mapping[str, Any]) -> bool:
