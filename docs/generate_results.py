@@ -161,15 +161,22 @@ def write_pages() -> list[str]:
 def readme_section() -> str:
     lines = ["| experiment | setting | metric | ours ± std (n) | paper | mode | commit |",
              "|---|---|---|---|---|---|---|"]
+    hidden: dict[str, set[str]] = {}
     for result in load_results():
         for r in result["rows"]:
             # A row a failed gate covers is no result, so it is never a headline.
-            if r.get("headline") and not failed_gates(result, r):
+            if r.get("headline") and failed_gates(result, r):
+                hidden.setdefault(result["experiment"], set()).update(failed_gates(result, r))
+            elif r.get("headline"):
                 commit = r.get("mtlkit_commit") or result.get("mtlkit_commit") or "—"
                 lines.append(
                     f"| {result['experiment']} | {r['setting']} | {r['metric']} | {_ours(result, r)} | {_paper(r)} "
                     f"| {r.get('mode', result['mode'])} | {commit} |"
                 )
+    if hidden:
+        lines += ["", "Not shown: the headline rows of experiments whose sanity gates failed, which are therefore "
+                  "uninformative (each results page says why): "
+                  + "; ".join(f"{name} ({', '.join(sorted(gates))})" for name, gates in sorted(hidden.items())) + "."]
     bench = RESULTS / "benchmarks.json"
     if bench.is_file():
         data = json.loads(bench.read_text())

@@ -50,6 +50,8 @@ class Gate:
         above: strictly above this (a lower bound). Exactly one of the two.
         settings, metric: :mod:`fnmatch` patterns (case-sensitive, ``|`` between alternatives)
             of the rows the gate reads and, when it fails, marks uninformative.
+        marks: the settings pattern of the rows a failure marks, when wider than those it reads
+            (e.g. a source task's accuracy gates every label-reuse row).
     """
 
     name: str
@@ -58,6 +60,7 @@ class Gate:
     above: float | None = None
     settings: str = "*"
     metric: str = "*"
+    marks: str | None = None
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -77,7 +80,7 @@ class Gate:
         return f"{self.key} {op} {bound:g}" + (f" ({', '.join(scope)})" if scope else "")
 
     def matches(self, row: Mapping[str, Any]) -> bool:
-        return covers({"settings": self.settings, "metric": self.metric}, row)
+        return _match(str(row.get("setting", "")), self.settings) and _match(str(row.get("metric", "")), self.metric)
 
     def evaluate(self, rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         """The check record written to a results file's ``checks``."""
@@ -89,6 +92,8 @@ class Gate:
             "settings": self.settings,
             "metric": self.metric,
         }
+        if self.marks is not None:
+            record["marks"] = self.marks
         if not matched:
             return {**record, "value": None, "passed": False, "note": "no row matches"}
         if len(values) < len(matched):
@@ -113,6 +118,8 @@ def _as_float(value: Any) -> float:
 
 def covers(check: Mapping[str, Any], row: Mapping[str, Any]) -> bool:
     """Whether a check record (from :meth:`Gate.evaluate`) speaks for ``row``."""
+    if "marks" in check:
+        return _match(str(row.get("setting", "")), check["marks"])
     return _match(str(row.get("setting", "")), check.get("settings", "*")) and _match(
         str(row.get("metric", "")), check.get("metric", "*")
     )
@@ -128,7 +135,7 @@ def last_fraction_change(losses: Sequence[float], fraction: float = 0.1) -> floa
     .. math:: \frac{|L_{\text{start}} - L_{\text{end}}|}{|L_{\text{start}}|}
 
     where :math:`L_{\text{end}}` is the last value and :math:`L_{\text{start}}` the value
-    :math:`\lceil f\,E\rceil` epochs before it (at least one epoch). A converged run changes by
+    :math:`\lceil f\,E\rceil` epochs before it (at least one epoch, at most the first). A converged run changes by
     a small fraction at the end; a run stopped while still learning does not.
 
     Example:
@@ -139,7 +146,7 @@ def last_fraction_change(losses: Sequence[float], fraction: float = 0.1) -> floa
         raise ValueError(f"fraction must be in (0, 1], got {fraction}")
     if len(losses) < 2:
         raise ValueError(f"losses needs at least 2 epochs, got {len(losses)}")
-    back = max(1, math.ceil(fraction * len(losses)))
+    back = min(len(losses) - 1, max(1, math.ceil(fraction * len(losses))))
     start, end = float(losses[-1 - back]), float(losses[-1])
     if start == 0:
         return 0.0 if end == 0 else math.inf

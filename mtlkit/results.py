@@ -160,12 +160,15 @@ class ResultsFile:
     ) -> None:
         """Add or replace the row ``(setting, metric)`` and save.
 
-        ``n`` (runs behind the number) defaults to ``len(per_repeat)`` when that extra is given, and
-        to 1 for a single number; a spread without its ``n`` is refused.
+        ``n`` (runs behind the number) defaults to the length of a ``per_repeat`` / ``per_seed`` extra
+        (or ``n_seeds``), and to 1 for a single number; a spread without its ``n`` is refused.
         """
         if n is None:
-            if "per_repeat" in extra:
-                n = len(extra["per_repeat"])
+            per_run = next((extra[k] for k in ("per_repeat", "per_seed") if k in extra), None)
+            if per_run is not None:
+                n = len(per_run)
+            elif "n_seeds" in extra:
+                n = int(extra["n_seeds"])
             elif ours_std is None:
                 n = 1
             else:

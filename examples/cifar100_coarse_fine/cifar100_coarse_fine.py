@@ -21,6 +21,7 @@ from torch.nn import functional as F
 from mtlkit import Trainer, seed_everything
 from mtlkit.data import ImageDataset, balanced_sample, cifar100_tasks
 from mtlkit.experiments import RunContext, register_experiment
+from mtlkit.gates import Gate
 
 NAME = "cifar100-coarse-fine"
 # The seed's two tables: validation accuracy (%) and loss, fine then coarse.
@@ -135,9 +136,16 @@ def _conclusion(acc: dict) -> str:
     return "Relative to Independent towers: " + "; ".join(parts) + "."
 
 
+GATES = [
+    # Reuse Fine can only help the coarse task if the fine prediction it reuses is mostly right.
+    Gate("fine predictor trains", key="ours", above=40.0, settings="Independent", metric="val_acc_fine", marks="*"),
+    Gate("training converged", key="train_loss_change_last10pct", below=0.02, metric="val_acc_*"),
+]
+
+
 @register_experiment(NAME, seed_file="003_5d21279641f4ebc0.txt",
                      description="CIFAR-100 fine + coarse: independent, shared conv, label reuse (6 archs)",
-                     threads=1)
+                     threads=1, gates=GATES)
 def run(ctx: RunContext) -> None:
     b = BUDGETS[ctx.mode]
     device = ctx.device

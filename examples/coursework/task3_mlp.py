@@ -9,15 +9,23 @@ import cw_compare
 import cw_models
 
 from mtlkit.experiments import RunContext, register_experiment
+from mtlkit.gates import Gate
 
 BUDGETS = cw_compare.BUDGETS
 PAPER = {"MLP 3.1 [1000,1000]": 0.98}  # the brief: "about 98% test accuracy"
+
+
+GATES = [
+    Gate("MLPs train", key="ours", above=0.9, metric="test_acc"),
+    Gate("training converged", key="train_loss_change_last10pct", below=0.02, metric="test_acc"),
+]
 
 
 @register_experiment(
     "coursework-task3",
     seed_file="004_63daf360e7c99336.txt",
     description="Task 3: MLP [784,1000,1000,10] curves + 3/4/5/7-hidden-layer MLPs (params, accuracy, time)",
+    gates=GATES,
 )
 def run(ctx: RunContext) -> None:
     budget = BUDGETS[ctx.mode]

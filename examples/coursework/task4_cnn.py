@@ -10,6 +10,7 @@ import cw_compare
 import cw_models
 
 from mtlkit.experiments import RunContext, register_experiment
+from mtlkit.gates import Gate
 from mtlkit.viz import plot_tradeoff
 
 BUDGETS = cw_compare.BUDGETS
@@ -17,10 +18,17 @@ PAPER = {"CNN 4.1 [32,64,128]": 0.99}  # the brief: "around 99%"
 CNN_41 = cw_models.CNN_41_NAME
 
 
+GATES = [
+    Gate("CNNs train", key="ours", above=0.9, settings="CNN*", metric="test_acc"),
+    Gate("training converged", key="train_loss_change_last10pct", below=0.02, settings="CNN*", metric="test_acc"),
+]
+
+
 @register_experiment(
     "coursework-task4",
     seed_file="004_63daf360e7c99336.txt",
     description="Task 4: CNN [32,64,128] 4x4 curves, four other CNNs, CNN vs MLP table",
+    gates=GATES,
 )
 def run(ctx: RunContext) -> None:
     budget = BUDGETS[ctx.mode]

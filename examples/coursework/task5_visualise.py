@@ -14,6 +14,7 @@ import cw_models
 import torch
 
 from mtlkit.experiments import RunContext, register_experiment
+from mtlkit.gates import Gate
 from mtlkit.viz import deep_dream, plot_activations, plot_filters, plot_image_grid
 
 DIGITS = (2, 9)
@@ -21,10 +22,14 @@ DIGITS = (2, 9)
 DREAM = {"quick": dict(steps=5, octaves=2), "reduced": dict(steps=60, octaves=3), "full": dict(steps=200, octaves=3)}
 
 
+GATES = [Gate("DeepDream images are their digit", key="classified_as_target", above=0.5, settings="DeepDream*")]
+
+
 @register_experiment(
     "coursework-task5",
     seed_file="004_63daf360e7c99336.txt",
     description="Task 5: Task-4.1 CNN filters per layer, activations for a test 2 and 9, DeepDream for 2 and 9",
+    gates=GATES,
 )
 def run(ctx: RunContext) -> None:
     budget = cw_compare.BUDGETS[ctx.mode]

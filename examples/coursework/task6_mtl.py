@@ -22,6 +22,7 @@ from torch.nn import functional as F
 from mtlkit import SingleTaskModels, Trainer
 from mtlkit.data import ImageDataset
 from mtlkit.experiments import RunContext, register_experiment
+from mtlkit.gates import Gate
 from mtlkit.results import ResultsFile
 from mtlkit.viz import plot_sweep
 
@@ -136,10 +137,18 @@ def _head_unchanged(model: torch.nn.Module, initial: dict[str, torch.Tensor], ta
     return bool(keys) and all(torch.equal(initial[k], now[k]) for k in keys)
 
 
+GATES = [
+    Gate("single-task CNN trains", key="ours", above=0.7, settings="STL*", metric="test_acc_item"),
+    Gate("training converged", key="train_loss_change_last10pct", below=0.02, settings="STL*|MTL*",
+         metric="test_acc_*"),
+]
+
+
 @register_experiment(
     "coursework-task6",
     seed_file="004_63daf360e7c99336.txt",
     description="Task 6: Fashion-MNIST item/group single-task CNNs vs λ-weighted MTL, Adam sweep, 3 seeds",
+    gates=GATES,
 )
 def run(ctx: RunContext) -> None:
     budget = BUDGETS[ctx.mode]

@@ -31,6 +31,7 @@ from dmtrl_nets import levi_hassner
 
 from mtlkit.data import ImageDataset, stratified_fraction, utkface_tasks
 from mtlkit.experiments import RunContext, register_experiment
+from mtlkit.gates import Gate
 from mtlkit.nn import UserDefinedSharing
 
 NAME = "dmtrl-faces"
@@ -125,8 +126,15 @@ def _select_ud(ctx: RunContext, b: Budget, fraction: float, data: ImageDataset) 
     return cached(ctx.run_dir(f"f{fraction:g}", "ud-cv") / "choice.json", compute)
 
 
+GATES = [
+    Gate("STL trains", key="ours", below=40.0, settings="STL @*", metric="test_error_gender_pct"),
+    Gate("DMTRL shares", key="parameters_vs_stl", below=0.6, settings="DMTRL-*", metric="test_error_*"),
+    Gate("training converged", key="train_loss_change_last10pct", below=0.02, metric="test_error_*"),
+]
+
+
 @register_experiment(NAME, seed_file=SEED_FILE, description="DMTRL Sec. 4.2: gender + age group (UTKFace for Adience)",
-                     threads=1)
+                     threads=1, gates=GATES)
 def run(ctx: RunContext) -> None:
     b = BUDGETS[ctx.mode]
     results = ctx.results(deviations=_deviations(ctx.mode, b), seeds=list(range(b.repeats)))

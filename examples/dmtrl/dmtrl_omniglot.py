@@ -31,6 +31,7 @@ from dmtrl_nets import omniglot_cnn
 
 from mtlkit.data import ImageDataset, PerTaskBatches, omniglot_alphabets
 from mtlkit.experiments import RunContext, register_experiment
+from mtlkit.gates import Gate
 from mtlkit.nn import UserDefinedSharing
 
 NAME = "dmtrl-omniglot"
@@ -172,8 +173,15 @@ def _plot_rho(ctx: RunContext, rho: dict[str, dict[str, list[float]]], fraction:
     return ctx.save_figure(fig, f"dmtrl_omniglot_rho_{ctx.mode}")
 
 
+GATES = [
+    Gate("STL trains", key="ours", below=80.0, settings="STL @*", metric="error_pct"),
+    Gate("DMTRL shares", key="parameters_vs_stl", below=0.6, settings="DMTRL-*", metric="error_pct|rho_*"),
+    Gate("training converged", key="train_loss_change_last10pct", below=0.02, metric="error_pct"),
+]
+
+
 @register_experiment(NAME, seed_file=SEED_FILE, description="DMTRL Sec. 4.3: Omniglot, 50 alphabet tasks, ρ per layer",
-                     threads=1)
+                     threads=1, gates=GATES)
 def run(ctx: RunContext) -> None:
     b = BUDGETS[ctx.mode]
     results = ctx.results(deviations=_deviations(ctx.mode, b), seeds=list(range(b.repeats)))

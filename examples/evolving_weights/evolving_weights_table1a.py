@@ -18,6 +18,7 @@ from evolving_weights_paper import LABELED, UNLABELED
 from evolving_weights_setup import METRIC, SAME_STREAM, Budget, Job, Table1, jobs, plot_paper_schedules
 
 from mtlkit.experiments import RunContext, register_experiment
+from mtlkit.gates import Gate
 from mtlkit.schedules import PAPER_SCHEDULE_NAMES
 
 NAME = "evolving-weights-table1a"
@@ -92,9 +93,17 @@ def conclusion(table: Table1) -> str:
 # exp40's λr(t) = e^{-t/σ} and saturated sigmoids/softmaxes give float32 denormals, which make
 # CPU arithmetic 10-100x slower; flushing them to zero changes no value above 1e-38.
 # One thread: the CPU machine is shared, one core per training process.
+GATES = [
+    Gate("baseline trains", key="ours", below=40.0, settings="NN1 l=100 baseline", metric="test_error_pct"),
+    Gate("DAE reconstruction falls", key="reconstruction_fall", above=0.3,
+         settings="*u=* exp*|*u=* lin*|*u=* stairs*"),
+    Gate("training converged", key="train_loss_change_last10pct", below=0.02),
+]
+
+
 @register_experiment(NAME, seed_file="001_9bc79a8a3513fb16.txt",
                      description="Evolving weights (ESANN 2016), Table 1a: NN1, four schedules, l x u grid",
-                     threads=1, flush_denormal=True)
+                     threads=1, flush_denormal=True, gates=GATES)
 def run(ctx: RunContext) -> None:
     budget = BUDGETS[ctx.mode]
     todo = plan(ctx.mode)

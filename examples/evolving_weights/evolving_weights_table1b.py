@@ -16,6 +16,7 @@ from evolving_weights_setup import METRIC, SAME_STREAM, Job, Table1, jobs
 from evolving_weights_table1a import BUDGETS, REDUCED_U
 
 from mtlkit.experiments import RunContext, register_experiment
+from mtlkit.gates import Gate
 
 NAME = "evolving-weights-table1b"
 DEEP = ("NN2", "NN3", "NN4")
@@ -59,9 +60,17 @@ def conclusion(table: Table1) -> str:
 # exp40's λr(t) = e^{-t/σ} and saturated sigmoids/softmaxes give float32 denormals, which make
 # CPU arithmetic 10-100x slower; flushing them to zero changes no value above 1e-38.
 # One thread: the CPU machine is shared, one core per training process.
+GATES = [
+    Gate("baselines train", key="ours", below=40.0, settings="NN? l=* baseline", metric="test_error_pct"),
+    Gate("DAE reconstruction falls", key="reconstruction_fall", above=0.3,
+         settings="*u=* exp*|*u=* lin*|*u=* stairs*"),
+    Gate("training converged", key="train_loss_change_last10pct", below=0.02),
+]
+
+
 @register_experiment(NAME, seed_file="001_9bc79a8a3513fb16.txt",
                      description="Evolving weights (ESANN 2016), Table 1b: NN2-NN4 with exp40",
-                     threads=1, flush_denormal=True)
+                     threads=1, flush_denormal=True, gates=GATES)
 def run(ctx: RunContext) -> None:
     budget = BUDGETS[ctx.mode]
     todo = plan(ctx.mode)

@@ -22,6 +22,7 @@ from torch.nn import functional as F
 
 from mtlkit import MultiTaskModel, Trainer, seed_everything
 from mtlkit.experiments import RunContext, register_experiment
+from mtlkit.gates import Gate
 from mtlkit.label_space import PooledLabelSpace
 from mtlkit.lr_schedules import staged_time_decay
 from mtlkit.nn import LinearHead, all_conv_trunk
@@ -210,9 +211,15 @@ def _conclusion(acc: dict) -> str:
     )
 
 
+GATES = [
+    Gate("single-task nets train", key="ours", above=50.0, settings="single-task", metric="test_acc_*"),
+    Gate("training converged", key="train_loss_change_last10pct", below=0.02, metric="test_acc_*"),
+]
+
+
 @register_experiment(NAME, seed_file="000_63a32166e077445b.txt",
                      description="MNIST/notMNIST/Fashion pooled all-conv pre-training + hand-over (Table 3, Fig. 6)",
-                     threads=1)
+                     threads=1, gates=GATES)
 def run(ctx: RunContext) -> None:
     b = BUDGETS[ctx.mode]
     device = ctx.device

@@ -1,0 +1,156 @@
+"""Results schema v2, sanity gates and the rules that keep the docs tables from misleading."""
+
+import importlib.util
+import json
+import math
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mtlkit.gates import Gate, last_fraction_change, relative_fall
+from mtlkit.results import ResultsFile, failed_gates, validate
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _generator():
+    spec = importlib.util.spec_from_file_location("generate_results", ROOT / "docs" / "generate_results.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("path", sorted(p for p in (ROOT / "results").glob("*.json") if "benchmarks" not in p.name),
+                         ids=lambda p: p.name)
+def test_every_committed_results_file_validates(path):
+    data = json.loads(path.read_text())
+    assert validate(data) == []
+    assert data["mode"] in ("reduced", "full"), "quick results must not be committed"
+
+
+def _results(tmp_path, gates=()):
+    return ResultsFile(tmp_path / "x.json", experiment="x", seed_file="s.txt", command="c", mode="reduced",
+                       gates=gates)
+
+
+def test_a_spread_needs_its_n(tmp_path):
+    results = _results(tmp_path)
+    with pytest.raises(ValueError, match="needs n"):
+        results.add_row("a", "acc", 0.5, ours_std=0.1)
+    with pytest.raises(ValueError, match="at least 2 runs"):
+        results.add_row("a", "acc", 0.5, ours_std=0.1, n=1)
+    results.add_row("a", "acc", 0.5, ours_std=0.1, per_repeat=[0.4, 0.5, 0.6])
+    assert results.get("a", "acc")["n"] == 3
+
+
+def test_comparable_must_be_true_or_a_reason(tmp_path):
+    results = _results(tmp_path)
+    for bad in (False, "", None, 0):
+        with pytest.raises(ValueError, match="comparable"):
+            results.add_row("a", "acc", 0.5, paper=0.6, comparable=bad)
+
+
+def test_validate_names_each_problem():
+    problems = validate({"schema": 2, "experiment": "x", "seed_file": "s", "command": "c", "mode": "fast",
+                         "deviations": [], "checks": [{"name": "g"}], "hardware": "h", "wall_time_s": 1.0,
+                         "seeds": [], "rows": [{"setting": "a", "metric": "m", "ours": "1", "n": 0, "comparable": True},
+                                               {"setting": "a", "metric": "m", "ours": 1, "n": 1, "comparable": True}]})
+    text = "\n".join(problems)
+    for expected in ("mode must be one of", "checks[0] lacks", "n must be a positive integer",
+                     "ours must be a number", "duplicate row"):
+        assert expected in text
+
+
+def test_gates_are_evaluated_on_every_save_and_a_failed_one_covers_its_rows(tmp_path):
+    gate = Gate("baseline trains", key="ours", below=40.0, settings="STL*")
+    results = _results(tmp_path, gates=[gate])
+    results.add_row("STL", "error", 12.0)
+    assert results.data["checks"][0]["passed"] is True
+    results.add_row("STL big", "error", 88.0)
+    on_disk = json.loads((tmp_path / "x.json").read_text())
+    assert on_disk["checks"][0] == {**on_disk["checks"][0], "passed": False, "value": 88.0}
+    results.add_row("MTL", "error", 20.0)
+    assert failed_gates(on_disk, {"setting": "STL big", "metric": "error"}) == ["baseline trains"]
+    assert failed_gates(on_disk, {"setting": "MTL", "metric": "error"}) == []
+
+
+def test_a_gate_can_mark_more_rows_than_it_reads():
+    gate = Gate("source trains", key="ours", above=40.0, settings="Independent", metric="fine", marks="*")
+    rows = [{"setting": "Independent", "metric": "fine", "ours": 21.0}, {"setting": "Reuse", "metric": "coarse"}]
+    check = gate.evaluate(rows)
+    assert check["passed"] is False and check["value"] == 21.0
+    assert failed_gates({"checks": [check]}, rows[1]) == ["source trains"]
+
+
+def test_a_gate_nobody_measured_fails():
+    gate = Gate("converged", key="train_loss_change_last10pct", below=0.02)
+    rows = [{"setting": "a", "metric": "m", "train_loss_change_last10pct": 0.001}, {"setting": "b", "metric": "m"}]
+    assert gate.evaluate(rows) == {**gate.evaluate(rows), "passed": False, "note": "not measured on 1 of 2 rows"}
+    assert gate.evaluate([])["note"] == "no row matches"
+    assert gate.evaluate([{**rows[0], "train_loss_change_last10pct": math.nan}])["passed"] is False
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"below": 1.0, "above": 0.0}, {"below": math.inf}])
+def test_a_gate_needs_one_finite_bound(kwargs):
+    with pytest.raises(ValueError, match="Gate 'g'"):
+        Gate("g", key="ours", **kwargs)
+
+
+@given(st.lists(st.floats(-1e6, 1e6), min_size=1, max_size=20), st.floats(-1e6, 1e6))
+def test_a_gate_reads_the_worst_row(values, bound):
+    rows = [{"setting": f"s{i}", "metric": "m", "v": v} for i, v in enumerate(values)]
+    upper, lower = Gate("u", key="v", below=bound).evaluate(rows), Gate("l", key="v", above=bound).evaluate(rows)
+    assert upper["value"] == max(values) and upper["passed"] == all(v < bound for v in values)
+    assert lower["value"] == min(values) and lower["passed"] == all(v > bound for v in values)
+
+
+@given(st.lists(st.floats(0.1, 100.0), min_size=2, max_size=50), st.floats(0.01, 1.0))
+def test_last_fraction_change_is_the_relative_change_over_the_tail(losses, fraction):
+    change = last_fraction_change(losses, fraction)
+    back = min(len(losses) - 1, max(1, math.ceil(fraction * len(losses))))
+    assert change == pytest.approx(abs(losses[-1 - back] - losses[-1]) / losses[-1 - back])
+    assert last_fraction_change([2 * x for x in losses], fraction) == pytest.approx(change)  # scale-free
+
+
+def test_relative_fall():
+    assert relative_fall(4.0, 1.0) == 0.75
+    with pytest.raises(ValueError, match="initial"):
+        relative_fall(0.0, 1.0)
+
+
+def _synthetic(tmp_path, monkeypatch):
+    gen = _generator()
+    results = tmp_path / "results"
+    results.mkdir()
+    data = {"schema": 2, "experiment": "toy", "seed_file": "s.txt", "command": "mtlkit reproduce toy --mode reduced",
+            "mode": "reduced", "deviations": [], "hardware": "h", "wall_time_s": 1.0, "seeds": [0, 1, 2],
+            "mtlkit_commit": "abc1234",
+            "checks": [{"name": "baseline trains", "threshold": "ours < 40", "value": 88.0, "passed": False,
+                        "settings": "STL", "metric": "*"}],
+            "rows": [
+                {"setting": "STL", "metric": "err", "ours": 88.0, "ours_std": None, "n": 1, "paper": 12.0,
+                 "comparable": True, "headline": True},
+                {"setting": "MTL", "metric": "err", "ours": 10.5, "ours_std": 0.25, "n": 3, "paper": 11.5,
+                 "comparable": "different metric", "headline": True, "mtlkit_commit": "def5678"},
+                {"setting": "MTL", "metric": "acc", "ours": 0.9, "ours_std": 0.01, "n": 3, "paper": 0.91,
+                 "comparable": True, "headline": True}]}
+    (results / "toy.json").write_text(json.dumps(data))
+    monkeypatch.setattr(gen, "RESULTS", results)
+    monkeypatch.setattr(gen, "PAGES", tmp_path / "pages")
+    return gen
+
+
+def test_tables_show_n_hide_non_comparable_paper_numbers_and_flag_failed_gates(tmp_path, monkeypatch):
+    gen = _synthetic(tmp_path, monkeypatch)
+    readme = gen.readme_section()
+    assert "| toy | MTL | acc | 0.9 ± 0.01 (n=3) | 0.91 | reduced | abc1234 |" in readme
+    assert "| toy | MTL | err | 10.5 ± 0.25 (n=3) | not comparable: different metric | reduced | def5678 |" in readme
+    assert "11.5" not in readme
+    assert "| toy | STL |" not in readme, "a row whose gate failed is no headline"
+    gen.write_pages()
+    page = (tmp_path / "pages" / "toy.rst").read_text()
+    assert "uninformative: baseline trains" in page and "88" in page  # the gate's measured value is shown
+    assert "NO: its rows are uninformative" in page
+    assert "not comparable: different metric" in page and "11.5" not in page
