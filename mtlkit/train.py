@@ -25,6 +25,7 @@ from torch import nn
 
 from mtlkit.checkpoint import load_checkpoint, save_checkpoint
 from mtlkit.metrics import IGNORE_INDEX, MetricFn, accuracy
+from mtlkit.precision import autocast, resolve_precision
 from mtlkit.schedules import ConstantWeights, WeightSchedule
 from mtlkit.seeding import rng_state, seed_everything, set_rng_state
 from mtlkit.weighting import weighted_sum
@@ -94,6 +95,10 @@ class Trainer:
         progress: tqdm bar per epoch; ``None`` shows it only when stderr is a terminal.
         seed: seed every generator at the start of a fresh (not resumed) :meth:`fit`.
         grad_clip: clip the gradient norm of each step to this value.
+        precision: ``"fp32"``, or ``"bf16"``: forward passes and losses under bf16 autocast, weights,
+            gradients, optimiser state and checkpoints in fp32 (see :mod:`mtlkit.precision`); falls
+            back to fp32 with a warning where the device has no native bf16. A checkpoint resumes
+            only at the precision it was trained in.
 
     Under ``torchrun`` (``WORLD_SIZE > 1``) the model is wrapped in
     :class:`~torch.nn.parallel.DistributedDataParallel` (gloo on CPU, NCCL on CUDA), each rank
@@ -136,6 +141,7 @@ class Trainer:
         progress: bool | None = None,
         seed: int | None = None,
         grad_clip: float | None = None,
+        precision: str = "fp32",
     ) -> None:
         if not losses:
             raise ValueError("Trainer needs at least one task loss")
@@ -165,6 +171,7 @@ class Trainer:
                 raise ValueError(f"phase {phase.tasks} names task(s) {unknown} without a loss function")
         self.lr_scheduler = lr_scheduler
         self.device = torch.device(device)
+        self.precision = resolve_precision(precision, self.device)
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
         self.log_dir = Path(log_dir) if log_dir is not None else None
         self.tensorboard = tensorboard
@@ -290,9 +297,10 @@ class Trainer:
         weights = self.schedule.weights()
         for phase in self.phases:
             optimizer = phase.optimizer or self.optimizer
-            outputs = self._train_model(x, tasks=list(phase.tasks))
-            self._check_targets(outputs, targets)
-            losses = self._task_losses(outputs, targets, phase.tasks)
+            with autocast(self.precision, self.device):
+                outputs = self._train_model(x, tasks=list(phase.tasks))
+                self._check_targets(outputs, targets)
+                losses = self._task_losses(outputs, targets, phase.tasks)
             if not losses:
                 continue
             self._check_finite(losses, f"epoch {self.epoch + 1}, step {step_in_epoch} (global step {self.global_step})")
@@ -330,9 +338,12 @@ class Trainer:
             seen = True
             x, targets = self._to_device(self._shard(batch))
             tasks = [t for t in self.tasks if t in targets or self.losses[t] is None]
-            outputs = self.model(x, tasks=tasks)
-            self._check_targets(outputs, targets)
-            for task, loss in self._task_losses(outputs, targets, tasks).items():
+            with autocast(self.precision, self.device):
+                outputs = self.model(x, tasks=tasks)
+                self._check_targets(outputs, targets)
+                task_losses = self._task_losses(outputs, targets, tasks)
+            outputs = {task: out.float() for task, out in outputs.items()}
+            for task, loss in task_losses.items():
                 n = _labeled_count(targets.get(task), outputs[task])
                 add(f"{task}/loss", float(loss) * n, n)
             for task, fns in self.metrics.items():
@@ -443,9 +454,15 @@ class Trainer:
             "rng": rng_state(),
             "data_generator": generator.get_state() if isinstance(generator, torch.Generator) else None,
             "history": self.history,
+            "precision": self.precision,
         }
 
     def _restore(self, state: Mapping[str, Any], train_data: Iterable[Batch]) -> None:
+        trained_in = state.get("precision", "fp32")
+        if trained_in != self.precision:
+            raise ValueError(
+                f"checkpoint was trained with precision={trained_in!r}, this Trainer has precision={self.precision!r}"
+            )
         self.model.load_state_dict(state["model"])
         optimizers = self._optimizers()
         if len(optimizers) != len(state["optimizers"]):

@@ -15,7 +15,10 @@ if __name__ == "__main__":
     out = Path(sys.argv[1])
     x, y = toy_problem(128)
     model = toy_model(seed=0)
-    trainer = Trainer(model, torch.optim.SGD(model.parameters(), lr=0.2), LOSSES, progress=False, seed=1)
+    precision = sys.argv[2] if len(sys.argv) > 2 else "fp32"
+    trainer = Trainer(
+        model, torch.optim.SGD(model.parameters(), lr=0.2), LOSSES, progress=False, seed=1, precision=precision
+    )
     history = trainer.fit(ShuffledBatches(x, y, batch_size=32), epochs=3, val_data=ShuffledBatches(x, y, 64))
     if trainer.is_main_process:
         torch.save({"params": [p.detach() for p in model.parameters()], "acc": history[-1]["val/b/acc"]}, out)
