@@ -10,6 +10,7 @@ from mtlkit.nn._factorized_linear import FactorizedLinear
 from mtlkit.nn._heads import LinearHead, MLPHead
 from mtlkit.nn._label_reuse import LabelReuseHead
 from mtlkit.nn._mlp import MLP
+from mtlkit.nn._module import MultiTaskModule
 from mtlkit.nn._multitask import MultiTaskModel, SingleTaskModels
 from mtlkit.nn._ud_mtl import UserDefinedSharing, count_parameters
 
@@ -31,6 +32,7 @@ __all__ = [
     "MLPHead",
     "MaxPool",
     "MultiTaskModel",
+    "MultiTaskModule",
     "PerTask",
     "SingleTaskModels",
     "UserDefinedSharing",
