@@ -9,6 +9,7 @@ from mtlkit.nn._factorized_conv import FactorizedConv2d
 from mtlkit.nn._factorized_linear import FactorizedLinear
 from mtlkit.nn._heads import LinearHead, MLPHead
 from mtlkit.nn._label_reuse import LabelReuseHead
+from mtlkit.nn._lenet import lenet_head, lenet_trunk
 from mtlkit.nn._mlp import MLP
 from mtlkit.nn._module import MultiTaskModule
 from mtlkit.nn._multitask import MultiTaskModel, SingleTaskModels
@@ -40,5 +41,7 @@ __all__ = [
     "all_conv_trunk",
     "count_parameters",
     "leaf_layers",
+    "lenet_head",
+    "lenet_trunk",
     "make_activation",
 ]
