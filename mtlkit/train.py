@@ -215,6 +215,13 @@ class Trainer:
                 "pass e.g. [*model.parameters(), *weighting.parameters()] to the optimiser"
             )
 
+    def _average_weighting_gradients(self) -> None:
+        """The weighting's parameters live outside DDP: average their gradients like DDP does the model's."""
+        for p in self.weighting.parameters():
+            if p.grad is not None:
+                dist.all_reduce(p.grad)
+                p.grad /= self.world_size
+
     # ------------------------------------------------------------------ distributed
     def _init_distributed(self) -> None:
         if not dist.is_initialized():
@@ -333,6 +340,8 @@ class Trainer:
             # False: no task counted in this phase (e.g. all zero-weighted), so no step at all.
             if not self.weighting.backward(losses):
                 continue
+            if self.world_size > 1:
+                self._average_weighting_gradients()
             if self.grad_clip is not None:
                 nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
             optimizer.step()

@@ -6,6 +6,7 @@ import math
 from collections.abc import Mapping, Sequence
 
 import torch
+import torch.distributed as dist
 
 from mtlkit.balancing._base import TaskWeighting
 
@@ -21,7 +22,8 @@ class DynamicWeightAverage(TaskWeighting):
     where :math:`\bar L_t(e)` is task :math:`t`'s average training loss over epoch :math:`e` and
     :math:`\tau = 2` the paper's temperature; :math:`w_t = 1` in the first two epochs. The weights
     are non-negative and sum to :math:`T` (over the tasks present in a step, scaled to their
-    number). Computed as a softmax, so loss ratios of any size cannot overflow; a task whose
+    number). Under DDP the epoch averages are taken over all ranks. Computed as a softmax, so
+    loss ratios of any size cannot overflow; a task whose
     previous average was exactly 0 has ratio 1 (it neither fell nor rose measurably).
 
     Args:
@@ -73,6 +75,9 @@ class DynamicWeightAverage(TaskWeighting):
 
     def on_epoch_end(self) -> None:
         with torch.no_grad():
+            if dist.is_available() and dist.is_initialized():  # every rank gets the same epoch averages
+                dist.all_reduce(self.epoch_sum)
+                dist.all_reduce(self.epoch_count)
             seen = self.epoch_count > 0
             average = torch.where(seen, self.epoch_sum / self.epoch_count.clamp_min(1), self.averages[1])
             self.averages[0] = self.averages[1]
