@@ -130,9 +130,10 @@ class ResultsFile:
             if previous.get("mode") == mode and previous.get("experiment") == experiment:
                 self.data["rows"] = previous.get("rows", [])
                 self.data["wall_time_s"] = float(previous.get("wall_time_s", 0.0))
-                for key in ("conclusions", "figures", "planned", "progress"):
-                    if key in previous:
-                        self.data[key] = previous[key]
+                # What the experiment stored beside the rows (conclusions, figures, progress, per-run
+                # records) carries over; what describes this opening (deviations, commit, ...) is new.
+                for key, value in previous.items():
+                    self.data.setdefault(key, value)
         self._base_wall = self.data["wall_time_s"]
 
     @property
