@@ -126,7 +126,7 @@ def _synthetic(tmp_path, monkeypatch):
     results.mkdir()
     data = {"schema": 2, "experiment": "toy", "seed_file": "s.txt", "command": "mtlkit reproduce toy --mode reduced",
             "mode": "reduced", "deviations": [], "hardware": "h", "wall_time_s": 1.0, "seeds": [0, 1, 2],
-            "mtlkit_commit": "abc1234",
+            "mtlkit_commit": "abc1234", "conclusions": ["MTL wins."],
             "checks": [{"name": "baseline trains", "threshold": "ours < 40", "value": 88.0, "passed": False,
                         "settings": "STL", "metric": "*"}],
             "rows": [
@@ -149,8 +149,11 @@ def test_tables_show_n_hide_non_comparable_paper_numbers_and_flag_failed_gates(t
     assert "| toy | MTL | err | 10.5 ± 0.25 (n=3) | not comparable: different metric | reduced | def5678 |" in readme
     assert "11.5" not in readme
     assert "| toy | STL |" not in readme, "a row whose gate failed is no headline"
+    assert "Not shown: the headline rows of experiments whose sanity gates failed" in readme
+    assert "toy (baseline trains)" in readme
     gen.write_pages()
     page = (tmp_path / "pages" / "toy.rst").read_text()
-    assert "uninformative: baseline trains" in page and "88" in page  # the gate's measured value is shown
+    assert "uninformative: baseline trains [88 (n=1)]" in page  # the number stays visible, marked
     assert "NO: its rows are uninformative" in page
+    assert ".. warning:: These conclusions come from a run whose sanity gates failed (baseline trains)" in page
     assert "not comparable: different metric" in page and "11.5" not in page
