@@ -1,11 +1,11 @@
 """Results schema v2, sanity gates and the rules that keep the docs tables from misleading."""
 
-import importlib.util
 import json
 import math
 from pathlib import Path
 
 import pytest
+from helpers import docs_generator
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -13,13 +13,6 @@ from mtlkit.gates import Gate, last_fraction_change, relative_fall
 from mtlkit.results import ResultsFile, failed_gates, validate
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _generator():
-    spec = importlib.util.spec_from_file_location("generate_results", ROOT / "docs" / "generate_results.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.mark.parametrize("path", sorted(p for p in (ROOT / "results").glob("*.json") if "benchmarks" not in p.name),
@@ -121,7 +114,7 @@ def test_relative_fall():
 
 
 def _synthetic(tmp_path, monkeypatch):
-    gen = _generator()
+    gen = docs_generator()
     results = tmp_path / "results"
     results.mkdir()
     data = {"schema": 2, "experiment": "toy", "seed_file": "s.txt", "command": "mtlkit reproduce toy --mode reduced",
