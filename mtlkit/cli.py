@@ -1,4 +1,4 @@
-"""The ``mtlkit`` command: ``demo``, ``list``, ``reproduce``, ``bench``."""
+"""The ``mtlkit`` command: ``demo``, ``list``, ``reproduce``, ``status``, ``bench``."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mtlkit._version import __version__
+from mtlkit.campaign import Campaign, experiment_status, format_status
 from mtlkit.experiments import MODES, RunContext, cpu_settings, discover, get_experiment
 
 
@@ -32,8 +33,43 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _reproduce(args: argparse.Namespace) -> int:
-    experiment = get_experiment(args.name, args.examples)
-    results_dir = args.results_dir or (Path("runs/results-quick") if args.mode == "quick" else Path("results"))
+    names = list(discover(args.examples)) if args.all else args.names
+    if not names:
+        print("name an experiment (see `mtlkit list`) or pass --all")
+        return 2
+    for name in names:
+        get_experiment(name, args.examples)  # an unknown name fails before anything runs
+    if len(names) > 1 or args.jobs > 1 or args.all:
+        return _campaign(args, names)
+    return _reproduce_one(args, names[0])
+
+
+def _campaign(args: argparse.Namespace, names: list[str]) -> int:
+    extra = [*(["--data", args.data] if args.data else []), *(["--examples", args.examples] if args.examples else [])]
+    campaign = Campaign(
+        tuple(names),
+        args.mode,
+        jobs=args.jobs,
+        threads=args.threads or 1,
+        results_dir=Path(_results_dir(args)),
+        runs_dir=Path(args.runs_dir),
+        extra_args=tuple(extra),
+        rerun=args.rerun,
+    )
+    codes = campaign.run(progress=args.progress)
+    failed = [name for name, code in codes.items() if code != 0]
+    print(f"campaign ({args.mode}): {len(codes) - len(failed)} of {len(codes)} experiments done"
+          + (f"; failed: {', '.join(failed)}" if failed else ""))
+    return 1 if failed else 0
+
+
+def _results_dir(args: argparse.Namespace) -> str:
+    return args.results_dir or ("runs/results-quick" if args.mode == "quick" else "results")
+
+
+def _reproduce_one(args: argparse.Namespace, name: str) -> int:
+    experiment = get_experiment(name, args.examples)
+    results_dir = _results_dir(args)
     ctx = RunContext(
         experiment=experiment.name,
         seed_file=experiment.seed_file,
@@ -48,6 +84,14 @@ def _reproduce(args: argparse.Namespace) -> int:
     with cpu_settings(threads=threads, flush_denormal=experiment.flush_denormal):
         experiment.run(ctx)
     print(f"{experiment.name} ({args.mode}) done; results in {ctx.results_dir}")
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    registry = discover(args.examples)
+    results_dir = Path(_results_dir(args))
+    statuses = [experiment_status(name, args.mode, results_dir, Path(args.runs_dir)) for name in registry]
+    print(format_status(statuses))
     return 0
 
 
@@ -75,8 +119,13 @@ def build_parser() -> argparse.ArgumentParser:
     lst.add_argument("--examples", help="examples folder (default: $MTLKIT_EXAMPLES or the checkout's)")
     lst.set_defaults(func=_list)
 
-    rep = sub.add_parser("reproduce", help="run one experiment")
-    rep.add_argument("name")
+    rep = sub.add_parser(
+        "reproduce", help="run experiments; several (or --all, or --jobs > 1) run as a resumable campaign"
+    )
+    rep.add_argument("names", nargs="*", metavar="NAME")
+    rep.add_argument("--all", action="store_true", help="every registered experiment")
+    rep.add_argument("--jobs", type=int, default=1, help="worker processes at once (campaign)")
+    rep.add_argument("--rerun", action="store_true", help="campaign: start finished experiments again too")
     rep.add_argument("--mode", choices=MODES, default="quick")
     rep.add_argument("--results-dir", help="default: results/ (quick: runs/results-quick/)")
     rep.add_argument("--runs-dir", default="runs", help="checkpoints and logs")
@@ -87,6 +136,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--threads", type=int, help="torch intra-op threads (default: what the experiment asks for, else torch's)"
     )
     rep.set_defaults(func=_reproduce)
+
+    status = sub.add_parser("status", help="per experiment: configurations done, CPU time, ETA, gates")
+    status.add_argument("--mode", choices=MODES, default="reduced")
+    status.add_argument("--results-dir", help="default: results/ (quick: runs/results-quick/)")
+    status.add_argument("--runs-dir", default="runs")
+    status.add_argument("--examples", help="examples folder (default: $MTLKIT_EXAMPLES or the checkout's)")
+    status.set_defaults(func=_status)
 
     bench = sub.add_parser("bench", help="run the benchmarks (from the source checkout)")
     bench.add_argument("--quick", action="store_true")

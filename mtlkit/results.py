@@ -130,9 +130,10 @@ class ResultsFile:
             if previous.get("mode") == mode and previous.get("experiment") == experiment:
                 self.data["rows"] = previous.get("rows", [])
                 self.data["wall_time_s"] = float(previous.get("wall_time_s", 0.0))
-                for key in ("conclusions", "figures"):
-                    if key in previous:
-                        self.data[key] = previous[key]
+                # What the experiment stored beside the rows (conclusions, figures, progress, per-run
+                # records) carries over; what describes this opening (deviations, commit, ...) is new.
+                for key, value in previous.items():
+                    self.data.setdefault(key, value)
         self._base_wall = self.data["wall_time_s"]
 
     @property
@@ -189,6 +190,23 @@ class ResultsFile:
             raise ValueError(f"row {setting!r}/{metric!r}: " + "; ".join(problems))
         self.data["rows"] = [r for r in self.rows if (r["setting"], r["metric"]) != (setting, metric)]
         self.rows.append(row)
+        self.save()
+
+    def plan(self, configurations: Sequence[str]) -> None:
+        """Declare the configurations this run will train, so progress can be told (``mtlkit status``)."""
+        planned = list(self.data.get("planned", []))
+        planned += [c for c in configurations if c not in planned]
+        self.data["planned"] = planned
+        self.data.setdefault("progress", {})
+        self.save()
+
+    def is_done(self, configuration: str) -> bool:
+        """Whether ``configuration`` was recorded as finished by :meth:`record_done`."""
+        return configuration in self.data.get("progress", {})
+
+    def record_done(self, configuration: str, cpu_s: float) -> None:
+        """Record that ``configuration`` finished after ``cpu_s`` CPU seconds, and save."""
+        self.data.setdefault("progress", {})[configuration] = round(float(cpu_s), 2)
         self.save()
 
     def set(self, key: str, value: Any) -> None:
