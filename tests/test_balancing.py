@@ -23,6 +23,7 @@ from mtlkit.balancing import (
     UncertaintyWeighting,
 )
 from mtlkit.nn import MLP, SingleTaskModels
+from mtlkit.precision import bf16_supported
 
 AB = ("a", "b")
 
@@ -394,3 +395,31 @@ def test_user_defined_weighting_plugs_into_the_trainer():
             p -= 0.1 * p.grad
     for p, q in zip(model.parameters(), reference.parameters(), strict=True):
         assert torch.allclose(p, q, atol=1e-6)
+
+
+needs_bf16 = pytest.mark.skipif(not bf16_supported(torch.device("cpu")), reason="this CPU has no native bf16")
+
+
+@needs_bf16
+@pytest.mark.parametrize("method", METHODS)
+def test_every_method_trains_under_bf16_autocast(method, tmp_path):
+    x, y = toy_problem()
+
+    def train(epochs, folder, noise):
+        torch.manual_seed(noise)
+        model = toy_model(seed=noise, dropout=0.3)
+        weighting = _make(method, AB)
+        opt = torch.optim.Adam([*model.parameters(), *weighting.parameters()], lr=1e-2)
+        trainer = Trainer(model, opt, LOSSES, weighting=weighting, progress=False, checkpoint_dir=folder, seed=5,
+                          precision="bf16")  # fmt: skip
+        history = trainer.fit(ShuffledBatches(x, y, 16, seed=noise), epochs=epochs)
+        return model, weighting, history
+
+    full, weighting, history = train(3, tmp_path / "full", 0)
+    assert all(math.isfinite(v) for r in history for k, v in r.items() if k.startswith("train/"))
+    assert all(math.isfinite(w) and w >= 0 for w in weighting.last_weights.values())
+    train(1, tmp_path / "cut", 0)
+    resumed, resumed_weighting, _ = train(3, tmp_path / "cut", 77)
+    for p, q in zip(full.parameters(), resumed.parameters(), strict=True):
+        assert torch.equal(p, q)
+    assert _same(weighting.state_dict(), resumed_weighting.state_dict())
