@@ -21,9 +21,12 @@ class FAMO(TaskWeighting):
     .. math:: d = \sum_t c\, \frac{z_t}{\ell_t + \epsilon} \nabla \ell_t, \qquad
               c = \Bigl(\sum_t \frac{z_t}{\ell_t + \epsilon}\Bigr)^{-1},
 
-    the gradient of :math:`\sum_t \operatorname{sg}(c)\, z_t \log(\ell_t + \epsilon)`, which is what
-    is back-propagated (the paper's :math:`b_t = 0`, losses :math:`\ge 0`). The effective loss
-    weights :math:`c z_t / (\ell_t + \epsilon)` are positive and sum to 1. After a step, with the
+    the gradient of :math:`\sum_t \operatorname{sg}(c)\, z_t \log(\ell_t + \epsilon)` (the paper's
+    :math:`b_t = 0`, losses :math:`\ge 0`). What is back-propagated is
+    :math:`\sum_t \operatorname{sg}(w_t)\, \ell_t` with the effective loss weights
+    :math:`w_t = c z_t / (\ell_t + \epsilon)` — the same gradient — because under DDP :math:`w_t`
+    must come from the losses averaged over the ranks, not from each rank's own. The weights are
+    positive and sum to 1. After a step, with the
     losses :math:`\ell'` of the next step,
 
     .. math:: \delta_t = \log(\ell_t + \epsilon) - \log(\ell'_t + \epsilon), \qquad
@@ -93,12 +96,9 @@ class FAMO(TaskWeighting):
             z = torch.softmax(self.logits[index], dim=0)
             inverse = z / (values + self.eps)
             c = 1.0 / inverse.sum()
-            coefficients = c * z
-        self.last_weights = {task: float(c * inverse[k]) for k, task in enumerate(names)}
-        return {
-            task: coefficients[k].to(losses[task].dtype) * torch.log(losses[task] + self.eps)
-            for k, task in enumerate(names)
-        }
+            weights = c * inverse
+        self.last_weights = {task: float(weights[k]) for k, task in enumerate(names)}
+        return {task: weights[k].to(losses[task].dtype) * losses[task] for k, task in enumerate(names)}
 
     def extra_repr(self) -> str:
         return f"tasks={self.tasks}, lr={self.lr}, weight_decay={self.weight_decay}"
