@@ -59,6 +59,8 @@ class DBMTL(TaskWeighting):
 
     supports_distributed = False  # it writes the shared gradients itself, past DDP's all-reduce
 
+    average_gradient: torch.Tensor
+
     def __init__(self, tasks: Sequence[str], beta: float = 0.9, eps: float = 1e-8) -> None:
         super().__init__(tasks)
         if not (math.isfinite(beta) and 0 <= beta < 1):

@@ -40,6 +40,10 @@ class DynamicWeightAverage(TaskWeighting):
         {'a': 0.8756, 'b': 1.1244}
     """
 
+    epoch_sum: torch.Tensor
+    epoch_count: torch.Tensor
+    averages: torch.Tensor
+
     def __init__(self, tasks: Sequence[str], temperature: float = 2.0) -> None:
         super().__init__(tasks)
         if not (math.isfinite(temperature) and temperature > 0):

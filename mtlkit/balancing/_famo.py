@@ -54,6 +54,9 @@ class FAMO(TaskWeighting):
         {'a': 0.8, 'b': 0.2}
     """
 
+    logits: torch.Tensor
+    previous_log_loss: torch.Tensor
+
     def __init__(
         self, tasks: Sequence[str], lr: float = 0.025, weight_decay: float = 0.001, eps: float = 1e-8
     ) -> None:

@@ -58,6 +58,8 @@ class GradNorm(TaskWeighting):
 
     supports_distributed = False  # per-rank gradient norms would give each rank its own weights
 
+    initial_loss: torch.Tensor
+
     def __init__(self, tasks: Sequence[str], alpha: float = 1.5) -> None:
         super().__init__(tasks)
         if not (math.isfinite(alpha) and alpha >= 0):
