@@ -10,6 +10,18 @@ Build a model from a trunk and per-task heads, weight the task losses, and train
 
 from mtlkit._version import __version__
 from mtlkit.auxiliary import DenoisingAutoencoders, WithReconstruction
+from mtlkit.balancing import (
+    DBMTL,
+    FAMO,
+    DynamicWeightAverage,
+    EqualWeighting,
+    FixedWeights,
+    GradNorm,
+    RandomLossWeighting,
+    Scheduled,
+    TaskWeighting,
+    UncertaintyWeighting,
+)
 from mtlkit.checkpoint import load_checkpoint, save_checkpoint
 from mtlkit.label_space import PooledLabelSpace
 from mtlkit.losses import hinge_loss
@@ -23,6 +35,7 @@ from mtlkit.nn import (
     LinearHead,
     MLPHead,
     MultiTaskModel,
+    MultiTaskModule,
     SingleTaskModels,
     UserDefinedSharing,
     count_parameters,
@@ -45,6 +58,17 @@ from mtlkit.transfer import hand_over_pooled, transfer_parameters
 from mtlkit.weighting import weighted_sum
 
 __all__ = [
+    "DBMTL",
+    "FAMO",
+    "DynamicWeightAverage",
+    "EqualWeighting",
+    "FixedWeights",
+    "GradNorm",
+    "MultiTaskModule",
+    "RandomLossWeighting",
+    "Scheduled",
+    "TaskWeighting",
+    "UncertaintyWeighting",
     "MLP",
     "AbridgedLinearSchedule",
     "DenoisingAutoencoders",

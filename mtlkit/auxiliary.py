@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mtlkit.nn._module import MultiTaskModule
 from mtlkit.noise import NoiseFunction
 
 ReconstructionCost = Literal["mse", "bce"]
@@ -240,7 +241,7 @@ class DenoisingAutoencoders(nn.Module):
         return (self.layer_weights.to(costs.dtype) * costs).sum()
 
 
-class WithReconstruction(nn.Module):
+class WithReconstruction(MultiTaskModule):
     r"""A multi-task model plus the reconstruction task: ``{**model(x, tasks), task: J_r}``.
 
     The reconstruction output *is* its loss, so the Trainer's loss function for ``task`` is
@@ -292,10 +293,14 @@ class WithReconstruction(nn.Module):
         self.daes = daes
         self.task = task
 
-    @property
+    @property  # type: ignore[override]
     def tasks(self) -> tuple[str, ...]:
         """The wrapped model's tasks, then the reconstruction task."""
         return (*self.model.tasks, self.task)
+
+    def shared_modules(self) -> list[nn.Module]:
+        """The wrapped model's shared modules (the DAEs' encoders are among its trunk blocks)."""
+        return self.model.shared_modules() if isinstance(self.model, MultiTaskModule) else []
 
     def forward(
         self, x: torch.Tensor | Mapping[str, torch.Tensor], tasks: Sequence[str] | None = None

@@ -1,8 +1,9 @@
 """A thin Trainer: fit / evaluate / checkpoint / resume / DDP for multi-task models.
 
 The Trainer owns no modelling decision. It asks the model for ``{task: output}``, scores each
-task with its loss function, combines the losses with task weights (a dict or a
-:class:`~mtlkit.schedules.WeightSchedule`) and steps the optimiser — once per batch, or once per
+task with its loss function, hands the losses to its task weighting
+(:class:`~mtlkit.balancing.TaskWeighting`: fixed weights, a schedule, an adaptive method) to
+back-propagate, and steps the optimiser — once per batch, or once per
 *phase* when a batch is used for several updates in turn (Alg. 1 of the evolving-weights paper:
 first a step on the reconstruction loss, then one on the supervised loss).
 """
@@ -23,12 +24,13 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from mtlkit.balancing import Scheduled, TaskWeighting
 from mtlkit.checkpoint import load_checkpoint, save_checkpoint
 from mtlkit.metrics import IGNORE_INDEX, MetricFn, accuracy
+from mtlkit.nn._module import MultiTaskModule
 from mtlkit.precision import autocast, resolve_precision
 from mtlkit.schedules import ConstantWeights, WeightSchedule
 from mtlkit.seeding import rng_state, seed_everything, set_rng_state
-from mtlkit.weighting import weighted_sum
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 Batch = tuple[torch.Tensor | Mapping[str, torch.Tensor], Mapping[str, torch.Tensor]]
@@ -76,14 +78,22 @@ class Trainer:
     r"""Train a multi-task model on batches of ``(x, {task: target})``.
 
     The loss of a step is :math:`L = \sum_{t \in \text{phase}} w_t L_t`, where :math:`w_t` comes
-    from ``weights`` (a dict, or a schedule that is stepped per epoch or per iteration).
+    from ``weights`` (a dict, or a schedule that is stepped per epoch or per iteration), or
+    whatever ``weighting`` makes of the losses (see :mod:`mtlkit.balancing`).
 
     Args:
-        model: ``forward(x, tasks=None) -> dict[str, Tensor]`` (e.g. :class:`~mtlkit.MultiTaskModel`).
+        model: a :class:`~mtlkit.nn.MultiTaskModule` (e.g. :class:`~mtlkit.MultiTaskModel`): ``tasks``
+            and ``forward(x, tasks=None) -> dict[str, Tensor]``. Any module with that forward works;
+            only a ``MultiTaskModule`` has its task names checked against ``losses``.
         optimizer: the optimiser of the default phase.
         losses: ``task → loss_fn(output, target)``; ``None`` marks an auxiliary task whose model
             output already *is* its loss (e.g. :class:`~mtlkit.aux.WithReconstruction`).
         weights: per-task weights or a :class:`~mtlkit.schedules.WeightSchedule`; default 1 each.
+            Shorthand for ``weighting=Scheduled(schedule)``.
+        weighting: a :class:`~mtlkit.balancing.TaskWeighting` (e.g.
+            ``UncertaintyWeighting(tasks)``); give ``weights`` or ``weighting``, not both. Its
+            learnable parameters, if any, must be in one of the optimisers; its state is
+            checkpointed.
         metrics: ``task → {name: metric_fn}``; default ``{"acc": accuracy}`` for every task with a
             loss function.
         phases: the updates made per batch; default one phase over all tasks of ``losses``.
@@ -131,6 +141,7 @@ class Trainer:
         losses: Mapping[str, LossFn | None],
         *,
         weights: Mapping[str, float] | WeightSchedule | None = None,
+        weighting: TaskWeighting | None = None,
         metrics: Mapping[str, Mapping[str, MetricFn]] | None = None,
         phases: Sequence[Phase] | None = None,
         lr_scheduler: Any | None = None,
@@ -146,18 +157,15 @@ class Trainer:
         if not losses:
             raise ValueError("Trainer needs at least one task loss")
         self.tasks = tuple(losses)
-        model_tasks = getattr(model, "tasks", None)
-        if model_tasks is not None:
-            missing = [task for task in self.tasks if task not in model_tasks]
+        if isinstance(model, MultiTaskModule):
+            missing = [task for task in self.tasks if task not in model.tasks]
             if missing:
-                raise ValueError(f"no head for task(s) {missing}: the model has heads for {list(model_tasks)}")
+                raise ValueError(f"no head for task(s) {missing}: the model has heads for {list(model.tasks)}")
         self.losses = dict(losses)
-        if weights is None:
-            weights = {task: 1.0 for task in self.tasks}
-        self.schedule = weights if isinstance(weights, WeightSchedule) else ConstantWeights(weights)
-        unweighted = [task for task in self.tasks if task not in self.schedule.tasks]
+        self.weighting = _weighting(weights, weighting, self.tasks)
+        unweighted = [task for task in self.tasks if task not in self.weighting.tasks]
         if unweighted:
-            raise ValueError(f"no loss weight for task(s) {unweighted}; weights name {list(self.schedule.tasks)}")
+            raise ValueError(f"no loss weight for task(s) {unweighted}; weights name {list(self.weighting.tasks)}")
         self.metrics = (
             {task: dict(m) for task, m in metrics.items()}
             if metrics is not None
@@ -185,10 +193,34 @@ class Trainer:
         self.world_size = int(os.environ.get("WORLD_SIZE", "1"))
         self.rank = int(os.environ.get("RANK", "0"))
         self.model = model.to(self.device)
+        self.weighting.to(self.device)
+        self.weighting.attach(self.model)
+        self._check_weighting_is_optimised()
         self._train_model: nn.Module = self.model
         if self.world_size > 1:
+            if not self.weighting.supports_distributed:
+                raise ValueError(
+                    f"weighting={type(self.weighting).__name__} does not support DistributedDataParallel "
+                    f"(WORLD_SIZE={self.world_size}); train it on one process"
+                )
             self._init_distributed()
         self._writer: Any = None
+
+    def _check_weighting_is_optimised(self) -> None:
+        optimised = {id(p) for opt in self._optimizers() for group in opt.param_groups for p in group["params"]}
+        left_out = [name for name, p in self.weighting.named_parameters() if p.requires_grad and id(p) not in optimised]
+        if left_out:
+            raise ValueError(
+                f"the parameters {left_out} of weighting={type(self.weighting).__name__} are in no optimiser; "
+                "pass e.g. [*model.parameters(), *weighting.parameters()] to the optimiser"
+            )
+
+    def _average_weighting_gradients(self) -> None:
+        """The weighting's parameters live outside DDP: average their gradients like DDP does the model's."""
+        for p in self.weighting.parameters():
+            if p.grad is not None:
+                dist.all_reduce(p.grad)
+                p.grad /= self.world_size
 
     # ------------------------------------------------------------------ distributed
     def _init_distributed(self) -> None:
@@ -219,7 +251,7 @@ class Trainer:
 
     # ------------------------------------------------------------------ losses
     def _check_targets(self, outputs: Mapping[str, torch.Tensor], targets: Mapping[str, torch.Tensor]) -> None:
-        model_tasks = getattr(self.model, "tasks", self.tasks)
+        model_tasks = self.model.tasks if isinstance(self.model, MultiTaskModule) else self.tasks
         unknown = [task for task in targets if task not in self.losses and task not in model_tasks]
         if unknown:
             raise KeyError(f"batch has targets for unknown task(s) {unknown}; known tasks: {list(self.tasks)}")
@@ -294,7 +326,6 @@ class Trainer:
         x, targets = self._to_device(self._shard(batch))
         self._train_model.train()
         logged: dict[str, float] = {}
-        weights = self.schedule.weights()
         for phase in self.phases:
             optimizer = phase.optimizer or self.optimizer
             with autocast(self.precision, self.device):
@@ -305,20 +336,17 @@ class Trainer:
                 continue
             self._check_finite(losses, f"epoch {self.epoch + 1}, step {step_in_epoch} (global step {self.global_step})")
             logged.update({task: float(loss.detach()) for task, loss in losses.items()})
-            # A zero-weighted task takes no part in the step at all: its parameters get no gradient,
-            # so momentum and weight decay cannot move them either (stairs = true pre-training).
-            active = {task: loss for task, loss in losses.items() if weights[task] != 0}
-            if not active:
-                continue
-            total = weighted_sum(active, weights)
             optimizer.zero_grad(set_to_none=True)
-            total.backward()
+            # False: no task counted in this phase (e.g. all zero-weighted), so no step at all.
+            if not self.weighting.backward(losses):
+                continue
+            if self.world_size > 1:
+                self._average_weighting_gradients()
             if self.grad_clip is not None:
                 nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
             optimizer.step()
         self.global_step += 1
-        if self.schedule.unit == "iteration":
-            self.schedule.step()
+        self.weighting.on_iteration_end()
         return logged
 
     # ------------------------------------------------------------------ evaluation
@@ -397,8 +425,7 @@ class Trainer:
             self.epoch += 1
             if self.lr_scheduler is not None:
                 self.lr_scheduler.step()
-            if self.schedule.unit == "epoch":
-                self.schedule.step()
+            self.weighting.on_epoch_end()
             self.history.append(record)
             if self.is_main_process:
                 if checkpoint is not None:
@@ -444,13 +471,17 @@ class Trainer:
 
     def _state(self, train_data: Iterable[Batch]) -> dict[str, Any]:
         generator = getattr(train_data, "generator", None)
+        weighting_state = self.weighting.state_dict()
         return {
             "epoch": self.epoch,
             "global_step": self.global_step,
             "model": self.model.state_dict(),
             "optimizers": [opt.state_dict() for opt in self._optimizers()],
             "lr_scheduler": self.lr_scheduler.state_dict() if self.lr_scheduler is not None else None,
-            "schedule": self.schedule.state_dict(),
+            # One dict under both keys (pickled once): "schedule" is where checkpoints kept it before
+            # the weighting slot, and older readers look there.
+            "weighting": weighting_state,
+            "schedule": weighting_state,
             "rng": rng_state(),
             "data_generator": generator.get_state() if isinstance(generator, torch.Generator) else None,
             "history": self.history,
@@ -473,7 +504,12 @@ class Trainer:
             opt.load_state_dict(opt_state)
         if self.lr_scheduler is not None and state["lr_scheduler"] is not None:
             self.lr_scheduler.load_state_dict(state["lr_scheduler"])
-        self.schedule.load_state_dict(state["schedule"])
+        if "weighting" in state:
+            self.weighting.load_state_dict(state["weighting"])
+        elif isinstance(self.weighting, Scheduled):  # a checkpoint from before the weighting slot
+            self.weighting.schedule.load_state_dict(state["schedule"])
+        else:
+            raise ValueError(f"checkpoint has no weighting state for weighting={type(self.weighting).__name__}")
         set_rng_state(state["rng"])
         generator = getattr(train_data, "generator", None)
         if isinstance(generator, torch.Generator) and state["data_generator"] is not None:
@@ -506,6 +542,23 @@ class Trainer:
                 if key != "epoch":
                     self._writer.add_scalar(key, value, int(record["epoch"]))
             self._writer.flush()
+
+
+def _weighting(
+    weights: Mapping[str, float] | WeightSchedule | None, weighting: TaskWeighting | None, tasks: tuple[str, ...]
+) -> TaskWeighting:
+    """The Trainer's weighting from its ``weights=`` shorthand or its ``weighting=`` argument."""
+    if weighting is not None:
+        if weights is not None:
+            raise ValueError(
+                "give weights= or weighting=, not both (a schedule over a method: Scheduled(schedule, method))"
+            )
+        if not isinstance(weighting, TaskWeighting):
+            raise TypeError(f"weighting must be a mtlkit.balancing.TaskWeighting, got {weighting!r}")
+        return weighting
+    if weights is None:
+        weights = {task: 1.0 for task in tasks}
+    return Scheduled(weights if isinstance(weights, WeightSchedule) else ConstantWeights(weights))
 
 
 def _labeled_count(target: torch.Tensor | None, output: torch.Tensor) -> int:

@@ -9,6 +9,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from helpers import LOSSES, ShuffledBatches, toy_model, toy_problem  # noqa: E402
 
 from mtlkit import Trainer  # noqa: E402
+from mtlkit.balancing import FAMO, DynamicWeightAverage, RandomLossWeighting, UncertaintyWeighting  # noqa: E402
+
+WEIGHTINGS = {"uw": UncertaintyWeighting, "dwa": DynamicWeightAverage, "rlw": RandomLossWeighting, "famo": FAMO}
 
 if __name__ == "__main__":
     torch.set_num_threads(1)
@@ -16,8 +19,11 @@ if __name__ == "__main__":
     x, y = toy_problem(128)
     model = toy_model(seed=0)
     precision = sys.argv[2] if len(sys.argv) > 2 else "fp32"
+    weighting = WEIGHTINGS[sys.argv[3]](tuple(LOSSES)) if len(sys.argv) > 3 else None
+    parameters = [*model.parameters(), *(weighting.parameters() if weighting is not None else [])]
     trainer = Trainer(
-        model, torch.optim.SGD(model.parameters(), lr=0.2), LOSSES, progress=False, seed=1, precision=precision
+        model, torch.optim.SGD(parameters, lr=0.2), LOSSES, progress=False, seed=1, precision=precision,
+        weighting=weighting,
     )
     history = trainer.fit(ShuffledBatches(x, y, batch_size=32), epochs=3, val_data=ShuffledBatches(x, y, 64))
     if trainer.is_main_process:

@@ -33,3 +33,30 @@ def test_two_process_ddp_matches_single_process(tmp_path):
     for p, q in zip(a["params"], b["params"], strict=True):
         torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
     assert a["acc"] == pytest.approx(b["acc"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["uw", "dwa", "rlw", "famo"])
+def test_adaptive_weightings_under_ddp_match_single_process(method, tmp_path):
+    single, double = tmp_path / "single.pt", tmp_path / "ddp.pt"
+    subprocess.run([sys.executable, str(WORKER), str(single), "fp32", method], check=True, env=_env(), timeout=120)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone", str(WORKER),
+           str(double), "fp32", method]  # fmt: skip
+    subprocess.run(cmd, check=True, env=_env(), timeout=180, capture_output=True)
+    a, b = torch.load(single, weights_only=True), torch.load(double, weights_only=True)
+    for p, q in zip(a["params"], b["params"], strict=True):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
+
+
+def test_gradient_weightings_refuse_ddp(monkeypatch):
+    from helpers import LOSSES, toy_model
+
+    from mtlkit import Trainer
+    from mtlkit.balancing import DBMTL, GradNorm
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    for method in (GradNorm, DBMTL):
+        model, weighting = toy_model(), method(tuple(LOSSES))
+        optimizer = torch.optim.SGD([*model.parameters(), *weighting.parameters()], 0.1)
+        with pytest.raises(ValueError, match="DistributedDataParallel"):
+            Trainer(model, optimizer, LOSSES, weighting=weighting)

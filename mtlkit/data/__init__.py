@@ -18,6 +18,7 @@ from mtlkit.data._sampling import balanced_sample, group_split, stratified_fract
 from mtlkit.data._views_cifar import cifar100_tasks
 from mtlkit.data._views_fashion import FASHION_MNIST_GROUPS, fashion_mnist_tasks
 from mtlkit.data._views_mnist import SemiSupervised, mnist_one_vs_all, mnist_semi_supervised
+from mtlkit.data._views_multi_mnist import MULTI_MNIST_VARIANTS, multi_mnist
 from mtlkit.data._views_omniglot import omniglot_alphabets
 from mtlkit.data._views_pooled import POOLABLE, notmnist_split, pooled_digits
 from mtlkit.data._views_utkface import AGE_GROUPS, age_group, utkface_tasks
@@ -26,6 +27,7 @@ __all__ = [
     "AGE_GROUPS",
     "FASHION_MNIST_GROUPS",
     "IGNORE_INDEX",
+    "MULTI_MNIST_VARIANTS",
     "POOLABLE",
     "REGISTRY",
     "ChecksumError",
@@ -51,6 +53,7 @@ __all__ = [
     "load",
     "mnist_one_vs_all",
     "mnist_semi_supervised",
+    "multi_mnist",
     "notmnist_split",
     "omniglot_alphabets",
     "pooled_digits",

@@ -9,7 +9,9 @@ from mtlkit.nn._factorized_conv import FactorizedConv2d
 from mtlkit.nn._factorized_linear import FactorizedLinear
 from mtlkit.nn._heads import LinearHead, MLPHead
 from mtlkit.nn._label_reuse import LabelReuseHead
+from mtlkit.nn._lenet import lenet_head, lenet_trunk
 from mtlkit.nn._mlp import MLP
+from mtlkit.nn._module import MultiTaskModule
 from mtlkit.nn._multitask import MultiTaskModel, SingleTaskModels
 from mtlkit.nn._ud_mtl import UserDefinedSharing, count_parameters
 
@@ -31,6 +33,7 @@ __all__ = [
     "MLPHead",
     "MaxPool",
     "MultiTaskModel",
+    "MultiTaskModule",
     "PerTask",
     "SingleTaskModels",
     "UserDefinedSharing",
@@ -38,5 +41,7 @@ __all__ = [
     "all_conv_trunk",
     "count_parameters",
     "leaf_layers",
+    "lenet_head",
+    "lenet_trunk",
     "make_activation",
 ]

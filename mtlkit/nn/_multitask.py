@@ -7,10 +7,10 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import nn
 
-TaskInput = torch.Tensor | Mapping[str, torch.Tensor]
+from mtlkit.nn._module import MultiTaskModule, TaskInput
 
 
-class MultiTaskModel(nn.Module):
+class MultiTaskModel(MultiTaskModule):
     r"""Trunk + per-task heads; ``forward`` returns ``{task: output}``.
 
     * ``trunk`` an ``nn.Module``: **hard sharing** — every task reads the same features
@@ -56,6 +56,12 @@ class MultiTaskModel(nn.Module):
             self.shared_trunk = True
         self.tasks: tuple[str, ...] = tuple(heads)
         self._order = _dependency_order(self.heads)
+
+    def shared_modules(self) -> list[nn.Module]:
+        """The shared trunk's leaf modules that own parameters (``[]`` with per-task trunks)."""
+        if not self.shared_trunk:
+            return []
+        return [m for m in self.trunk.modules() if any(True for _ in m.parameters(recurse=False))]
 
     def _sources(self, task: str) -> str | None:
         return getattr(self.heads[task], "source_task", None)

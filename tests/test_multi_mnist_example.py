@@ -1,0 +1,32 @@
+"""`mtlkit reproduce multi-mnist --mode quick`: every method runs end to end and writes schema-v2 rows."""
+
+import os
+
+import pytest
+from helpers import reproduce_quick
+
+from mtlkit.results import validate
+
+pytestmark = pytest.mark.skipif(
+    not os.environ.get("MTLKIT_DATA") or not os.path.isdir(os.path.join(os.environ["MTLKIT_DATA"], "mnist")),
+    reason="needs MNIST under MTLKIT_DATA",
+)
+
+METHODS = ("EW", "UW", "DWA", "RLW", "GradNorm", "FAMO", "DB-MTL")
+
+
+def test_quick_mode_writes_every_method(tmp_path):
+    data = reproduce_quick("multi-mnist", tmp_path)
+    assert validate(data) == []
+    assert data["mode"] == "quick"
+    rows = {(r["setting"], r["metric"]): r for r in data["rows"]}
+    for task in ("left", "right"):
+        assert 0 <= rows[("mnist / STL", f"test_acc_{task}")]["ours"] <= 100
+    for method in METHODS:
+        setting = f"mnist / {method}"
+        assert {("test_acc_left"), ("test_acc_right")} <= {m for s, m in rows if s == setting}
+        assert rows[(setting, "time_ratio_vs_EW")]["ours"] > 0
+        assert "train_loss_change_last10pct" in rows[(setting, "test_acc_left")]
+    assert rows[("mnist / EW", "time_ratio_vs_EW")]["ours"] == 1.0
+    assert set(data["mean_rank_mnist"]) == set(METHODS)
+    assert {c["name"] for c in data["checks"]} == {"single-task baseline trains", "training converged"}
