@@ -64,7 +64,8 @@ def run(ctx: RunContext) -> None:
         curves[name] = errors
         weights.append(w.reshape(28, 28))
         results.add_row(f"pair {name}", "test_acc", 1.0 - error_rate(x_test, y_test, w, bias),
-                        paper=BRIEF.get((a, b)), train_error=min(errors), final_train_error=errors[-1],
+                        **({"brief_says": BRIEF[(a, b)]} if (a, b) in BRIEF else {}),
+                        train_error=min(errors), final_train_error=errors[-1],
                         iterations=len(errors) - 1, n_train=len(x), n_test=len(x_test))
     records = [{"iteration": float(i), **{k: v[i] for k, v in curves.items() if i < len(v)}}
                for i in range(max(map(len, curves.values())))]
