@@ -1,6 +1,8 @@
 """The coursework runs end to end in quick mode: each task via ``mtlkit reproduce``, then the notebook."""
 
+import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -45,7 +47,29 @@ def test_task6_quick_needs_no_data_root(quick_runs, monkeypatch):
     best = max(selection["candidates"], key=lambda c: c["val_acc_mean"])
     assert selection["selected"] == best["adam"] == data["adam_used"]
     assert "λ = 1" in data["lambda_interpretation"] and data["protocol"].startswith("v2")
+    assert len(data["per_seed"]) == len(settings)
     check_figures(data, quick_runs)
+
+
+def test_task6_resumes_from_its_results_file_without_retraining(quick_runs, tmp_path, monkeypatch):
+    """With the results file but no run folders (a fresh checkout of committed results), nothing is retrained."""
+    monkeypatch.delenv("MTLKIT_DATA", raising=False)
+    first = reproduce_quick("coursework-task6", quick_runs)
+    shutil.copy(quick_runs / "coursework_task6.json", tmp_path / "coursework_task6.json")
+    again = reproduce_quick("coursework-task6", tmp_path)
+    assert again["per_seed"] == first["per_seed"]
+    assert [(r["setting"], r["metric"], r["ours"]) for r in again["rows"]] == [
+        (r["setting"], r["metric"], r["ours"]) for r in first["rows"]]
+    assert not (tmp_path / "runs" / "coursework-task6" / "quick" / "v2" / "lam0.5" / "seed0" / "last.pt").exists()
+
+
+def test_task6_discards_rows_of_an_older_protocol(tmp_path, monkeypatch):
+    monkeypatch.delenv("MTLKIT_DATA", raising=False)
+    stale = {"schema": 2, "experiment": "coursework_task6", "mode": "quick", "protocol": "v1",
+             "rows": [{"setting": "STL seed 0", "metric": "test_acc_item", "ours": 0.5}]}
+    (tmp_path / "coursework_task6.json").write_text(json.dumps(stale))
+    data = reproduce_quick("coursework-task6", tmp_path)
+    assert all("seed" not in r["setting"] for r in data["rows"]) and data["protocol"].startswith("v2")
 
 
 @pytest.mark.slow

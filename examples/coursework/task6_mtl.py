@@ -182,13 +182,14 @@ def _finish(run_dir: Path, metrics: dict[str, Any]) -> dict[str, Any]:
     return metrics
 
 
-def select_adam(ctx: RunContext, train: ImageDataset, budget: Budget) -> tuple[Adam, list[dict[str, Any]]]:
+def select_adam(ctx: RunContext, train: ImageDataset, budget: Budget,
+                done: Mapping[str, dict[str, Any]]) -> tuple[Adam, list[dict[str, Any]]]:
     """Score every sweep setting on the validation split; the best mean validation accuracy wins."""
     sweep_train, val = validation_split(train, budget)
     scored = []
     for adam in budget.sweep:
         run_dir = ctx.run_dir(_RUN_ROOT, "sweep", adam.slug)
-        record = _finished(run_dir)
+        record = _finished(run_dir) or done.get(adam.name)
         if record is None:
             cw_training.seeded(0)
             trainer = make_trainer(ctx, cw_models.fashion_multitask(), {"item": 0.5, "group": 0.5}, adam, run_dir)
@@ -210,11 +211,14 @@ def _head_unchanged(model: nn.Module, initial: Mapping[str, torch.Tensor], task:
     return all(torch.equal(initial[k], now[k]) for k in keys)
 
 
-def train_final(ctx: RunContext, spec: Model, seed: int, train: ImageDataset, test: ImageDataset,
-                adam: Adam, budget: Budget) -> dict[str, Any]:
+def train_final(ctx: RunContext, results: ResultsFile, spec: Model, seed: int, train: ImageDataset,
+                test: ImageDataset, adam: Adam, budget: Budget) -> dict[str, Any]:
     """Train one final model (or resume it, or read its finished metrics); test it once."""
     run_dir = ctx.run_dir(_RUN_ROOT, spec.run, f"seed{seed}")
     record = _finished(run_dir)
+    if record is not None:
+        return record
+    record = results.data["per_seed"].get(f"{spec.run}/seed{seed}")
     if record is not None:
         return record
     cw_training.seeded(seed)
@@ -236,6 +240,8 @@ def train_final(ctx: RunContext, spec: Model, seed: int, train: ImageDataset, te
                      "train_loss_change_last10pct": last_fraction_change(curve),
                      "params": cw_models.count_parameters(net),
                      "head_unchanged": _head_unchanged(model, initial, task)}
+    results.data["per_seed"][f"{spec.run}/seed{seed}"] = out
+    results.save()
     return _finish(run_dir, out)
 
 
@@ -251,8 +257,8 @@ GATES = [
 ]
 
 
-def _previous_protocol(path: Path) -> str | None:
-    return json.loads(path.read_text()).get("protocol") if path.is_file() else None
+def _previous(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text()) if path.is_file() else {}
 
 
 @register_experiment(
@@ -264,17 +270,22 @@ def _previous_protocol(path: Path) -> str | None:
 )
 def run(ctx: RunContext) -> None:
     budget = BUDGETS[ctx.mode]
-    previous = _previous_protocol(ctx.results_dir / "coursework_task6.json")
+    previous = _previous(ctx.results_dir / "coursework_task6.json")
     results = ctx.results(deviations=deviations(budget), seeds=list(budget.seeds))
-    if previous != PROTOCOL:
+    same = previous.get("protocol") == PROTOCOL and previous.get("mode") == ctx.mode
+    if not same:
         # Rows of an older protocol answer another question: start the file afresh.
         results.data["rows"] = []
         for key in ("conclusions", "figures"):
             results.data.pop(key, None)
     results.set("protocol", PROTOCOL)
+    # Finished per-seed records live in the results file as well as in each run folder, so a checkout
+    # with the committed results but no run folders resumes without retraining.
+    results.set("per_seed", previous.get("per_seed", {}) if same else {})
     full_train, test = cw_data.fashion(ctx.data_root, budget.small)
     train = cw_data.subset(full_train, budget.n_train, seed=0)
-    adam, scored = select_adam(ctx, train, budget)
+    earlier = previous.get("adam_selection", {}).get("candidates", []) if same else []
+    adam, scored = select_adam(ctx, train, budget, {c["adam"]: c for c in earlier})
     results.set("adam_selection", {
         "procedure": f"each setting trains the λ=0.5 MTL net (seed 0) for {budget.sweep_epochs} epoch(s) on "
                      f"{budget.sweep_train or 'all'} training images and is scored by mean item/group accuracy on "
@@ -285,7 +296,8 @@ def run(ctx: RunContext) -> None:
 
     runs: dict[str, list[dict[str, Any]]] = {}
     for spec in models(budget):
-        runs[spec.setting] = [train_final(ctx, spec, seed, train, test, adam, budget) for seed in budget.seeds]
+        runs[spec.setting] = [train_final(ctx, results, spec, seed, train, test, adam, budget)
+                               for seed in budget.seeds]
         add_rows(results, runs[spec.setting])
     results.set("n_train", len(train))
     results.set("n_test", len(test))
