@@ -1,5 +1,6 @@
 """The coursework runs end to end in quick mode: each task via ``mtlkit reproduce``, then the notebook."""
 
+import ast
 import json
 import os
 import shutil
@@ -103,3 +104,42 @@ def test_notebook_executes_in_quick_mode(data_root, quick_runs):
                 os.environ[key] = value
     errors = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert not errors
+
+
+def _task6_protocol() -> str:
+    """Task 6's ``PROTOCOL`` constant, read from the script's source (importing it would register it twice)."""
+    tree = ast.parse((ROOT / "examples" / "coursework" / "task6_mtl.py").read_text())
+    return next(node.value.value for node in tree.body if isinstance(node, ast.Assign)
+                and any(getattr(t, "id", None) == "PROTOCOL" for t in node.targets))
+
+
+def _stored_text(notebook: dict) -> str:
+    parts = []
+    for cell in notebook["cells"]:
+        for output in cell.get("outputs", []):
+            parts.append("".join(output.get("text", "")))
+            parts.append("".join(output.get("data", {}).get("text/markdown", "")))
+    return "\n".join(parts)
+
+
+def test_committed_notebook_shows_the_reduced_campaign():
+    """The committed notebook's outputs are the reduced campaign's: its mode and its Task-6 numbers.
+
+    Skipped only while ``results/coursework_task6.json`` predates Task 6's current protocol (the
+    reduced campaign has not run yet, so there is nothing correct for the notebook to show). Once the
+    campaign's results are committed this test fails until the notebook is re-executed on them.
+    """
+    task6 = json.loads((ROOT / "results" / "coursework_task6.json").read_text())
+    protocol = _task6_protocol()
+    if task6.get("protocol") != protocol:
+        pytest.skip(f"results/coursework_task6.json is from protocol {task6.get('protocol')!r}, not the current "
+                    f"{protocol!r}: the reduced campaign has not been run, so the notebook cannot show its results yet")
+    assert task6["mode"] == "reduced"
+    text = _stored_text(json.loads(NOTEBOOK.read_text()))
+    assert "mode=reduced" in text and "mode=quick" not in text and "(quick mode)" not in text
+    for task in range(1, 7):
+        assert f"Task {task}: reduced mode" in text, task
+    assert task6["adam_used"] in text
+    # The stored Task-6 table is this results file's (a stale execution shows other numbers).
+    for row in task6["rows"]:
+        assert f"| {row['setting']} | {row['metric']} | {row['ours']:.4g} |" in text, row["setting"]
