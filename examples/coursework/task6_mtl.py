@@ -215,11 +215,12 @@ def train_final(ctx: RunContext, results: ResultsFile, spec: Model, seed: int, t
                 test: ImageDataset, adam: Adam, budget: Budget) -> dict[str, Any]:
     """Train one final model (or resume it, or read its finished metrics); test it once."""
     run_dir = ctx.run_dir(_RUN_ROOT, spec.run, f"seed{seed}")
-    record = _finished(run_dir)
+    key = f"{spec.run}/seed{seed}"
+    record = results.data["per_seed"].get(key) or _finished(run_dir)
     if record is not None:
-        return record
-    record = results.data["per_seed"].get(f"{spec.run}/seed{seed}")
-    if record is not None:
+        if key not in results.data["per_seed"]:
+            results.data["per_seed"][key] = record
+            results.save()
         return record
     cw_training.seeded(seed)
     model = spec.build()
@@ -240,7 +241,7 @@ def train_final(ctx: RunContext, results: ResultsFile, spec: Model, seed: int, t
                      "train_loss_change_last10pct": last_fraction_change(curve),
                      "params": cw_models.count_parameters(net),
                      "head_unchanged": _head_unchanged(model, initial, task)}
-    results.data["per_seed"][f"{spec.run}/seed{seed}"] = out
+    results.data["per_seed"][key] = out
     results.save()
     return _finish(run_dir, out)
 
