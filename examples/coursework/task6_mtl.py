@@ -111,6 +111,8 @@ class Model:
 
 
 def models(budget: Budget) -> list[Model]:
+    """The final configurations, cheapest first: the two single-task pairs, then the MTL net for every λ."""
+
     def pair(build: Callable[[int], nn.Module]) -> Callable[[], nn.Module]:
         return lambda: SingleTaskModels({task: build(n) for task, n in N_CLASSES.items()})
 
