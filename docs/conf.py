@@ -32,3 +32,6 @@ sys.path.insert(0, os.path.dirname(__file__))
 import generate_results  # noqa: E402
 
 generate_results.write_pages()
+import coursework_report  # noqa: E402
+
+coursework_report.write_report()

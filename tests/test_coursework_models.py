@@ -54,3 +54,32 @@ def test_zero_weighted_head_is_bit_identical_after_training(lam, frozen, trained
     assert not torch.equal(before[f"heads.{trained}.body.blocks.0.0.weight"],
                            after[f"heads.{trained}.body.blocks.0.0.weight"])
     assert not torch.equal(before["trunk.layers.0.0.weight"], after["trunk.layers.0.0.weight"])
+
+
+def test_lambda_one_mtl_is_the_one_head_single_task_network():
+    """λ = 1 trains exactly the MTL architecture with one head: same init from the same seed, same updates."""
+    x = torch.randn(8, 1, 28, 28, generator=torch.Generator().manual_seed(1))
+    targets = {"item": torch.arange(8) % 10, "group": torch.arange(8) % 3}
+    torch.manual_seed(0)
+    mtl = cw_models.fashion_multitask(branch_hidden=(8,))
+    torch.manual_seed(0)
+    single = cw_models.fashion_wide_single_task(10, branch_hidden=(8,))
+    assert cw_models.count_parameters(single) == cw_models.count_parameters(mtl.trunk) + cw_models.count_parameters(
+        mtl.heads["item"])
+    optimisers = [torch.optim.Adam(m.parameters(), 1e-3) for m in (mtl, single)]
+    for _ in range(2):
+        losses = [F.cross_entropy(mtl(x)["item"], targets["item"]) + 0.0 * F.cross_entropy(mtl(x)["group"],
+                  targets["group"]), F.cross_entropy(single(x), targets["item"])]
+        for loss, opt in zip(losses, optimisers, strict=True):
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    assert torch.equal(mtl(x)["item"], single(x))
+
+
+def test_wide_single_task_cnn_has_the_mtl_trunk_width():
+    wide = cw_models.fashion_wide_single_task(10)
+    assert wide.output_shape == (10,)
+    # Backbone as in Task 6.1, plus the 6272 -> 3136 shared dense layer.
+    extra = cw_models.count_parameters(wide) - cw_models.count_parameters(cw_models.fashion_single_task(10))
+    assert extra == 6272 * 3136 + 3136 + 3136 * 10 + 10 - (6272 * 10 + 10)

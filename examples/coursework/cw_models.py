@@ -94,6 +94,19 @@ def fashion_single_task(n_classes: int) -> ConvNet:
     return ConvNet(IMAGE_SHAPE, [*fashion_backbone(), Dense(n_classes, activation=None)])
 
 
+def fashion_wide_single_task(n_classes: int, branch_hidden: Sequence[int] = ()) -> ConvNet:
+    """Single-task CNN with the MTL trunk's width: backbone, the shared dense 3136, then the classes.
+
+    The Task-6.1 CNN widened by the dense layer the MTL network shares (about 19.7 M parameters
+    instead of 155 K). With ``branch_hidden=BRANCH_HIDDEN`` it is, layer for layer and (from the
+    same seed) weight for weight, the Task-6.2 network with only its first branch; the
+    :math:`\\lambda = 1` MTL run trains exactly that network, so the Task-6 script does not train
+    it twice.
+    """
+    branch = [Dense(w) for w in branch_hidden]
+    return ConvNet(IMAGE_SHAPE, [*fashion_backbone(), Dense(SHARED_DENSE), *branch, Dense(n_classes, activation=None)])
+
+
 def fashion_multitask(branch_hidden: Sequence[int] = BRANCH_HIDDEN) -> MultiTaskModel:
     """Task 6.2: shared backbone + shared dense 3136, an ``item`` (10) and a ``group`` (3) branch."""
     trunk = ConvNet(IMAGE_SHAPE, [*fashion_backbone(), Dense(SHARED_DENSE)])

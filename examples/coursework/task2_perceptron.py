@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import cw_data
 import numpy as np
+from perceptron_diagram import draw_perceptron
 
 from mtlkit.data import ImageDataset
 from mtlkit.experiments import RunContext, register_experiment
@@ -64,7 +65,8 @@ def run(ctx: RunContext) -> None:
         curves[name] = errors
         weights.append(w.reshape(28, 28))
         results.add_row(f"pair {name}", "test_acc", 1.0 - error_rate(x_test, y_test, w, bias),
-                        paper=BRIEF.get((a, b)), train_error=min(errors), final_train_error=errors[-1],
+                        **({"brief_says": BRIEF[(a, b)]} if (a, b) in BRIEF else {}),
+                        train_error=min(errors), final_train_error=errors[-1],
                         iterations=len(errors) - 1, n_train=len(x), n_test=len(x_test))
     records = [{"iteration": float(i), **{k: v[i] for k, v in curves.items() if i < len(v)}}
                for i in range(max(map(len, curves.values())))]
@@ -74,7 +76,8 @@ def run(ctx: RunContext) -> None:
     plot_image_grid(weights, titles=[f"w: {a} (−) vs {b} (+)" for a, b in PAIRS], ncols=4, cmap="RdBu_r",
                     symmetric=True, cell_size=1.8, suptitle="Learned perceptron weights").savefig(
         ctx.figures_dir / "coursework_task2_weights.png", dpi=120)
-    results.set("figures", ["figures/coursework_task2_errors.png", "figures/coursework_task2_weights.png"])
+    diagram = ctx.save_figure(draw_perceptron(), "coursework_task2_diagram", dpi=120)
+    results.set("figures", [diagram, "figures/coursework_task2_errors.png", "figures/coursework_task2_weights.png"])
     accs = {r["setting"]: r["ours"] for r in results.rows}
     easiest, hardest = max(accs, key=accs.get), min(accs, key=accs.get)
     results.set("conclusions", f"A linear perceptron separates {easiest} best ({accs[easiest]:.1%} test accuracy) and "

@@ -32,7 +32,7 @@ GATES = [
 )
 def run(ctx: RunContext) -> None:
     budget = BUDGETS[ctx.mode]
-    deviations = budget.deviations(BUDGETS["full"].epochs) + [
+    deviations = budget.deviations() + [
         "batch size 128, Adam lr 1e-3, 'valid' padding (Keras default), no pooling (the brief specifies none)",
         "one seed"]
     results = ctx.results(deviations=deviations, seeds=[0])

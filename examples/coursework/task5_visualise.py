@@ -66,8 +66,9 @@ def run(ctx: RunContext) -> None:
         with torch.no_grad():
             start = net(torch.full((1, 1, 28, 28), (0.5 - mean) / std, device=on)).softmax(1)[0]
             probs = net(dream[None]).softmax(1)[0]
-        results.add_row(f"DeepDream class {digit}", "prob_target", float(probs[digit]),
-                        predicted=int(probs.argmax()), prob_target_grey_start=float(start[digit]))
+        predicted = int(probs.argmax())
+        results.add_row(f"DeepDream class {digit}", "prob_target", float(probs[digit]), predicted=predicted,
+                        classified_as_target=float(predicted == digit), prob_target_grey_start=float(start[digit]))
         dreams.append(dream[0] * std + mean)
     titles = [f"dream '{d}': p={results.get(f'DeepDream class {d}', 'prob_target')['ours']:.3f}" for d in DIGITS]
     fig = plot_image_grid(dreams, titles=titles, ncols=2, cell_size=2.5,
