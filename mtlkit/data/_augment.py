@@ -40,7 +40,8 @@ def crop_flip(images: Tensor, offsets: Tensor, flips: Tensor, padding: int) -> T
     if offsets.shape != (n, 2) or flips.shape != (n,):
         raise ValueError(f"offsets must be ({n}, 2) and flips ({n},), got {tuple(offsets.shape)}, {tuple(flips.shape)}")
     if offsets.numel() and (int(offsets.min()) < 0 or int(offsets.max()) > 2 * padding):
-        raise ValueError(f"offsets must lie in [0, {2 * padding}], got range [{int(offsets.min())}, {int(offsets.max())}]")
+        low, high = int(offsets.min()), int(offsets.max())
+        raise ValueError(f"offsets must lie in [0, {2 * padding}], got range [{low}, {high}]")
     padded = torch.nn.functional.pad(images, (padding,) * 4)
     cols = torch.arange(w, device=images.device).expand(n, w)
     # A flip reverses the columns that the crop reads, so crop and flip are one gather.
