@@ -86,7 +86,7 @@ class Budget:
 
 REDUCED_WIDTHS = Widths(conv=(48, 96, 96), shared_conv=(54, 108, 108), fc=256)
 BUDGETS = {
-    "quick": Budget(Widths(conv=(8, 16, 16), shared_conv=(9, 18, 18), fc=32), n_val=200, max_epochs=3,
+    "quick": Budget(Widths(conv=(16, 32, 32), shared_conv=(18, 36, 36), fc=64), n_val=200, max_epochs=3,
                     min_epochs=2, seeds=(0,), quick_images=1000),
     "reduced": Budget(REDUCED_WIDTHS, n_val=5000, max_epochs=30, min_epochs=20, seeds=(0, 1, 2)),
     "full": Budget(Widths(conv=(64, 128, 128), shared_conv=(72, 144, 144), fc=256), n_val=5000, max_epochs=60,
