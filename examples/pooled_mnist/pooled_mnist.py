@@ -68,9 +68,10 @@ class Budget:
 
 
 BUDGETS = {
-    "quick": Budget(width=8, n_train=200, n_test=200, stages=((1e-3, 1), (1e-4, 1)), seeds=(0,), tsne_points=150),
-    # 15,000 per dataset takes all of notMNIST's 14,979. Second stage at 1e-4, not 1e-5: see _deviations.
-    "reduced": Budget(width=64, n_train=15000, n_test=None, stages=((1e-3, 15), (1e-4, 5)), seeds=(0, 1, 2),
+    "quick": Budget(width=8, n_train=200, n_test=200, stages=((1e-3, 1), (1e-5, 1)), seeds=(0,), tsne_points=150),
+    # 15,000 per dataset takes all of notMNIST's 14,979. The paper's 1e-5 second stage moved the training loss in
+    # a pilot at width 64 (python -m benchmarks.hard_sharing_pilot --stage2), and a gate checks it in every network.
+    "reduced": Budget(width=64, n_train=15000, n_test=None, stages=((1e-3, 15), (1e-5, 5)), seeds=(0, 1, 2),
                       tsne_points=600),
     "full": Budget(width=192, n_train=None, n_test=None, stages=((1e-3, 25), (1e-5, 25)), seeds=(0, 1, 2),
                    tsne_points=2000),
@@ -145,10 +146,8 @@ def _deviations(mode: str, b: Budget) -> list[str]:
         ]
         if b.stages[-1][0] != 1e-5:
             out.append(
-                f"Second stage at {b.stages[-1][0]:g} instead of 1e-5: in the previous reduced run (width 32, 4,000 "
-                "images, 8 epochs at 1e-3) 2 epochs at 1e-5 did not change the training loss, so that stage would "
-                "not count. Every row carries stage2_train_loss_fall (the relative fall of the training loss over the "
-                "last stage) and a gate requires it to exceed 1 %."
+                f"Second stage at {b.stages[-1][0]:g} instead of 1e-5, because a 1e-5 stage that does not lower the "
+                "training loss would not count; the gate on stage2_train_loss_fall checks that this one does."
             )
     if b.precision != "fp32":
         out.append(f"Trained under {b.precision} autocast (fp32 weights and optimiser state); see precision-check.")
