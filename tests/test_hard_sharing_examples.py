@@ -1,6 +1,7 @@
 """The hard-sharing reproductions: seed 000 (pooled MNIST-likes) and seed 003 (CIFAR-100 fine/coarse)."""
 
 import importlib
+import json
 import sys
 from pathlib import Path
 
@@ -8,6 +9,9 @@ import pytest
 import torch
 from helpers import reproduce_quick
 from torch.nn import functional as F
+
+from mtlkit.experiments import get_experiment
+from mtlkit.results import validate
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -18,6 +22,16 @@ def cifar_example():
     sys.path.insert(0, folder)
     try:
         yield importlib.import_module("coarse_fine_architectures"), importlib.import_module("cifar100_coarse_fine")
+    finally:
+        sys.path.remove(folder)
+
+
+@pytest.fixture(scope="module")
+def pooled_example():
+    folder = str(EXAMPLES / "pooled_mnist")
+    sys.path.insert(0, folder)
+    try:
+        yield importlib.import_module("pooled_mnist")
     finally:
         sys.path.remove(folder)
 
@@ -69,18 +83,64 @@ def test_reuse_heads_get_the_other_prediction_with_the_configured_gradient(cifar
         assert grad is not None and grad.abs().sum() > 0
 
 
-@pytest.mark.parametrize(
-    ("name", "n_rows"),
-    [("pooled-mnist", 3 + 4 * 1 + 2 + 2 + 2 + 3), ("cifar100-coarse-fine", 24)],
-)
+# pooled-mnist: 3 single-task + 4 pools x (datasets + pooled row) + 2 controls x 3 + 9 pooled datasets x 2 claims;
+# cifar: the selection row + 6 architectures x 3 quantities x 2 tasks + 10 claim comparisons.
+@pytest.mark.parametrize(("name", "n_rows"), [("pooled-mnist", 3 + 13 + 6 + 18), ("cifar100-coarse-fine", 1 + 36 + 10)])
 def test_quick_mode_writes_every_row(data_root, tmp_path, name, n_rows):
+    stale = {"setting": "old protocol", "metric": "test_acc_mnist", "ours": 1.0, "n": 1}
+    (tmp_path / f"{name.replace('-', '_')}.json").write_text(json.dumps(
+        {"schema": 2, "experiment": name.replace("-", "_"), "mode": "quick", "rows": [stale]}))
     data = reproduce_quick(name, tmp_path, data_root)
     assert data["mode"] == "quick" and data["deviations"] and data["conclusions"]
-    assert len(data["rows"]) == n_rows
+    assert validate(data) == []
+    assert len(data["rows"]) == n_rows and all(r["setting"] != "old protocol" for r in data["rows"])
     assert all(0 <= r["ours"] <= 100 for r in data["rows"] if r["metric"].startswith(("test_acc", "val_acc")))
+    # Resumable per configuration: every planned network finished and was recorded with its CPU time.
+    assert sorted(data["progress"]) == sorted(data["planned"]) == sorted(data["per_run"])
+    claims = [r for r in data["rows"] if " − " in r["setting"]]
+    assert claims and all(r["n"] == len(data["seeds"]) and "beyond_2_standard_errors" in r for r in claims)
+    assert {c["name"] for c in data["checks"]} == {g.name for g in get_experiment(name).gates}
     if name == "pooled-mnist":
         table = {(r["setting"], r["metric"]) for r in data["rows"]}
         assert ("F+N+M", "test_acc_notmnist") in table and ("single-task", "test_acc_mnist") in table
+        assert ("F+N+M − equal-steps control", "gain_test_acc_fashion_mnist") in table
         assert all((tmp_path / f).is_file() for f in data["figures"])  # relative to the results folder
+        nets = [r for r in data["rows"] if r["metric"].startswith(("test_acc", "pooled_test_acc"))]
+        assert all(isinstance(r["train_loss_change_last10pct"], float) and "stage2_train_loss_fall" in r for r in nets)
+        runs = data["per_run"]
+        for k, pool in ((2, "F+N"), (3, "F+N+M")):
+            # The control gets exactly the optimiser steps of pre-training + retraining (quick sets are equal-sized).
+            assert runs[f"control{k} mnist seed0"]["steps"] == (
+                runs[f"pretrain {pool} seed0"]["steps"] + runs[f"retrain {pool} fashion_mnist seed0"]["steps"])
+        # A restart retrains nothing: every configuration is skipped, the records are unchanged.
+        again = reproduce_quick(name, tmp_path, data_root)
+        assert again["per_run"] == data["per_run"] and again["progress"] == data["progress"]
     else:
         assert len(data["parameter_counts"]) == 6
+        selection = next(r for r in data["rows"] if r["setting"].startswith("epoch selection"))
+        assert selection["chosen_epochs"] >= 2 and len(selection["val_acc_fine_curve"]) == 3
+        assert all(r["epochs"] == selection["chosen_epochs"] for r in data["rows"] if "parameters" in r)
+
+
+def test_pooled_control_schedule_and_paired_gain(pooled_example):
+    example = pooled_example
+    stages = example.BUDGETS["reduced"].stages
+    control = example.control_stages(stages, 3)
+    assert sum(n for _, n in control) == 4 * sum(n for _, n in stages)
+    assert [lr for lr, _ in control] == [lr for lr, _ in stages] * 2
+    with pytest.raises(ValueError, match="k must be"):
+        example.control_stages(stages, 0)
+    g = example.paired_gain([1.0, 2.0, 3.0], [1.0, 1.0, 1.0])
+    assert g["gain"] == 1.0 and g["standard_error"] == pytest.approx(1 / 3**0.5)
+    assert g["beyond_2_standard_errors"] is False  # 1.0 < 2 x 0.577
+    with pytest.raises(ValueError, match="paired"):
+        example.paired_gain([1.0], [1.0, 2.0])
+
+
+def test_reduced_budgets_meet_the_issue(pooled_example, cifar_example):
+    pooled_budget = pooled_example.BUDGETS["reduced"]
+    assert pooled_budget.width >= 64 and pooled_budget.n_train >= 15000 and len(pooled_budget.seeds) == 3
+    assert len(pooled_budget.stages) == 2
+    _, cifar = cifar_example
+    budget = cifar.BUDGETS["reduced"]
+    assert budget.augment and budget.min_epochs >= 20 and len(budget.seeds) == 3 and budget.quick_images is None

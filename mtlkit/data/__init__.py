@@ -4,9 +4,11 @@
 pickle-free npz, JPEG-in-npz), verifies every file's sha256, and returns an
 :class:`ImageDataset` of uint8 images and int64 labels. The view functions
 turn those into the multi-task datasets of the reproductions, and
-:class:`InMemoryBatches` batches them without a ``DataLoader``.
+:class:`InMemoryBatches` batches them without a ``DataLoader`` (:class:`CropFlipBatches` with
+the standard crop + flip augmentation).
 """
 
+from mtlkit.data._augment import CropFlipBatches, crop_flip
 from mtlkit.data._batches import IGNORE_INDEX, InMemoryBatches, ScaleNormalize
 from mtlkit.data._dataset import ImageDataset, Split
 from mtlkit.data._errors import ChecksumError, DataError, FormatError, MissingFileError
@@ -31,6 +33,7 @@ __all__ = [
     "POOLABLE",
     "REGISTRY",
     "ChecksumError",
+    "CropFlipBatches",
     "DataError",
     "DatasetSpec",
     "FileSpec",
@@ -47,6 +50,7 @@ __all__ = [
     "balanced_sample",
     "cache_dir",
     "cifar100_tasks",
+    "crop_flip",
     "download_file",
     "fashion_mnist_tasks",
     "group_split",
