@@ -8,7 +8,12 @@ repo="$(cd "$(dirname "$0")/.." && pwd)"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
-python -m pip wheel -q --disable-pip-version-check --no-deps --no-build-isolation -w "$work/dist" "$repo"
+# Built from a copy of the files git knows (tracked or not ignored): setuptools writes build/ and
+# *.egg-info into the source folder, and ignored local files must not reach the wheel.
+mkdir "$work/src"
+# (a tracked file deleted but not yet staged has nothing to copy, hence the tolerated cp errors)
+git -C "$repo" ls-files -z --cached --others --exclude-standard | (cd "$repo" && xargs -0 cp --parents -t "$work/src" 2>/dev/null || true)
+python -m pip wheel -q --disable-pip-version-check --no-deps --no-build-isolation -w "$work/dist" "$work/src"
 wheel=("$work"/dist/mtlkit-*.whl)
 python -m venv --system-site-packages "$work/venv"
 # --no-deps: the dependencies are the system ones; --force-reinstall shadows an editable install there.
