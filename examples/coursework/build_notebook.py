@@ -77,7 +77,7 @@ registered experiment as the command line, so the numbers here and in `results/`
 path. This copy was executed in **quick** mode (tiny subsets, one epoch: a smoke run, the accuracies
 are not meaningful); set `COURSEWORK_MODE=reduced` (the budget of `results/`) or `full` (the
 coursework protocol, for a GPU) before starting the kernel to run more. The scripts live in
-`examples/coursework/`; the reusable parts are `mtlkit.perceptron`, `mtlkit.viz` and the mtlkit
+`examples/coursework/`; the reusable parts are `perceptron.py` (beside the scripts), `mtlkit.viz` and the mtlkit
 models and Trainer."""),
     ("code", SETUP),
     ("md", """\
@@ -92,8 +92,8 @@ pair is linearly separable already in 2-D."""),
 ## Task 2 — Perceptron (numpy only)
 
 `predict(x, w, b) = sign(w·x + b)` and `optimize(x, y)` (random init, online perceptron rule,
-error per pass) live in `mtlkit.perceptron`, which imports nothing but numpy:"""),
-    ("code", "import mtlkit.perceptron as perceptron\n\n"
+error per pass) live in `perceptron.py` beside the scripts, which imports nothing but numpy:"""),
+    ("code", "import perceptron\n\n"
              "print(inspect.getsource(perceptron.predict))\nprint(inspect.getsource(perceptron.perceptron_update))"),
     ("code", "task2 = run(2)\nshow(task2)"),
     ("md", """\
