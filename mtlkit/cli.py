@@ -27,7 +27,7 @@ from mtlkit.experiments import (
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from mtlkit.demo import format_table, run_demo
+    from mtlkit.demo import format_table, run_demo  # noqa: PLC0415 - the demo's imports load only for `mtlkit demo`
 
     rows = run_demo(epochs=args.epochs, seed=args.seed, progress=args.progress)
     print(format_table(rows))

@@ -195,7 +195,7 @@ def register_experiment(
         >>> run.name, run.seed_file
         ('toy', '000_x.txt')
     """
-    if not isinstance(name, str) or not name:
+    if not name:
         raise ValueError(f"name must be a non-empty string, got {name!r}")
 
     def decorate(run: Callable[[RunContext], object]) -> Experiment:

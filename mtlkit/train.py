@@ -426,9 +426,10 @@ class Trainer:
         show = self.progress if self.progress is not None else sys.stderr.isatty()
         if not show or not self.is_main_process:
             return data
-        from tqdm.auto import tqdm
+        from tqdm.auto import tqdm  # noqa: PLC0415 - tqdm only for a terminal
 
-        return tqdm(data, desc=desc, leave=False)
+        bar: Iterable[Batch] = tqdm(data, desc=desc, leave=False)
+        return bar
 
     # ------------------------------------------------------------------ state
     @property
@@ -499,7 +500,7 @@ class Trainer:
             f.write(json.dumps(record) + "\n")
         if self.tensorboard:
             if self._writer is None:
-                from torch.utils.tensorboard import SummaryWriter
+                from torch.utils.tensorboard import SummaryWriter  # noqa: PLC0415 - tensorboard is the optional [log] extra
 
                 self._writer = SummaryWriter(str(self.log_dir))
             for key, value in record.items():

@@ -6,9 +6,9 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from helpers import LOSSES, ShuffledBatches, toy_model, toy_problem  # noqa: E402
+from helpers import LOSSES, ShuffledBatches, toy_model, toy_problem
 
-from mtlkit import Trainer  # noqa: E402
+from mtlkit import Trainer
 
 if __name__ == "__main__":
     torch.set_num_threads(1)

@@ -25,7 +25,7 @@ EXAMPLE = textwrap.dedent(
 
 
 def test_version_flag():
-    out = subprocess.run([sys.executable, "-m", "mtlkit.cli", "--version"], capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-m", "mtlkit.cli", "--version"], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == f"mtlkit {__version__}"
 
 
@@ -58,7 +58,7 @@ def test_a_missing_examples_folder_says_what_to_pass(tmp_path, capsys):
 
 
 def test_without_a_checkout_the_examples_folder_must_be_given(tmp_path, monkeypatch, capsys):
-    import mtlkit.experiments as experiments
+    from mtlkit import experiments
 
     # An installed wheel: the package's parent folder is site-packages, with no pyproject.toml.
     fake = tmp_path / "site-packages" / "mtlkit" / "experiments.py"

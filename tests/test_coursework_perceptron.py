@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples" / "coursework"))
-from perceptron import error_rate, optimize, perceptron_update, predict  # noqa: E402
+from perceptron import error_rate, optimize, perceptron_update, predict
 
 
 def separable(n: int = 200, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

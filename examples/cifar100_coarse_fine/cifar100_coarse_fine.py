@@ -9,6 +9,7 @@ epochs, and evaluated on the CIFAR-100 test set (the seed's "validation").
 from __future__ import annotations
 
 import json
+import math
 import statistics
 import sys
 from dataclasses import dataclass
@@ -128,7 +129,7 @@ def _conclusion(acc: dict) -> str:
         if arch not in acc:
             continue
         gain, paper, spread, beyond = effect(arch, task)
-        if spread != spread:  # NaN: one seed, no spread to compare against
+        if math.isnan(spread):  # one seed, no spread to compare against
             versus = "one seed, spread unknown"
         else:
             versus = f"{'larger' if beyond else 'not larger'} than the seed std {spread:.2f}"

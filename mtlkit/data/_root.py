@@ -100,7 +100,8 @@ def _hash_file(path: Path, algorithm: str) -> str:
     with open(path, "rb") as fh:
         while chunk := fh.read(_CHUNK):
             digest.update(chunk)
-    return digest.hexdigest()
+    hexdigest: str = digest.hexdigest()
+    return hexdigest
 
 
 def sha256_of(path: Path) -> str:
@@ -130,7 +131,7 @@ def md5_of(path: Path) -> str:
 
 
 def _load_verdicts() -> None:
-    global _verdicts_loaded
+    global _verdicts_loaded  # noqa: PLW0603 - a once-per-process flag beside the module's verdict cache
     if _verdicts_loaded:
         return
     _verdicts_loaded = True

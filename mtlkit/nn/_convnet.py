@@ -118,7 +118,9 @@ class ConvNet(nn.Module):
         self.output_shape = shape
 
     @staticmethod
-    def _build(spec: LayerSpec, shape: tuple[int, ...], default: ActivationSpec, index: int) -> nn.Module:
+    def _build(  # noqa: PLR0911 - one return per layer kind of the spec language
+        spec: LayerSpec, shape: tuple[int, ...], default: ActivationSpec, index: int
+    ) -> nn.Module:
         def act(a: ActivationSpec) -> nn.Module:
             return make_activation(default if a == _DEFAULT else a)
 
@@ -149,7 +151,8 @@ class ConvNet(nn.Module):
         return int(torch.tensor(self.output_shape).prod())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.layers(x)
+        out: torch.Tensor = self.layers(x)
+        return out
 
 
 class _GlobalAvgPool(nn.Module):

@@ -27,7 +27,8 @@ class LinearHead(nn.Module):
         self.out_features = out_features
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.linear(features.flatten(1))
+        logits: torch.Tensor = self.linear(features.flatten(1))
+        return logits
 
 
 class MLPHead(nn.Module):
@@ -53,4 +54,5 @@ class MLPHead(nn.Module):
         self.out_features = out_features
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.body(features)
+        logits: torch.Tensor = self.body(features)
+        return logits

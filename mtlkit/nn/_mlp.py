@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import torch
@@ -48,7 +49,7 @@ class MLP(nn.Module):
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         sizes = [in_features, *widths]
         blocks = []
-        for k, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+        for k, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
             last = k == len(widths) - 1
             layers: list[nn.Module] = [nn.Linear(n_in, n_out)]
             if final_activation or not last:

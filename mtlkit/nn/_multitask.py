@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import cast
 
 import torch
 from torch import nn
@@ -86,11 +87,13 @@ class MultiTaskModel(nn.Module):
                 sizes = [x[task].shape[0] for task in tasks]
                 joined = self.trunk(torch.cat([x[task] for task in tasks]))
                 return dict(zip(tasks, joined.split(sizes), strict=True))
-            return {task: self.trunk[task](x[task]) for task in tasks}
+            per_task = cast(nn.ModuleDict, self.trunk)  # not shared_trunk: __init__ made it a ModuleDict
+            return {task: per_task[task](x[task]) for task in tasks}
         if self.shared_trunk:
             shared = self.trunk(x)
             return {task: shared for task in tasks}
-        return {task: self.trunk[task](x) for task in tasks}
+        per_task = cast(nn.ModuleDict, self.trunk)
+        return {task: per_task[task](x) for task in tasks}
 
     def forward(self, x: TaskInput, tasks: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
         requested = list(self.tasks) if tasks is None else list(tasks)
@@ -127,7 +130,7 @@ class SingleTaskModels(MultiTaskModel):
         super().__init__(dict(networks), {task: nn.Identity() for task in networks})
 
 
-def _dependency_order(heads: Mapping[str, nn.Module]) -> list[str]:
+def _dependency_order(heads: Mapping[str, nn.Module] | nn.ModuleDict) -> list[str]:
     """Tasks ordered so that every label-reuse source comes before its consumer."""
     order: list[str] = []
     state: dict[str, str] = {}
