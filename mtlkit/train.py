@@ -143,8 +143,15 @@ class Trainer:
         grad_clip: float | None = None,
         precision: str = "fp32",
     ) -> None:
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+        if not isinstance(optimizer, torch.optim.Optimizer):
+            raise TypeError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
         if not losses:
             raise ValueError("Trainer needs at least one task loss")
+        bad_losses = {task: loss for task, loss in losses.items() if loss is not None and not callable(loss)}
+        if bad_losses:
+            raise TypeError(f"losses must map tasks to callables (or None), got {bad_losses!r}")
         self.tasks = tuple(losses)
         model_tasks = getattr(model, "tasks", None)
         if model_tasks is not None:

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from mtlkit._validate import features_input, positive_int
 from mtlkit.nn._activation import ActivationSpec, make_activation
 
 
@@ -43,6 +44,11 @@ class MLP(nn.Module):
         final_activation: bool = True,
     ) -> None:
         super().__init__()
+        positive_int("in_features", in_features)
+        if isinstance(widths, str | bytes) or not isinstance(widths, Sequence):
+            raise TypeError(f"widths must be a sequence of layer sizes, got {widths!r}")
+        for k, width in enumerate(widths):
+            positive_int(f"widths[{k}]", width)
         if in_features <= 0 or any(w <= 0 for w in widths):
             raise ValueError(f"MLP sizes must be positive, got in={in_features}, widths={widths}")
         if not 0.0 <= dropout < 1.0:
@@ -63,6 +69,7 @@ class MLP(nn.Module):
         self.out_features = sizes[-1]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        features_input("x", x, (self.in_features,), next(self.parameters(), None))
         x = x.flatten(1)
         for block in self.blocks:
             x = block(x)
