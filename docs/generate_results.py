@@ -33,13 +33,12 @@ def _fmt(value: Any) -> str:
 
 def _ours(result: dict[str, Any], row: dict[str, Any]) -> str:
     """The measured number with its spread and n, or why the row is no result."""
-    failed = failed_gates(result, row)
-    if failed:
-        return f"uninformative: {', '.join(failed)}"
     text = _fmt(row.get("ours"))
     if row.get("ours_std") is not None:
         text += f" ± {_fmt(row['ours_std'])}"
-    return f"{text} (n={row.get('n', '?')})"
+    text += f" (n={row.get('n', '?')})"
+    failed = failed_gates(result, row)
+    return f"uninformative: {', '.join(failed)} [{text}]" if failed else text
 
 
 def _paper(row: dict[str, Any]) -> str:
@@ -64,6 +63,8 @@ def _rst_table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def _cell(text: str) -> str:
+    if len(text) > 4 and text.startswith("``") and text.endswith("``"):
+        return text  # an inline literal needs no escaping
     return text.replace("*", r"\*").replace("|", r"\|") or " "
 
 
@@ -83,13 +84,18 @@ def results_page(result: dict[str, Any]) -> str:
         conclusions = result["conclusions"]
         if isinstance(conclusions, str):
             conclusions = [conclusions]
-        out += ["Conclusions", "-----------", "", *[f"* {c}" for c in conclusions], ""]
+        out += ["Conclusions", "-----------", ""]
+        failed = sorted({c["name"] for c in result.get("checks", []) if not c.get("passed")})
+        if failed:
+            out += [f".. warning:: These conclusions come from a run whose sanity gates failed ({', '.join(failed)}); "
+                    "the rows those gates cover are uninformative, and so is any conclusion drawn from them.", ""]
+        out += [*[f"* {c}" for c in conclusions], ""]
     checks = result.get("checks", [])
     out += ["Sanity gates", "------------", ""]
     if checks:
         out.append(_rst_table(
             ["gate", "threshold", "measured", "passed"],
-            [[c["name"], c["threshold"], _fmt(c.get("value")) + (f" ({c['note']})" if c.get("note") else ""),
+            [[c["name"], f"``{c['threshold']}``", _fmt(c.get("value")) + (f" ({c['note']})" if c.get("note") else ""),
               "yes" if c["passed"] else "NO: its rows are uninformative"] for c in checks],
         ))
     else:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
+from types import ModuleType
 
 import torch
 from torch.nn import functional as F
@@ -56,3 +58,13 @@ def reproduce_quick(name: str, out: Path, data_root: str | None = None) -> dict:
         args += ["--data", data_root]
     assert main(args) == 0
     return json.loads((out / f"{name.replace('-', '_')}.json").read_text())
+
+
+def docs_generator() -> ModuleType:
+    """``docs/generate_results.py`` as a module (it is a script, not part of the package)."""
+    path = Path(__file__).resolve().parents[1] / "docs" / "generate_results.py"
+    spec = importlib.util.spec_from_file_location("generate_results", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -1,26 +1,20 @@
-import importlib.util
 import json
 from pathlib import Path
+
+from helpers import docs_generator
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _generator():
-    spec = importlib.util.spec_from_file_location("generate_results", ROOT / "docs" / "generate_results.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_readme_results_section_is_generated_from_results_files():
-    gen = _generator()
+    gen = docs_generator()
     text = (ROOT / "README.md").read_text()
     block = text.split(gen.BEGIN, 1)[1].split(gen.END, 1)[0].strip()
     assert block == gen.readme_section().strip(), "run: python docs/generate_results.py --readme"
 
 
 def test_an_accelerator_benchmark_file_gets_its_own_page_and_is_not_an_experiment(tmp_path, monkeypatch):
-    gen = _generator()
+    gen = docs_generator()
     results, pages = tmp_path / "results", tmp_path / "pages"
     results.mkdir()
     (results / "benchmarks.json").write_text((ROOT / "results" / "benchmarks.json").read_text())

@@ -1,11 +1,11 @@
 """Results schema v2, sanity gates and the rules that keep the docs tables from misleading."""
 
-import importlib.util
 import json
 import math
 from pathlib import Path
 
 import pytest
+from helpers import docs_generator
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -13,13 +13,6 @@ from mtlkit.gates import Gate, last_fraction_change, relative_fall
 from mtlkit.results import ResultsFile, failed_gates, validate
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _generator():
-    spec = importlib.util.spec_from_file_location("generate_results", ROOT / "docs" / "generate_results.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.mark.parametrize("path", sorted(p for p in (ROOT / "results").glob("*.json") if "benchmarks" not in p.name),
@@ -121,12 +114,12 @@ def test_relative_fall():
 
 
 def _synthetic(tmp_path, monkeypatch):
-    gen = _generator()
+    gen = docs_generator()
     results = tmp_path / "results"
     results.mkdir()
     data = {"schema": 2, "experiment": "toy", "seed_file": "s.txt", "command": "mtlkit reproduce toy --mode reduced",
             "mode": "reduced", "deviations": [], "hardware": "h", "wall_time_s": 1.0, "seeds": [0, 1, 2],
-            "mtlkit_commit": "abc1234",
+            "mtlkit_commit": "abc1234", "conclusions": ["MTL wins."],
             "checks": [{"name": "baseline trains", "threshold": "ours < 40", "value": 88.0, "passed": False,
                         "settings": "STL", "metric": "*"}],
             "rows": [
@@ -149,8 +142,11 @@ def test_tables_show_n_hide_non_comparable_paper_numbers_and_flag_failed_gates(t
     assert "| toy | MTL | err | 10.5 ± 0.25 (n=3) | not comparable: different metric | reduced | def5678 |" in readme
     assert "11.5" not in readme
     assert "| toy | STL |" not in readme, "a row whose gate failed is no headline"
+    assert "Not shown: the headline rows of experiments whose sanity gates failed" in readme
+    assert "toy (baseline trains)" in readme
     gen.write_pages()
     page = (tmp_path / "pages" / "toy.rst").read_text()
-    assert "uninformative: baseline trains" in page and "88" in page  # the gate's measured value is shown
+    assert "uninformative: baseline trains [88 (n=1)]" in page  # the number stays visible, marked
     assert "NO: its rows are uninformative" in page
+    assert ".. warning:: These conclusions come from a run whose sanity gates failed (baseline trains)" in page
     assert "not comparable: different metric" in page and "11.5" not in page

@@ -7,6 +7,9 @@ from helpers import LOSSES, ShuffledBatches, toy_model, toy_problem
 from torch.nn import functional as F
 
 from mtlkit import ConstantWeights, NonFiniteLossError, Phase, Trainer, load_checkpoint, weighted_sum
+from mtlkit.precision import bf16_supported
+
+needs_bf16 = pytest.mark.skipif(not bf16_supported(torch.device("cpu")), reason="this CPU has no native bf16")
 
 
 def _trainer(model, tmp_path=None, **kw):
@@ -104,10 +107,11 @@ def test_checkpoint_contains_everything_needed(tmp_path):
     assert state["epoch"] == 1
 
 
-def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
+@pytest.mark.parametrize("precision", ["fp32", pytest.param("bf16", marks=needs_bf16)])
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, precision):
     x, y = toy_problem()
     model = toy_model()
-    trainer = _trainer(model, tmp_path)
+    trainer = _trainer(model, tmp_path, precision=precision)
     trainer.fit(ShuffledBatches(x, y, 32), epochs=1)
     ckpt = tmp_path / "ckpt" / "last.pt"
     good = ckpt.read_bytes()

@@ -140,7 +140,7 @@ def _conclusion(acc: dict) -> str:
 GATES = [
     # Reuse Fine can only help the coarse task if the fine prediction it reuses is mostly right.
     Gate("fine predictor trains", key="ours", above=40.0, settings="Independent", metric="val_acc_fine", marks="*"),
-    Gate("training converged", key="train_loss_change_last10pct", below=0.02, metric="val_acc_*"),
+    Gate("training converged", key="train_loss_change_last10pct", below=0.02, metric="val_acc_*", marks="*"),
 ]
 
 

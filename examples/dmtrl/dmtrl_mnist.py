@@ -140,8 +140,10 @@ def _plot(ctx: RunContext, b: Budget, table: dict) -> str:
 
 GATES = [
     Gate("STL trains", key="ours", below=50.0, settings="STL @*", metric="multiclass_error_pct"),
-    Gate("DMTRL shares", key="parameters_vs_stl", below=0.6, settings="DMTRL-*", metric="binary_error_pct"),
-    Gate("training converged", key="train_loss_change_last10pct", below=0.02, metric="binary_error_pct"),
+    Gate("DMTRL shares", key="parameters_vs_stl", below=0.6, settings="DMTRL-*", metric="binary_error_pct",
+         marks="DMTRL-*"),
+    Gate("training converged", key="train_loss_change_last10pct", below=0.02, metric="binary_error_pct",
+         marks="*"),
 ]
 
 

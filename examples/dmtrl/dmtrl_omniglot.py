@@ -176,7 +176,7 @@ def _plot_rho(ctx: RunContext, rho: dict[str, dict[str, list[float]]], fraction:
 GATES = [
     Gate("STL trains", key="ours", below=80.0, settings="STL @*", metric="error_pct"),
     Gate("DMTRL shares", key="parameters_vs_stl", below=0.6, settings="DMTRL-*", metric="error_pct|rho_*"),
-    Gate("training converged", key="train_loss_change_last10pct", below=0.02, metric="error_pct"),
+    Gate("training converged", key="train_loss_change_last10pct", below=0.02, metric="error_pct", marks="*"),
 ]
 
 
