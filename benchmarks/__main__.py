@@ -60,8 +60,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 continue
             on_device = {"device": device}
         load = round(os.getloadavg()[0], 2)  # per module: with --only, entries come from different runs
-        for entry in module.run(quick=args.quick, **on_device):
-            entry = {"module": path.stem, **entry, "load_average_1min_at_start": load}
+        for measured in module.run(quick=args.quick, **on_device):
+            entry = {"module": path.stem, **measured, "load_average_1min_at_start": load}
             entries.append(entry)
             ratio = entry.get("ratio")
             shown = f"{ratio:8.3f}" if isinstance(ratio, float) else f"{'-':>8}"

@@ -112,7 +112,7 @@ def _training_step(module: nn.Module, forward: Callable[[], Tensor | list[Tensor
     return step
 
 
-def _conv_backward_flops(grad_out_shape, x_shape, w_shape, *args, **kwargs) -> int:  # noqa: ANN001, ANN002, ANN003
+def _conv_backward_flops(grad_out_shape, x_shape, w_shape, *args, **kwargs) -> int:
     """Each requested gradient of a (non-transposed) convolution costs what its forward costs.
 
     Replaces torch's formula, which multiplies the backward of a grouped convolution by ``groups``
@@ -231,7 +231,7 @@ def _tltorch_entries(batch: int, repeats: int, device: torch.device) -> list[dic
     """
     name = "fc1/tucker vs_tltorch"
     try:
-        import tltorch  # noqa: PLC0415 - optional dependency, benchmark only
+        import tltorch
     except ImportError:
         return [{"name": name, "skipped": "tltorch not importable (pip install tensorly-torch)"}]
     _, fan_in, fan_out, _, _ = LAYERS["fc1"]
@@ -251,7 +251,7 @@ def _tltorch_entries(batch: int, repeats: int, device: torch.device) -> list[dic
 
     try:
         their_forward()
-    except Exception as error:  # noqa: BLE001 - an optional third-party comparison must not abort the run
+    except Exception as error:
         return [{"name": name, "skipped": f"tltorch failed: {error}"}]
     return [
         _entry(

@@ -51,13 +51,13 @@ def seconds_per_step(model: nn.Module, x: torch.Tensor, targets: dict[str, torch
 
 def stage2_pilot(folder: Path) -> dict[str, dict[str, object]]:
     """Relative fall of the epoch-mean training loss over a 3-epoch second stage at 1e-5 and at 1e-4."""
-    import shutil  # noqa: PLC0415
+    import shutil
 
     sys.path.insert(0, str(EXAMPLES / "pooled_mnist"))
-    from pooled_mnist_data import digit_splits  # noqa: PLC0415 - an example folder, importable only via sys.path
+    from pooled_mnist_data import digit_splits
 
-    from mtlkit import Trainer, seed_everything  # noqa: PLC0415
-    from mtlkit.lr_schedules import staged_time_decay  # noqa: PLC0415
+    from mtlkit import Trainer, seed_everything
+    from mtlkit.lr_schedules import staged_time_decay
 
     task = "fashion_mnist"
     split = digit_splits(None, 3000, None)[task]
@@ -96,8 +96,8 @@ def main(argv: list[str] | None = None) -> int:
         Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
         return 0
     sys.path.insert(0, str(EXAMPLES / "cifar100_coarse_fine"))
-    from cifar100_coarse_fine import BUDGETS  # noqa: PLC0415 - an example folder, importable only via sys.path
-    from coarse_fine_architectures import build  # noqa: PLC0415
+    from cifar100_coarse_fine import BUDGETS
+    from coarse_fine_architectures import build
 
     torch.manual_seed(0)
     cases = {

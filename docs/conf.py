@@ -5,7 +5,7 @@ import sys
 
 sys.path.insert(0, os.path.abspath(".."))
 
-from mtlkit import __version__  # noqa: E402
+from mtlkit import __version__
 
 project = "mtlkit"
 author = "mtlkit developers"

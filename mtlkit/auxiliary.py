@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, cast
 
 import torch
 import torch.nn.functional as F
@@ -79,6 +79,18 @@ def reconstruction_cost(
     raise ValueError(f"unknown reconstruction cost {cost!r}; choose 'mse' or 'bce'")
 
 
+class _BlockTrunk(Protocol):
+    """What :meth:`DenoisingAutoencoders.for_trunk` reads from a trunk (as :class:`mtlkit.nn.MLP` has)."""
+
+    blocks: Sequence[nn.Module]
+    in_features: int
+    widths: Sequence[int]
+
+
+class _TaskModel(Protocol):
+    tasks: Sequence[str]
+
+
 class DenoisingAutoencoders(nn.Module):
     r"""The reconstruction task :math:`\mathcal J_r` of a trunk: one DAE per block (see module doc).
 
@@ -120,6 +132,8 @@ class DenoisingAutoencoders(nn.Module):
         >>> daes.encoders[0][0].weight is blocks[0][0].weight  # shared, not copied
         True
     """
+
+    layer_weights: torch.Tensor  # a buffer (registered in __init__); declared for the type checker
 
     def __init__(
         self,
@@ -196,8 +210,10 @@ class DenoisingAutoencoders(nn.Module):
                 f"{type(trunk).__name__} has no {missing}; pass its blocks and widths to "
                 "DenoisingAutoencoders(encoders, widths, ...) instead"
             )
-        widths = [trunk.in_features, *trunk.widths]
-        return cls(trunk.blocks, widths, **options)
+        # The attributes were checked above; the cast only tells the type checker so.
+        typed = cast(_BlockTrunk, trunk)
+        widths = [typed.in_features, *typed.widths]
+        return cls(typed.blocks, widths, **options)
 
     def layer_costs(self, x: torch.Tensor) -> list[torch.Tensor]:
         r"""Per-DAE costs :math:`\mathcal C_k(g_k(e_k(f(x_{k-1}))), x_{k-1})` for :math:`k=1..K`.
@@ -296,7 +312,8 @@ class WithReconstruction(MultiTaskModule):
     @property  # type: ignore[override]
     def tasks(self) -> tuple[str, ...]:
         """The wrapped model's tasks, then the reconstruction task."""
-        return (*self.model.tasks, self.task)
+        # The documented contract of ``model`` (a MultiTaskModel or alike) is that it has ``tasks``.
+        return (*cast(_TaskModel, self.model).tasks, self.task)
 
     def shared_modules(self) -> list[nn.Module]:
         """The wrapped model's shared modules (the DAEs' encoders are among its trunk blocks)."""

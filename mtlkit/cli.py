@@ -1,4 +1,8 @@
-"""The ``mtlkit`` command: ``demo``, ``list``, ``reproduce``, ``status``, ``bench``."""
+"""The ``mtlkit`` command: ``demo``, ``list``, ``reproduce``, ``status``.
+
+The benchmarks live in the source checkout, not in the package: run them with ``python -m benchmarks``
+from the repository root.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +14,20 @@ from pathlib import Path
 
 from mtlkit._version import __version__
 from mtlkit.campaign import Campaign, experiment_status, format_status
-from mtlkit.experiments import MODES, RunContext, cpu_settings, discover, get_experiment
+from mtlkit.experiments import (
+    MODES,
+    ExamplesNotFoundError,
+    Experiment,
+    RunContext,
+    UnknownExperimentError,
+    cpu_settings,
+    discover,
+    find_experiment,
+)
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from mtlkit.demo import format_table, run_demo
+    from mtlkit.demo import format_table, run_demo  # noqa: PLC0415 - the demo's imports load only for `mtlkit demo`
 
     rows = run_demo(epochs=args.epochs, seed=args.seed, progress=args.progress)
     print(format_table(rows))
@@ -24,7 +37,7 @@ def _demo(args: argparse.Namespace) -> int:
 def _list(args: argparse.Namespace) -> int:
     registry = discover(args.examples)
     if not registry:
-        print("no experiments found (set MTLKIT_EXAMPLES to the repository's examples/ folder)")
+        print(f"no experiments in {args.examples or 'the examples folder'}; pass --examples DIR or set MTLKIT_EXAMPLES")
         return 1
     width = max(len(name) for name in registry)
     for name, exp in registry.items():
@@ -33,15 +46,15 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _reproduce(args: argparse.Namespace) -> int:
-    names = list(discover(args.examples)) if args.all else args.names
-    if not names:
+    if not args.names and not args.all:
         print("name an experiment (see `mtlkit list`) or pass --all")
         return 2
-    for name in names:
-        get_experiment(name, args.examples)  # an unknown name fails before anything runs
+    registry = discover(args.examples)
+    names = list(registry) if args.all else args.names
+    experiments = [find_experiment(name, registry, args.examples) for name in names]  # unknown names fail first
     if len(names) > 1 or args.jobs > 1 or args.all:
         return _campaign(args, names)
-    return _reproduce_one(args, names[0])
+    return _reproduce_one(args, experiments[0])
 
 
 def _campaign(args: argparse.Namespace, names: list[str]) -> int:
@@ -67,8 +80,7 @@ def _results_dir(args: argparse.Namespace) -> str:
     return args.results_dir or ("runs/results-quick" if args.mode == "quick" else "results")
 
 
-def _reproduce_one(args: argparse.Namespace, name: str) -> int:
-    experiment = get_experiment(name, args.examples)
+def _reproduce_one(args: argparse.Namespace, experiment: Experiment) -> int:
     results_dir = _results_dir(args)
     ctx = RunContext(
         experiment=experiment.name,
@@ -95,13 +107,7 @@ def _status(args: argparse.Namespace) -> int:
     return 0
 
 
-def _bench(args: argparse.Namespace) -> int:
-    try:
-        from benchmarks.__main__ import main as bench_main
-    except ImportError:
-        print("the benchmarks package is part of the source checkout; run from the repository root")
-        return 1
-    return bench_main(["--quick"] if args.quick else [])
+_EXAMPLES_HELP = "examples folder (default: $MTLKIT_EXAMPLES, else the source checkout's examples/)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -116,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=_demo)
 
     lst = sub.add_parser("list", help="list the reproducible experiments")
-    lst.add_argument("--examples", help="examples folder (default: $MTLKIT_EXAMPLES or the checkout's)")
+    lst.add_argument("--examples", help=_EXAMPLES_HELP)
     lst.set_defaults(func=_list)
 
     rep = sub.add_parser(
@@ -130,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--results-dir", help="default: results/ (quick: runs/results-quick/)")
     rep.add_argument("--runs-dir", default="runs", help="checkpoints and logs")
     rep.add_argument("--data", help="data root (default: $MTLKIT_DATA)")
-    rep.add_argument("--examples", help="examples folder (default: $MTLKIT_EXAMPLES or the checkout's)")
+    rep.add_argument("--examples", help=_EXAMPLES_HELP)
     rep.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
     rep.add_argument(
         "--threads", type=int, help="torch intra-op threads (default: what the experiment asks for, else torch's)"
@@ -141,18 +147,20 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--mode", choices=MODES, default="reduced")
     status.add_argument("--results-dir", help="default: results/ (quick: runs/results-quick/)")
     status.add_argument("--runs-dir", default="runs")
-    status.add_argument("--examples", help="examples folder (default: $MTLKIT_EXAMPLES or the checkout's)")
+    status.add_argument("--examples", help=_EXAMPLES_HELP)
     status.set_defaults(func=_status)
 
-    bench = sub.add_parser("bench", help="run the benchmarks (from the source checkout)")
-    bench.add_argument("--quick", action="store_true")
-    bench.set_defaults(func=_bench)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command; a missing examples folder or an unknown experiment is one line on stderr and exit code 2."""
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except (ExamplesNotFoundError, UnknownExperimentError) as error:
+        print(f"mtlkit: error: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ def _trunk() -> ConvNet:
 
 def run_demo(epochs: int = 3, seed: int = 0, progress: bool | None = None) -> list[dict[str, object]]:
     """Train both models and return one row per model with test accuracies and time."""
-    from mtlkit.data import fashion_mnist_tasks
+    from mtlkit.data import fashion_mnist_tasks  # noqa: PLC0415 - the data package loads only when the demo runs
 
     train = fashion_mnist_tasks("train", small=True)
     test = fashion_mnist_tasks("test", small=True)

@@ -8,23 +8,22 @@ Each example script registers itself::
         results = ctx.results(deviations=[...], seeds=[0, 1, 2])
         ...
 
-and :func:`discover` imports every ``*.py`` under the examples folder that calls
+and :func:`discover` loads every ``*.py`` under the examples folder that calls
 :func:`register_experiment`, so adding a reproduction never touches a hand-kept list.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
 
+from mtlkit._example_loader import ExampleFolder
 from mtlkit.gates import Gate
 from mtlkit.results import ResultsFile
 
@@ -35,10 +34,13 @@ MODES = ("quick", "reduced", "full")
 
 __all__ = [
     "MODES",
+    "ExamplesNotFoundError",
     "Experiment",
     "RunContext",
+    "UnknownExperimentError",
     "cpu_settings",
     "discover",
+    "find_experiment",
     "get_experiment",
     "register_experiment",
 ]
@@ -149,7 +151,10 @@ class RunContext:
 
 @dataclass(frozen=True)
 class Experiment:
-    """A registered reproduction and the CPU settings it runs under (see :func:`cpu_settings`)."""
+    """A registered reproduction and the CPU settings it runs under (see :func:`cpu_settings`).
+
+    Calling it calls ``run``, so a decorated function keeps working as one.
+    """
 
     name: str
     seed_file: str
@@ -160,8 +165,8 @@ class Experiment:
     flush_denormal: bool = False
     gates: tuple[Gate, ...] = ()
 
-
-_REGISTRY: dict[str, Experiment] = {}
+    def __call__(self, ctx: RunContext) -> object:
+        return self.run(ctx)
 
 
 def register_experiment(
@@ -172,58 +177,105 @@ def register_experiment(
     threads: int | None = None,
     flush_denormal: bool = False,
     gates: Sequence[Gate] = (),
-) -> Callable[[Callable[[RunContext], object]], Callable[[RunContext], object]]:
-    """Decorator that registers ``run(ctx)`` as the experiment ``name``.
+) -> Callable[[Callable[[RunContext], object]], Experiment]:
+    """Decorator that turns ``run(ctx)`` into the :class:`Experiment` ``name``, found by :func:`discover`.
 
     ``threads`` and ``flush_denormal`` are the process-wide CPU settings the run wants; the CLI
     applies them with :func:`cpu_settings` (``--threads`` overrides) and restores them afterwards.
     ``gates`` are the run's sanity gates (:class:`mtlkit.gates.Gate`): evaluated into the results
     file's ``checks``, they decide whether its rows are results or uninformative.
-    """
 
-    def decorate(run: Callable[[RunContext], object]) -> Callable[[RunContext], object]:
-        existing = _REGISTRY.get(name)
-        source = getattr(sys.modules.get(run.__module__), "__file__", "") or ""
-        if existing is not None and existing.source != source:
-            raise ValueError(f"experiment '{name}' is registered twice: {existing.source} and {source}")
-        _REGISTRY[name] = Experiment(name, seed_file, description, run, source, threads, flush_denormal, tuple(gates))
-        return run
+    There is no global registry: the decorated name is an :class:`Experiment` in its module, and
+    :func:`discover` collects the ones of the modules it loads.
+
+    Example:
+        >>> @register_experiment("toy", seed_file="000_x.txt", description="a toy")
+        ... def run(ctx: RunContext) -> None:
+        ...     pass
+        >>> run.name, run.seed_file
+        ('toy', '000_x.txt')
+    """
+    if not name:
+        raise ValueError(f"name must be a non-empty string, got {name!r}")
+
+    def decorate(run: Callable[[RunContext], object]) -> Experiment:
+        return Experiment(name, seed_file, description, run, "", threads, flush_denormal, tuple(gates))
 
     return decorate
 
 
+class ExamplesNotFoundError(ValueError):
+    """No examples folder was given and none was found; the message says what to pass."""
+
+
 def default_examples_dir() -> Path:
-    """``$MTLKIT_EXAMPLES``, else the ``examples/`` folder of the source checkout."""
+    """``$MTLKIT_EXAMPLES``, else the ``examples/`` folder of the source checkout mtlkit runs from.
+
+    An installed wheel has no checkout around it: then :class:`ExamplesNotFoundError` says to pass
+    ``--examples DIR`` or set ``MTLKIT_EXAMPLES``.
+    """
     env = os.environ.get("MTLKIT_EXAMPLES")
-    return Path(env) if env else Path(__file__).resolve().parents[1] / "examples"
+    if env:
+        return Path(env)
+    checkout = Path(__file__).resolve().parents[1]
+    # The pyproject.toml check keeps an unrelated site-packages/examples folder from being taken for ours.
+    if (checkout / "pyproject.toml").is_file() and (checkout / "examples").is_dir():
+        return checkout / "examples"
+    raise ExamplesNotFoundError(
+        "no examples folder: pass --examples DIR (the repository's examples/) or set MTLKIT_EXAMPLES"
+    )
 
 
 def discover(examples_dir: str | os.PathLike[str] | None = None) -> dict[str, Experiment]:
-    """Import every example that registers an experiment; returns the registry."""
+    """Load every example that registers an experiment; the experiments by name.
+
+    Each folder under ``examples_dir`` is loaded by a fresh :class:`~mtlkit._example_loader.ExampleFolder`:
+    scripts import their siblings by bare name, and neither ``sys.path`` nor ``sys.modules`` keeps
+    anything afterwards. Only files that mention ``register_experiment`` are executed.
+    """
     root = Path(examples_dir) if examples_dir is not None else default_examples_dir()
-    if root.is_dir():
-        for path in sorted(root.rglob("*.py")):
-            if "register_experiment" not in path.read_text(encoding="utf-8"):
+    if not root.is_dir():
+        raise ExamplesNotFoundError(f"examples folder {str(root)!r} is not a folder")
+    found: dict[str, Experiment] = {}
+    folders: dict[Path, ExampleFolder] = {}
+    for path in sorted(root.rglob("*.py")):
+        if "register_experiment" not in path.read_text(encoding="utf-8"):
+            continue
+        if path.parent not in folders:
+            folders[path.parent] = ExampleFolder(path.parent)
+        folder = folders[path.parent]
+        module = folder.load(path.stem)
+        for value in vars(module).values():
+            # An experiment imported from a sibling is the same object; the module that
+            # defines it is the one whose name the run function carries.
+            if not isinstance(value, Experiment) or getattr(value.run, "__module__", None) != module.__name__:
                 continue
-            module_name = "mtlkit_examples." + "_".join(path.relative_to(root).with_suffix("").parts)
-            if module_name in sys.modules:
-                continue
-            spec = importlib.util.spec_from_file_location(module_name, path)
-            assert spec is not None and spec.loader is not None
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[module_name] = module
-            # Examples may import their sibling helper modules.
-            sys.path.insert(0, str(path.parent))
-            try:
-                spec.loader.exec_module(module)
-            finally:
-                sys.path.remove(str(path.parent))
-    return dict(sorted(_REGISTRY.items()))
+            if value.name in found:
+                first = found[value.name].source
+                raise ValueError(f"experiment '{value.name}' is registered twice: {first} and {path}")
+            found[value.name] = replace(value, source=str(path))
+    return dict(sorted(found.items()))
+
+
+class UnknownExperimentError(KeyError):
+    """``get_experiment`` of a name that no example registers."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 def get_experiment(name: str, examples_dir: str | os.PathLike[str] | None = None) -> Experiment:
-    registry = discover(examples_dir)
+    """The experiment ``name`` of :func:`discover` (:class:`UnknownExperimentError` names the known ones)."""
+    return find_experiment(name, discover(examples_dir), examples_dir)
+
+
+def find_experiment(
+    name: str, registry: Mapping[str, Experiment], examples_dir: str | os.PathLike[str] | None = None
+) -> Experiment:
+    """``registry[name]``, or :class:`UnknownExperimentError` listing what ``registry`` knows."""
     if name not in registry:
         where = examples_dir or default_examples_dir()
-        raise KeyError(f"no experiment named '{name}' in {where}; known: {', '.join(registry) or 'none'}")
+        raise UnknownExperimentError(
+            f"no experiment named '{name}' in {where}; known: {', '.join(registry) or 'none'}"
+        )
     return registry[name]

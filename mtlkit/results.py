@@ -54,6 +54,7 @@ def _git_commit() -> str | None:
             text=True,
             timeout=5,
             cwd=Path(__file__).parent,
+            check=False,  # outside a git checkout there is no commit: returncode says so below
         )
     except (OSError, subprocess.SubprocessError):
         return None
@@ -66,6 +67,7 @@ def _git_commit() -> str | None:
         text=True,
         timeout=5,
         cwd=Path(__file__).parent.parent,
+        check=False,  # a failed status leaves stdout empty: the commit is then reported as clean
     )
     return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
 
@@ -138,7 +140,8 @@ class ResultsFile:
 
     @property
     def rows(self) -> list[dict[str, Any]]:
-        return self.data["rows"]
+        rows: list[dict[str, Any]] = self.data["rows"]
+        return rows
 
     def has(self, setting: str, metric: str | None = None) -> bool:
         """Whether a row for ``setting`` (and ``metric``, if given) exists."""
@@ -229,7 +232,7 @@ class ResultsFile:
         os.replace(tmp, self.path)
 
 
-_REQUIRED = {
+_REQUIRED: dict[str, type | tuple[type, ...]] = {
     "schema": int,
     "experiment": str,
     "seed_file": str,
@@ -289,13 +292,13 @@ def validate(data: dict[str, Any]) -> list[str]:
         missing = {"name", "threshold", "value", "passed"} - set(check)
         if missing:
             problems.append(f"checks[{i}] lacks {sorted(missing)}")
-    seen = set()
+    seen: set[tuple[object, object]] = set()
     for i, row in enumerate(data.get("rows", [])):
         problems += [f"rows[{i}] ({row.get('setting')!r}): {p}" for p in _row_problems(row)]
-        key = (row.get("setting"), row.get("metric"))
-        if key in seen:
-            problems.append(f"rows[{i}]: duplicate row {key}")
-        seen.add(key)
+        row_key = (row.get("setting"), row.get("metric"))
+        if row_key in seen:
+            problems.append(f"rows[{i}]: duplicate row {row_key}")
+        seen.add(row_key)
     return problems
 
 

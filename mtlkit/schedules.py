@@ -403,18 +403,17 @@ def schedule_from_name(
         )
     if not (math.isfinite(time_scale) and time_scale > 0):
         raise ValueError(f"time_scale must be finite and > 0, got {time_scale}")
-    names = {"supervised": supervised, "reconstruction": reconstruction, "unit": unit}
     kind = match["kind"]
     if kind == "lin" and match["number"] is None:
         if total is None:
             raise ValueError("schedule 'lin' spans the whole run: pass total= (number of units)")
-        return LinearSchedule(total, **names)
+        return LinearSchedule(total, supervised=supervised, reconstruction=reconstruction, unit=unit)
     number = float(match["number"]) * time_scale
     if kind == "stairs":
-        return StairsSchedule(number, **names)
+        return StairsSchedule(number, supervised=supervised, reconstruction=reconstruction, unit=unit)
     if kind == "lin":
-        return AbridgedLinearSchedule(number, **names)
-    return ExponentialSchedule(number, **names)
+        return AbridgedLinearSchedule(number, supervised=supervised, reconstruction=reconstruction, unit=unit)
+    return ExponentialSchedule(number, supervised=supervised, reconstruction=reconstruction, unit=unit)
 
 
 def _end_points(

@@ -51,7 +51,7 @@ def plot_schedules(
         ['stairs100', 'lin100', 'lin', 'exp40']
     """
     try:
-        import matplotlib  # noqa: F401  (fail early, with the fix, before anything is drawn)
+        import matplotlib  # noqa: PLC0415, F401  (fail early, with the fix, before anything is drawn)
     except ImportError as error:
         raise ImportError(
             "plot_schedules needs matplotlib; install it with: pip install 'mtlkit[viz]'"
@@ -66,7 +66,7 @@ def plot_schedules(
     if not labelled:
         raise ValueError("no schedules to plot")
     if ax is None:
-        import matplotlib.pyplot as plt
+        import matplotlib.pyplot as plt  # noqa: PLC0415 - matplotlib is the optional [viz] extra
 
         _, ax = plt.subplots()
     line_styles = ["-", "--", ":", "-."]

@@ -55,8 +55,10 @@ def pca_features(train: ArrayLike, test: ArrayLike, n_components: int) -> tuple[
     >>> a.shape, b.shape, bool(abs(a.mean(0)).max() < 1e-12)
     ((20, 2), (3, 2), True)
     """
-    train = np.asarray(train, dtype=np.float64).reshape(len(train), -1)  # type: ignore[arg-type]
-    test = np.asarray(test, dtype=np.float64).reshape(len(test), -1)  # type: ignore[arg-type]
+    train = np.asarray(train, dtype=np.float64)
+    train = train.reshape(train.shape[0], -1)
+    test = np.asarray(test, dtype=np.float64)
+    test = test.reshape(test.shape[0], -1)
     mean = train.mean(axis=0)
     _, _, components = np.linalg.svd(train - mean, full_matrices=False)
     axes = components[:n_components].T
@@ -136,7 +138,7 @@ def _as_task_data(
 ) -> TaskData:
     if isinstance(X, (list, tuple)):
         features = [np.asarray(x, dtype=np.float64) for x in X]
-        labels = [np.asarray(y, dtype=np.float64).reshape(-1) for y in Y]  # type: ignore[union-attr]
+        labels = [np.asarray(y, dtype=np.float64).reshape(-1) for y in Y]  # type: ignore[union-attr]  # X a list: Y is one per task too
         if len(features) != len(labels):
             raise ValueError(
                 f"got {len(features)} task inputs but {len(labels)} task label vectors"
@@ -235,7 +237,7 @@ class RegularizedMTL(LinearMTLClassifier):
         self.common_ = np.linalg.solve(system, rhs)
         # v_t = A_t⁻¹ X_tᵀ y_t − A_t⁻¹ G_t w_0
         self.offsets_ = np.stack([s[:, dim] - s[:, :dim] @ self.common_ for s in solves], axis=1)
-        weights = self.common_[:, None] + self.offsets_
+        weights: Array = self.common_[:, None] + self.offsets_
         self.objective_ = (
             _squared_loss(features, labels, weights)
             + mu * float(np.sum(self.offsets_**2))
@@ -372,14 +374,15 @@ class GOMTL(LinearMTLClassifier):
                 break
         self.basis_, self.codes_, self.objective_history_ = basis, codes, history
         self.objective_ = history[-1]
-        return basis @ codes
+        predicted: Array = basis @ codes
+        return predicted
 
 
 def _lasso_coordinate_descent(
     gram: Array, correlation: Array, mu: float, start: Array, sweeps: int = 500
 ) -> Array:
     """``argmin_s sᵀ Q s − 2 bᵀ s + μ ‖s‖₁`` (= ``‖y − Zs‖² + μ‖s‖₁`` up to a constant)."""
-    codes = start.copy()
+    codes: Array = start.copy()
     for _ in range(sweeps):
         largest_change = 0.0
         for j in range(len(codes)):
@@ -402,10 +405,11 @@ def _solve_basis(
 
     def operator(basis: Array) -> Array:
         products = (g @ basis @ np.outer(s, s) for g, s in zip(grams, codes.T, strict=True))
-        return sum(products) + lam * basis  # type: ignore[return-value]
+        applied: Array = sum(products) + lam * basis
+        return applied
 
     target = sum(np.outer(c, s) for c, s in zip(correlations, codes.T, strict=True))
-    basis = start.copy()
+    basis: Array = start.copy()
     residual = target - operator(basis)
     direction = residual.copy()
     norm = float(np.sum(residual**2))

@@ -82,7 +82,8 @@ def sharing_strength_of_factor(
     )
     similarity = unit.T @ unit  # (T, T) cosine similarities
     off_diagonal_sum = similarity.sum() - similarity.diagonal().sum()
-    return off_diagonal_sum / (tasks * (tasks - 1))  # = 2/(T(T-1)) Σ_{i<j}, similarity is symmetric
+    mean: torch.Tensor = off_diagonal_sum / (tasks * (tasks - 1))
+    return mean  # = 2/(T(T-1)) Σ_{i<j}, similarity is symmetric
 
 
 def sharing_strength(

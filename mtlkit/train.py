@@ -154,8 +154,15 @@ class Trainer:
         grad_clip: float | None = None,
         precision: str = "fp32",
     ) -> None:
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+        if not isinstance(optimizer, torch.optim.Optimizer):
+            raise TypeError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
         if not losses:
             raise ValueError("Trainer needs at least one task loss")
+        bad_losses = {task: loss for task, loss in losses.items() if loss is not None and not callable(loss)}
+        if bad_losses:
+            raise TypeError(f"losses must map tasks to callables (or None), got {bad_losses!r}")
         self.tasks = tuple(losses)
         if isinstance(model, MultiTaskModule):
             missing = [task for task in self.tasks if task not in model.tasks]
@@ -453,9 +460,10 @@ class Trainer:
         show = self.progress if self.progress is not None else sys.stderr.isatty()
         if not show or not self.is_main_process:
             return data
-        from tqdm.auto import tqdm
+        from tqdm.auto import tqdm  # noqa: PLC0415 - tqdm only for a terminal
 
-        return tqdm(data, desc=desc, leave=False)
+        bar: Iterable[Batch] = tqdm(data, desc=desc, leave=False)
+        return bar
 
     # ------------------------------------------------------------------ state
     @property
@@ -535,7 +543,7 @@ class Trainer:
             f.write(json.dumps(record) + "\n")
         if self.tensorboard:
             if self._writer is None:
-                from torch.utils.tensorboard import SummaryWriter
+                from torch.utils.tensorboard import SummaryWriter  # noqa: PLC0415 - tensorboard is the optional [log] extra
 
                 self._writer = SummaryWriter(str(self.log_dir))
             for key, value in record.items():

@@ -91,14 +91,16 @@ def transfer_parameters(
     return copied
 
 
-def output_layer(head: nn.Module) -> tuple[str, nn.Module]:
+def output_layer(head: nn.Module) -> tuple[str, nn.Linear | nn.Conv1d | nn.Conv2d]:
     """Name and module of the last ``Linear`` / ``Conv`` layer of a head (its output layer).
 
     >>> from mtlkit.nn import MLPHead
     >>> output_layer(MLPHead(8, [4], 3))[0]
     'body.blocks.1.0'
     """
-    found = [(n, m) for n, m in head.named_modules() if isinstance(m, nn.Linear | nn.Conv1d | nn.Conv2d)]
+    found: list[tuple[str, nn.Linear | nn.Conv1d | nn.Conv2d]] = [
+        (n, m) for n, m in head.named_modules() if isinstance(m, nn.Linear | nn.Conv1d | nn.Conv2d)
+    ]
     if not found:
         raise ValueError(f"head {type(head).__name__} has no Linear or Conv layer to hand over")
     return found[-1]

@@ -40,7 +40,7 @@ __all__ = [
 
 def _new_figure(width: float, height: float) -> Figure:
     try:
-        from matplotlib.figure import Figure
+        from matplotlib.figure import Figure  # noqa: PLC0415 - matplotlib is the optional [viz] extra
     except ImportError as err:  # pragma: no cover - depends on the environment
         raise ImportError(
             'mtlkit.viz plots need matplotlib: install the viz extra with pip install "mtlkit[viz]"'
@@ -112,14 +112,15 @@ def plot_embedding_2d(
     ax.set_ylabel(axis_labels[1])
     legend = ax.legend(markerscale=4, fontsize="small", loc="best", ncols=2 if len(classes) > 5 else 1)
     for handle in legend.legend_handles:
-        handle.set_alpha(1.0)
+        if handle is not None:  # matplotlib has no handle for artists it cannot draw in a legend
+            handle.set_alpha(1.0)
     if title:
         ax.set_title(title)
     return fig
 
 
 def _class_colours(n: int) -> list[Any]:
-    from matplotlib import colormaps
+    from matplotlib import colormaps  # noqa: PLC0415 - matplotlib is the optional [viz] extra
 
     cmap = colormaps["tab10" if n <= 10 else "tab20"]
     return [cmap(i % cmap.N) for i in range(n)]
@@ -317,7 +318,7 @@ def _mosaic(tiles: np.ndarray, ncols: int, pad: int = 1) -> np.ndarray:
 
 
 def _show_mosaic(ax: Any, mosaic: np.ndarray, cmap: str, vmin: float, vmax: float) -> None:
-    from matplotlib import colormaps
+    from matplotlib import colormaps  # noqa: PLC0415 - matplotlib is the optional [viz] extra
 
     colours = colormaps[cmap].with_extremes(bad="white")
     ax.imshow(np.ma.masked_invalid(mosaic), cmap=colours, vmin=vmin, vmax=vmax, interpolation="nearest")
@@ -499,7 +500,7 @@ def _gaussian_blur(img: torch.Tensor, sigma: float) -> torch.Tensor:
     return F.conv2d(F.pad(img, (0, 0, radius, radius), mode="reflect"), vertical, groups=channels)
 
 
-def deep_dream(
+def deep_dream(  # noqa: PLR0915 - validation of its many options, then one optimisation loop
     model: nn.Module,
     target_class: int,
     steps: int = 100,
@@ -585,7 +586,8 @@ def deep_dream(
             out = out[output]
         if out.dim() != 2 or not 0 <= target_class < out.shape[1]:
             raise ValueError(f"target_class {target_class} does not index logits of shape {tuple(out.shape)}")
-        return out
+        logits: torch.Tensor = out
+        return logits
 
     if init is not None:
         if tuple(init.shape) != (channels, height, width):
@@ -658,13 +660,14 @@ def tsne_2d(features: np.ndarray, seed: int = 0, perplexity: float = 30.0) -> np
     >>> tsne_2d(np.random.default_rng(0).normal(size=(40, 5)), perplexity=5).shape
     (40, 2)
     """
-    from sklearn.manifold import TSNE
+    from sklearn.manifold import TSNE  # noqa: PLC0415 - scikit-learn is the optional [viz] extra
 
     features = np.asarray(features, dtype=np.float32)
     if features.ndim != 2 or len(features) < 3:
         raise ValueError(f"need (N >= 3, D) features, got shape {features.shape}")
     perplexity = min(perplexity, (len(features) - 1) / 3)
-    return TSNE(2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(features)
+    embedded: np.ndarray = TSNE(2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(features)
+    return embedded
 
 
 def plot_tsne_panels(
@@ -686,14 +689,14 @@ def plot_tsne_panels(
     """
     if not panels:
         raise ValueError("no panels to plot")
-    from matplotlib import colormaps
+    from matplotlib import colormaps  # noqa: PLC0415 - matplotlib is the optional [viz] extra
 
     fig = _new_figure(4.2 * len(panels), 4.2)
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     cmap = colormaps["tab10"]
-    for ax, (name, (features, labels)) in zip(axes, panels.items(), strict=True):
+    for ax, (name, (features, panel_labels)) in zip(axes, panels.items(), strict=True):
         points = tsne_2d(features, seed=seed)
-        labels = np.asarray(labels)
+        labels = np.asarray(panel_labels)
         for c in np.unique(labels):
             keep = labels == c
             label = class_names[int(c)] if class_names is not None else str(int(c))

@@ -6,10 +6,10 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from helpers import LOSSES, ShuffledBatches, toy_model, toy_problem  # noqa: E402
+from helpers import LOSSES, ShuffledBatches, toy_model, toy_problem
 
-from mtlkit import Trainer  # noqa: E402
-from mtlkit.balancing import FAMO, DynamicWeightAverage, RandomLossWeighting, UncertaintyWeighting  # noqa: E402
+from mtlkit import Trainer
+from mtlkit.balancing import FAMO, DynamicWeightAverage, RandomLossWeighting, UncertaintyWeighting
 
 WEIGHTINGS = {"uw": UncertaintyWeighting, "dwa": DynamicWeightAverage, "rlw": RandomLossWeighting, "famo": FAMO}
 

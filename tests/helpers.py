@@ -29,7 +29,7 @@ class ShuffledBatches:
             yield self.x[idx], {k: v[idx] for k, v in self.targets.items()}
 
     def __len__(self) -> int:
-        return -(-len(self.x) // self.batch_size)
+        return -(-len(self.x) // self.batch_size)  # noqa: PLE0303 - ceil division of non-negatives
 
 
 def toy_problem(n: int = 96, seed: int = 0) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import itertools
 from collections.abc import Sequence
 
 import pytest
@@ -23,7 +24,7 @@ class TinyTrunk(nn.Module):
         sizes = [in_features, *widths]
         self.blocks = nn.ModuleList(
             nn.Sequential(nn.Linear(a, b), nn.Sigmoid())
-            for a, b in zip(sizes, sizes[1:], strict=False)
+            for a, b in itertools.pairwise(sizes)
         )
         self.in_features, self.widths = in_features, tuple(widths)
 
@@ -94,7 +95,7 @@ def test_one_reconstruction_step_moves_the_trunk_and_so_the_supervised_output() 
 
 
 def test_one_supervised_step_moves_the_dae_encoders() -> None:
-    net, model = make_model(noise=None)  # deterministic J_r
+    _net, model = make_model(noise=None)  # deterministic J_r
     x, y = torch.rand(8, 6), torch.randint(0, 3, (8,))
     optimiser = torch.optim.SGD(model.parameters(), lr=1.0)
     reconstruction = model.daes(x).detach()
@@ -229,7 +230,7 @@ def test_gradcheck_float64_of_each_dae_with_detached_inputs(layer: int) -> None:
 
 
 def _blocks(*sizes: int) -> nn.ModuleList:
-    return nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes, sizes[1:], strict=False))
+    return nn.ModuleList(nn.Linear(a, b) for a, b in itertools.pairwise(sizes))
 
 
 @pytest.mark.parametrize(

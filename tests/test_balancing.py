@@ -306,7 +306,7 @@ def test_impossible_configurations_are_named():
             method(AB).attach(stl)
         with pytest.raises(TypeError, match="MultiTaskModule"):
             method(AB).attach(torch.nn.Linear(2, 2))
-    with pytest.raises(ValueError, match="tasks=()"):
+    with pytest.raises(ValueError, match=r"tasks=\(\)"):
         UncertaintyWeighting(())
     with pytest.raises(TypeError, match="one string"):
         UncertaintyWeighting("ab")
@@ -371,7 +371,7 @@ def _same(a, b):
 @pytest.mark.parametrize("method", METHODS)
 def test_every_method_trains_the_toy_problem(method):
     x, y = toy_problem()
-    model, _, trainer = _weighted_trainer(method, None)
+    _, _, trainer = _weighted_trainer(method, None)
     trainer.fit(ShuffledBatches(x, y, 16), epochs=15)
     metrics = trainer.evaluate([(x, y)])
     assert metrics["a/acc"] > 0.6 and metrics["b/acc"] > 0.8, metrics
@@ -392,7 +392,7 @@ def test_user_defined_weighting_plugs_into_the_trainer():
     (F.cross_entropy(out["a"], batch[1]["a"]) + 0.1 * F.cross_entropy(out["b"], batch[1]["b"])).backward()
     with torch.no_grad():
         for p in reference.parameters():
-            p -= 0.1 * p.grad
+            p.sub_(0.1 * p.grad)
     for p, q in zip(model.parameters(), reference.parameters(), strict=True):
         assert torch.allclose(p, q, atol=1e-6)
 

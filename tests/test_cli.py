@@ -25,7 +25,7 @@ EXAMPLE = textwrap.dedent(
 
 
 def test_version_flag():
-    out = subprocess.run([sys.executable, "-m", "mtlkit.cli", "--version"], capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-m", "mtlkit.cli", "--version"], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == f"mtlkit {__version__}"
 
 
@@ -45,9 +45,62 @@ def test_list_and_reproduce_use_the_data_driven_registry(tmp_path, capsys):
     assert {"deviations", "hardware", "wall_time_s", "mtlkit_commit", "seeds"} <= set(data)
 
 
-def test_unknown_experiment_is_named(tmp_path):
-    with pytest.raises(KeyError, match="no experiment named 'nope'"):
-        main(["reproduce", "nope", "--examples", str(tmp_path)])
+def test_unknown_experiment_is_one_line_naming_it(tmp_path, capsys):
+    assert main(["reproduce", "nope", "--examples", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no experiment named 'nope'" in err
+
+
+def test_a_missing_examples_folder_says_what_to_pass(tmp_path, capsys):
+    assert main(["reproduce", "toy", "--examples", str(tmp_path / "absent")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(tmp_path / "absent") in err
+
+
+def test_without_a_checkout_the_examples_folder_must_be_given(tmp_path, monkeypatch, capsys):
+    from mtlkit import experiments
+
+    # An installed wheel: the package's parent folder is site-packages, with no pyproject.toml.
+    fake = tmp_path / "site-packages" / "mtlkit" / "experiments.py"
+    fake.parent.mkdir(parents=True)
+    (tmp_path / "site-packages" / "examples").mkdir()  # someone else's top-level examples/ folder
+    monkeypatch.setattr(experiments, "__file__", str(fake))
+    monkeypatch.delenv("MTLKIT_EXAMPLES", raising=False)
+    for argv in (["list"], ["reproduce", "toy"], ["status"]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "--examples DIR" in err and "MTLKIT_EXAMPLES" in err
+
+
+def test_examples_import_siblings_without_touching_sys_path_or_modules(tmp_path):
+    examples = tmp_path / "examples"
+    (examples / "one").mkdir(parents=True)
+    (examples / "two").mkdir()
+    # Two folders each with a helper of the same bare name: each example sees its own sibling.
+    for folder, value in (("one", 1), ("two", 2)):
+        (examples / folder / "shared_helper.py").write_text(
+            f"from dataclasses import dataclass\n\n@dataclass\nclass Budget:\n    epochs: int = {value}\n"
+        )
+        (examples / folder / "exp.py").write_text(
+            "from __future__ import annotations\n"
+            "from shared_helper import Budget\n"
+            "from mtlkit.experiments import register_experiment\n"
+            f"@register_experiment('toy-{folder}', seed_file='000_x.txt', description=str(Budget().epochs))\n"
+            "def run(ctx):\n    return Budget().epochs\n"
+        )
+    path_before, modules_before = list(sys.path), set(sys.modules)
+    registry = discover(examples)
+    assert sys.path == path_before and set(sys.modules) == modules_before
+    assert {name: exp.description for name, exp in registry.items()} == {"toy-one": "1", "toy-two": "2"}
+    assert registry["toy-two"].run(None) == 2 and registry["toy-one"].source.endswith("exp.py")
+    assert discover(examples).keys() == registry.keys()  # loading again is not "registered twice"
+
+
+def test_one_name_in_two_files_is_refused(tmp_path):
+    (tmp_path / "a.py").write_text(EXAMPLE.format(tag="twice"))
+    (tmp_path / "b.py").write_text(EXAMPLE.format(tag="twice"))
+    with pytest.raises(ValueError, match="'toy-twice' is registered twice"):
+        discover(tmp_path)
 
 
 def test_results_file_continues_same_mode_and_replaces_other(tmp_path):

@@ -7,7 +7,7 @@ import pytest
 
 pytest.importorskip("matplotlib")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples" / "coursework"))
-import perceptron_diagram  # noqa: E402
+import perceptron_diagram
 
 
 def test_diagram_shows_inputs_weights_bias_sum_and_sign(tmp_path):

@@ -10,7 +10,7 @@ from torch.nn import functional as F
 from mtlkit import Trainer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples" / "coursework"))
-import cw_models  # noqa: E402
+import cw_models
 
 
 def test_task41_cnn_shapes_and_parameter_count():
@@ -48,9 +48,9 @@ def test_zero_weighted_head_is_bit_identical_after_training(lam, frozen, trained
                       "group": F.cross_entropy}, weights={"item": lam, "group": 1 - lam}, progress=False)
     trainer.fit(data, epochs=1)
     after = model.state_dict()
-    for key in before:
+    for key, value in before.items():
         if key.startswith(f"heads.{frozen}."):
-            assert torch.equal(before[key], after[key]), key
+            assert torch.equal(value, after[key]), key
     assert not torch.equal(before[f"heads.{trained}.body.blocks.0.0.weight"],
                            after[f"heads.{trained}.body.blocks.0.0.weight"])
     assert not torch.equal(before["trunk.layers.0.0.weight"], after["trunk.layers.0.0.weight"])

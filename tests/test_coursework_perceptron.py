@@ -1,9 +1,13 @@
-"""The numpy perceptron of coursework Task 2 (mtlkit.perceptron)."""
+"""The numpy perceptron of coursework Task 2 (examples/coursework/perceptron.py)."""
+
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from mtlkit.perceptron import error_rate, optimize, perceptron_update, predict
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples" / "coursework"))
+from perceptron import error_rate, optimize, perceptron_update, predict
 
 
 def separable(n: int = 200, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -4,7 +4,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "docs"))
-import coursework_report  # noqa: E402
+import coursework_report
 
 
 def test_report_has_every_task_section_within_the_word_limit():

@@ -10,7 +10,7 @@ from torch.nn import functional as F
 from mtlkit import SingleTaskModels, Trainer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples" / "coursework"))
-import cw_training  # noqa: E402
+import cw_training
 
 
 @pytest.mark.parametrize(("values", "min_epochs", "patience", "expected"), [

@@ -10,7 +10,7 @@ import torch
 from mtlkit import viz
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples" / "coursework"))
-import cw_models  # noqa: E402
+import cw_models
 
 
 @pytest.fixture

@@ -44,13 +44,15 @@ def test_exact_factorisation_through_stacked_convolutions(execution):
     # Channel-wise layers (ReLU, pooling) run on the conv's batch-major buffer; LRN mixes channels
     # and must not: both layouts have to give the single-task nets' outputs.
     torch.manual_seed(0)
+    # fmt: off
     nets = {
         f"t{i}": nn.Sequential(
             nn.Conv2d(2, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.LocalResponseNorm(3),
             nn.Conv2d(4, 3, 3), nn.Tanh(), nn.Flatten(), nn.Linear(3 * 2 * 2, 1),
-        )  # fmt: skip
+        )
         for i in range(3)
     }
+    # fmt: on
     net = DMTRLNet.from_single_task(nets, "tt", eps=0.0)
     net.execution = execution
     x = torch.randn(5, 2, 8, 8)

@@ -70,7 +70,7 @@ def test_a_checkpoint_resumes_only_at_its_precision(tmp_path):
     model = toy_model()
     fp32 = Trainer(model, torch.optim.SGD(model.parameters(), lr=0.1), LOSSES, progress=False,
                    checkpoint_dir=tmp_path / "ckpt")
-    with pytest.raises(ValueError, match="precision='bf16'.*precision='fp32'"):
+    with pytest.raises(ValueError, match=r"precision='bf16'.*precision='fp32'"):
         fp32.fit(ShuffledBatches(x, y, 32), epochs=2)
 
 
@@ -84,7 +84,7 @@ def test_without_native_bf16_it_falls_back_to_fp32_with_a_warning(monkeypatch):
 
 def test_unknown_precision_is_named():
     model = toy_model()
-    with pytest.raises(ValueError, match="precision must be one of .* got 'fp16'"):
+    with pytest.raises(ValueError, match=r"precision must be one of .* got 'fp16'"):
         Trainer(model, torch.optim.SGD(model.parameters(), lr=0.1), LOSSES, precision="fp16")
 
 

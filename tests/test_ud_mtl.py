@@ -91,5 +91,5 @@ def test_invalid_configurations_raise() -> None:
         UserDefinedSharing([head], 0, ["a", "a"])
     with pytest.raises(ValueError, match="miss tasks"):
         UserDefinedSharing([head], 0, ["a", "b"])({"a": torch.randn(1, 4)})
-    with pytest.raises(TypeError, match="not an nn.Module"):
+    with pytest.raises(TypeError, match=r"not an nn\.Module"):
         UserDefinedSharing([lambda: 3], 0, ["a"])  # type: ignore[list-item]

@@ -104,7 +104,7 @@ path. The committed copy was executed with `COURSEWORK_MODE=reduced` from the fi
 campaign in `results/` (the first output cell says which mode; executing it reads finished runs and
 retrains nothing). CI executes a `quick` copy (tiny subsets: a smoke run whose accuracies mean
 nothing); `full` is the coursework protocol, for a GPU. The scripts live in
-`examples/coursework/`; the reusable parts are `mtlkit.perceptron`, `mtlkit.viz` and the mtlkit
+`examples/coursework/`; the reusable parts are `perceptron.py` (beside the scripts), `mtlkit.viz` and the mtlkit
 models and Trainer."""),
     ("code", SETUP),
     ("md", """\
@@ -119,8 +119,8 @@ pair is linearly separable already in 2-D."""),
 ## Task 2 — Perceptron (numpy only)
 
 `predict(x, w, b) = sign(w·x + b)` and `optimize(x, y)` (random init, online perceptron rule,
-error per pass) live in `mtlkit.perceptron`, which imports nothing but numpy:"""),
-    ("code", "import mtlkit.perceptron as perceptron\n\n"
+error per pass) live in `perceptron.py` beside the scripts, which imports nothing but numpy:"""),
+    ("code", "import perceptron\n\n"
              "print(inspect.getsource(perceptron.predict))\nprint(inspect.getsource(perceptron.perceptron_update))"),
     ("code", "task2 = run(2)\nshow(task2)"),
     ("md", """\

@@ -20,8 +20,8 @@ def draw_perceptron(n_inputs: int = 784) -> Figure:
     """Inputs → weighted edges → Σ (with bias b) → sign → ŷ ∈ {−1, +1}; returns the figure."""
     if not isinstance(n_inputs, int) or n_inputs < 4:
         raise ValueError(f"n_inputs must be an int >= 4 (three inputs, an ellipsis and the last), got {n_inputs!r}")
-    import matplotlib.pyplot as plt  # noqa: PLC0415 - matplotlib is the optional [viz] extra
-    from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch  # noqa: PLC0415
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch
 
     labels = (*SHOWN[:-1], f"x_{{{n_inputs}}}")
     weights = ("w_1", "w_2", "w_3", None, f"w_{{{n_inputs}}}")

@@ -1,4 +1,4 @@
-"""Coursework Task 2: a numpy perceptron (:mod:`mtlkit.perceptron`) on pairs of MNIST digits.
+"""Coursework Task 2: a numpy perceptron (`perceptron.py` beside it) on pairs of MNIST digits.
 
 Labels are -1 for the first digit of a pair and +1 for the second. Figures: training error per
 iteration (pass over the data) for every pair, and each learned ``w`` as a 28x28 image.
@@ -11,11 +11,11 @@ from dataclasses import dataclass
 
 import cw_data
 import numpy as np
+from perceptron import error_rate, optimize
 from perceptron_diagram import draw_perceptron
 
 from mtlkit.data import ImageDataset
 from mtlkit.experiments import RunContext, register_experiment
-from mtlkit.perceptron import error_rate, optimize
 from mtlkit.viz import plot_curves, plot_image_grid
 
 PAIRS = ((0, 1), (2, 3), (4, 5), (6, 7), (8, 9), (3, 5), (4, 9), (7, 9))

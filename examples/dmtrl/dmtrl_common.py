@@ -158,7 +158,7 @@ def cv_split(n: int, folds: int, fold: int, seed: int, holdout: float = 0.2) -> 
     """Train/validation indices: fold ``fold`` of a seeded ``folds``-fold split (``folds == 1``: holdout)."""
     order = np.random.default_rng([seed, 7]).permutation(n)
     if folds == 1:
-        cut = max(1, int(round(holdout * n)))
+        cut = max(1, round(holdout * n))
         return np.sort(order[cut:]), np.sort(order[:cut])
     parts = np.array_split(order, folds)
     val = parts[fold]

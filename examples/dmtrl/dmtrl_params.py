@@ -175,7 +175,7 @@ def _ud_large_rows(ctx: RunContext, results: ResultsFile) -> dict[str, float]:
         mean, std = mean_std(errors)
         results.add_row(f"{LABEL[key]} @ {fraction:.0%} (dmtrl-mnist protocol)", "binary_error_pct", round(mean, 3),
                         ours_std=None if std is None else round(std, 3), paper=PAPER_ERROR_1PCT[key],
-                        per_repeat=[round(e, 3) for e in errors], parameters=count, fc1_width=fc1[key],
+                        per_repeat=[round(e, 3) for e in errors], parameters=count, fc1_width=hidden,
                         width=b.width, ratio_to_STL=round(count / stl_count, 3))  # fmt: skip
         means[key] = mean
     return means

@@ -85,7 +85,7 @@ def run(ctx: RunContext) -> None:
     configs = [f"{p} seed{s}" for p in ("fp32", "bf16") for s in b.seeds]
     results.plan(configs)
     runs: dict[str, dict[int, dict[str, float]]] = {"fp32": {}, "bf16": {}}
-    for precision in runs:
+    for precision, per_seed in runs.items():
         for seed in b.seeds:
             key = f"{precision} seed{seed}"
             previous = results.data.get("per_run", {}).get(key)
@@ -93,7 +93,7 @@ def run(ctx: RunContext) -> None:
                 previous = train_one(ctx, b, precision, seed)
                 results.data.setdefault("per_run", {})[key] = previous
                 results.record_done(key, previous["cpu_s"])
-            runs[precision][seed] = previous
+            per_seed[seed] = previous
     for task in TASKS:
         means = {}
         for precision, by_seed in runs.items():

@@ -68,14 +68,14 @@ class TaskWeighting(nn.Module, ABC):
         least float32.
         """
 
-    def attach(self, model: nn.Module) -> None:  # noqa: B027 - an optional hook, empty by design
+    def attach(self, model: nn.Module) -> None:
         """Called once by the Trainer with the (unwrapped) model; methods that need its shared
         parameters take them here and raise ``ValueError`` when there are none."""
 
-    def on_iteration_end(self) -> None:  # noqa: B027
+    def on_iteration_end(self) -> None:
         """Called after every optimiser step (e.g. to renormalise learnable weights)."""
 
-    def on_epoch_end(self) -> None:  # noqa: B027
+    def on_epoch_end(self) -> None:
         """Called after every epoch (e.g. to record per-epoch average losses)."""
 
     # ------------------------------------------------------------------ shared machinery

@@ -17,6 +17,7 @@ import gzip
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
+from typing import TypedDict
 
 import numpy as np
 import torch
@@ -64,7 +65,12 @@ FASHION_MNIST_CLASSES = [
     "Ankle boot",
 ]
 NOTMNIST_CLASSES = list("ABCDEFGHIJ")
-NOTMNIST_DEFAULT_SPLIT = {"test_fraction": 0.2, "seed": 0}
+class _GroupSplitOptions(TypedDict):
+    test_fraction: float
+    seed: int
+
+
+NOTMNIST_DEFAULT_SPLIT: _GroupSplitOptions = {"test_fraction": 0.2, "seed": 0}
 """Font-disjoint split behind ``load("notmnist", "train" | "test")``."""
 
 # Published normalisation constants of the training sets (pixels scaled to [0, 1]).
@@ -188,13 +194,14 @@ def _read_alphabets(path: Path) -> list[str]:
     return names
 
 
-def _omniglot_part(files: Mapping[str, Path], part: str) -> dict[str, np.ndarray | list[str]]:
+def _omniglot_part(files: Mapping[str, Path], part: str) -> tuple[dict[str, np.ndarray], list[str]]:
+    """One Omniglot part's arrays, and its alphabets' names in index order."""
     archive = files.get(f"images_{part}.zip")
     if archive is not None:
         # Upstream zip: decoded into the npz layout's arrays, cached by the archive's md5.
         key = f"omniglot-{part}-{file_digest(archive, 'md5')}"
         arrays = load_or_decode_omniglot_zip(archive, part, key)
-        return {**arrays, "alphabet_names": arrays["alphabet_names"].tolist()}
+        return arrays, [str(name) for name in arrays["alphabet_names"]]
     arrays = read_npz(
         _pick(files, f"{part}.npz"),
         ("images", "alphabet", "character", "char_class", "char_id", "drawer"),
@@ -202,7 +209,7 @@ def _omniglot_part(files: Mapping[str, Path], part: str) -> dict[str, np.ndarray
     alphabets = _read_alphabets(_pick(files, f"{part}-alphabets"))
     if int(arrays["alphabet"].max()) + 1 != len(alphabets):
         raise FormatError(_pick(files, f"{part}.npz"), "alphabet indices do not match the list")
-    return {**arrays, "alphabet_names": alphabets}
+    return arrays, list(alphabets)
 
 
 def build_omniglot(split: str, files: Mapping[str, Path]) -> ImageDataset:
@@ -220,10 +227,14 @@ def build_omniglot(split: str, files: Mapping[str, Path]) -> ImageDataset:
     """
     parts = {"train": ["background"], "test": ["evaluation"]}.get(split)
     parts = parts or (["background", "evaluation"] if split == "all" else [split])
-    images, alphabet, character, meta_cols, names = [], [], [], {}, []
+    images: list[np.ndarray] = []
+    alphabet: list[np.ndarray] = []
+    character: list[np.ndarray] = []
+    meta_cols: dict[str, list[np.ndarray]] = {}
+    names: list[str] = []
     char_offset = 0
     for part in parts:
-        arrays = _omniglot_part(files, part)
+        arrays, part_names = _omniglot_part(files, part)
         images.append(arrays["images"])
         alphabet.append(arrays["alphabet"].astype(np.int64) + len(names))
         character.append(arrays["char_class"].astype(np.int64) + char_offset)
@@ -233,7 +244,7 @@ def build_omniglot(split: str, files: Mapping[str, Path]) -> ImageDataset:
             ("char_id", "char_id"),
         ):
             meta_cols.setdefault(key, []).append(arrays[col].astype(np.int64))
-        names += arrays["alphabet_names"]
+        names += part_names
         char_offset += int(arrays["char_class"].max()) + 1
     return ImageDataset(
         torch.from_numpy(np.concatenate(images)).unsqueeze(1),

@@ -14,6 +14,7 @@ keyed by the archive's sha256 so a different file can never hit a stale cache.
 from __future__ import annotations
 
 import io
+import itertools
 import os
 import tempfile
 import zipfile
@@ -50,7 +51,7 @@ def _decode_range(
     blob: np.ndarray, offsets: np.ndarray, out: np.ndarray, start: int, stop: int
 ) -> None:
     # Imported here: Pillow is only needed by the one dataset stored as JPEG.
-    from PIL import Image
+    from PIL import Image  # noqa: PLC0415 - Pillow, for the one JPEG dataset
 
     height, width, channels = out.shape[1:]
     mode = "RGB" if channels == 3 else "L"
@@ -80,7 +81,7 @@ def decode_jpeg_blob(
     with ThreadPoolExecutor(max_workers=workers) as pool:
         jobs = [
             pool.submit(_decode_range, blob, offsets, out, int(a), int(b))
-            for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+            for a, b in itertools.pairwise(bounds)
         ]
         for job in jobs:
             job.result()
@@ -105,7 +106,8 @@ def load_or_decode_jpegs(
         images = np.load(cached, allow_pickle=False)
         height, width, channels = shape
         if images.shape == (count, channels, height, width) and images.dtype == np.uint8:
-            return images
+            decoded: np.ndarray = images
+            return decoded
     except (OSError, ValueError):
         pass  # no cache yet, or a damaged one: decode afresh
     arrays = read_npz(path, ("jpeg", "offsets"))
@@ -159,7 +161,7 @@ def cached_arrays(
         fd, tmp = tempfile.mkstemp(dir=cached.parent, prefix=".cache-", suffix=".npz")
         try:
             with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, **{k: arrays[k] for k in keys})
+                np.savez(fh, **{k: arrays[k] for k in keys})  # type: ignore[arg-type]  # numpy's stub types **kwds as its allow_pickle flag
             os.replace(tmp, cached)
         finally:
             Path(tmp).unlink(missing_ok=True)

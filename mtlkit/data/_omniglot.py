@@ -16,6 +16,7 @@ one bit each (26 MB instead of 212 MB for the background part).
 from __future__ import annotations
 
 import io
+import itertools
 import re
 import zipfile
 import zlib
@@ -49,7 +50,7 @@ def _skipped(info: zipfile.ZipInfo) -> bool:
 
 def _decode_png(data: bytes, path: Path, member: str) -> np.ndarray:
     # Imported here: Pillow is only needed by the datasets stored as images.
-    from PIL import Image
+    from PIL import Image  # noqa: PLC0415 - Pillow, for the datasets stored as images
 
     try:
         with Image.open(io.BytesIO(data)) as img:
@@ -129,7 +130,7 @@ def read_omniglot_zip(path: Path, part: str) -> dict[str, np.ndarray]:
 
 def _labels(path: Path, rows: list[tuple[tuple[str, int, int], int]]) -> dict[str, np.ndarray]:
     keys = [key for key, _ in rows]
-    for prev, key in zip(keys[:-1], keys[1:], strict=True):  # sorted, so duplicates are neighbours
+    for prev, key in itertools.pairwise(keys):  # sorted, so duplicates are neighbours
         if prev == key:
             raise FormatError(
                 path, f"two images of {key[0]} character{key[1]:02d} drawer {key[2]:02d}"

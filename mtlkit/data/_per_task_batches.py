@@ -63,7 +63,7 @@ class PerTaskBatches:
 
     def __len__(self) -> int:
         sizes = [len(ds) for ds in self.datasets.values()]
-        return max(1, min(-(-max(sizes) // self.batch_size), min(sizes)))
+        return max(1, min(-(-max(sizes) // self.batch_size), *sizes))
 
     def __iter__(self) -> Iterator[tuple[dict[str, Tensor], dict[str, Tensor]]]:
         steps = len(self)

@@ -65,14 +65,18 @@ _lock = threading.Lock()
 def resolve_root(root: str | os.PathLike[str] | None = None) -> Path:
     """Return the data root: ``root``, else ``$MTLKIT_DATA``, else ``~/.cache/mtlkit``.
 
-    The directory is not required to exist; readers report the missing files.
+    The directory is not required to exist; readers report the missing files. One that exists
+    but is a file is refused here, naming it, instead of as a missing file beneath it.
     """
     if root is not None:
-        return Path(root).expanduser()
-    env = os.environ.get(DATA_ENV)
-    if env:
-        return Path(env).expanduser()
-    return Path.home() / ".cache" / "mtlkit"
+        path, source = Path(root).expanduser(), "root"
+    elif env := os.environ.get(DATA_ENV):
+        path, source = Path(env).expanduser(), f"${DATA_ENV}"
+    else:
+        return Path.home() / ".cache" / "mtlkit"
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"data {source} {str(path)!r} is a file, not a folder")
+    return path
 
 
 def cache_dir() -> Path:
@@ -100,7 +104,8 @@ def _hash_file(path: Path, algorithm: str) -> str:
     with open(path, "rb") as fh:
         while chunk := fh.read(_CHUNK):
             digest.update(chunk)
-    return digest.hexdigest()
+    hexdigest: str = digest.hexdigest()
+    return hexdigest
 
 
 def sha256_of(path: Path) -> str:
@@ -130,7 +135,7 @@ def md5_of(path: Path) -> str:
 
 
 def _load_verdicts() -> None:
-    global _verdicts_loaded
+    global _verdicts_loaded  # noqa: PLW0603 - a once-per-process flag beside the module's verdict cache
     if _verdicts_loaded:
         return
     _verdicts_loaded = True

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from mtlkit._validate import features_input, positive_int
 from mtlkit.nn._activation import ActivationSpec, make_activation
 
 _DEFAULT = "default"
@@ -23,6 +24,11 @@ class Conv:
     padding: int | str = 0
     activation: ActivationSpec = _DEFAULT
 
+    def __post_init__(self) -> None:
+        positive_int("out_channels", self.out_channels)
+        positive_int("kernel_size", self.kernel_size)
+        positive_int("stride", self.stride)
+
 
 @dataclass(frozen=True)
 class MaxPool:
@@ -31,6 +37,11 @@ class MaxPool:
     kernel_size: int
     stride: int | None = None
 
+    def __post_init__(self) -> None:
+        positive_int("kernel_size", self.kernel_size)
+        if self.stride is not None:
+            positive_int("stride", self.stride)
+
 
 @dataclass(frozen=True)
 class AvgPool:
@@ -38,6 +49,11 @@ class AvgPool:
 
     kernel_size: int
     stride: int | None = None
+
+    def __post_init__(self) -> None:
+        positive_int("kernel_size", self.kernel_size)
+        if self.stride is not None:
+            positive_int("stride", self.stride)
 
 
 @dataclass(frozen=True)
@@ -56,6 +72,9 @@ class Dense:
 
     out_features: int
     activation: ActivationSpec = _DEFAULT
+
+    def __post_init__(self) -> None:
+        positive_int("out_features", self.out_features)
 
 
 @dataclass(frozen=True)
@@ -110,15 +129,24 @@ class ConvNet(nn.Module):
         shape: tuple[int, ...] = self.input_shape
         layers = []
         for index, spec in enumerate(specs):
-            module = self._build(spec, shape, activation, index)
+            try:
+                module = self._build(spec, shape, activation, index)
+                with torch.no_grad():
+                    shape = tuple(module(torch.zeros(1, *shape)).shape[1:])
+            except RuntimeError as error:
+                # Here torch can only be refusing the spec's sizes (negative, or larger than the
+                # input left by the layers before it): say which layer, on which shape.
+                raise ValueError(
+                    f"specs[{index}] = {spec!r} does not fit its input of shape {shape}: {error}"
+                ) from None
             layers.append(module)
-            with torch.no_grad():
-                shape = tuple(module(torch.zeros(1, *shape)).shape[1:])
         self.layers = nn.Sequential(*layers)
         self.output_shape = shape
 
     @staticmethod
-    def _build(spec: LayerSpec, shape: tuple[int, ...], default: ActivationSpec, index: int) -> nn.Module:
+    def _build(  # noqa: PLR0911 - one return per layer kind of the spec language
+        spec: LayerSpec, shape: tuple[int, ...], default: ActivationSpec, index: int
+    ) -> nn.Module:
         def act(a: ActivationSpec) -> nn.Module:
             return make_activation(default if a == _DEFAULT else a)
 
@@ -149,7 +177,9 @@ class ConvNet(nn.Module):
         return int(torch.tensor(self.output_shape).prod())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.layers(x)
+        features_input("x", x, self.input_shape, next(self.parameters(), None))
+        out: torch.Tensor = self.layers(x)
+        return out
 
 
 class _GlobalAvgPool(nn.Module):

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from mtlkit._validate import features_input, positive_int
 from mtlkit.nn._activation import ActivationSpec
 from mtlkit.nn._mlp import MLP
 
@@ -22,12 +23,16 @@ class LinearHead(nn.Module):
 
     def __init__(self, in_features: int, out_features: int) -> None:
         super().__init__()
+        in_features = positive_int("in_features", in_features)
+        out_features = positive_int("out_features", out_features)
         self.linear = nn.Linear(in_features, out_features)
         self.in_features = in_features
         self.out_features = out_features
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.linear(features.flatten(1))
+        features_input("features", features, (self.in_features,), self.linear.weight)
+        logits: torch.Tensor = self.linear(features.flatten(1))
+        return logits
 
 
 class MLPHead(nn.Module):
@@ -53,4 +58,5 @@ class MLPHead(nn.Module):
         self.out_features = out_features
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.body(features)
+        logits: torch.Tensor = self.body(features)
+        return logits

@@ -75,4 +75,5 @@ class LabelReuseHead(nn.Module):
         reused = source_prediction.detach() if self.detach else source_prediction
         if self.source_transform == "softmax":
             reused = reused.softmax(dim=-1)
-        return self.head(torch.cat([features.flatten(1), reused], dim=1))
+        logits: torch.Tensor = self.head(torch.cat([features.flatten(1), reused], dim=1))
+        return logits

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import torch
 from torch import nn
 
+from mtlkit._validate import features_input, positive_int
 from mtlkit.nn._activation import ActivationSpec, make_activation
 
 
@@ -42,13 +44,18 @@ class MLP(nn.Module):
         final_activation: bool = True,
     ) -> None:
         super().__init__()
+        positive_int("in_features", in_features)
+        if isinstance(widths, str | bytes) or not isinstance(widths, Sequence):
+            raise TypeError(f"widths must be a sequence of layer sizes, got {widths!r}")
+        for k, width in enumerate(widths):
+            positive_int(f"widths[{k}]", width)
         if in_features <= 0 or any(w <= 0 for w in widths):
             raise ValueError(f"MLP sizes must be positive, got in={in_features}, widths={widths}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         sizes = [in_features, *widths]
         blocks = []
-        for k, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+        for k, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
             last = k == len(widths) - 1
             layers: list[nn.Module] = [nn.Linear(n_in, n_out)]
             if final_activation or not last:
@@ -62,6 +69,7 @@ class MLP(nn.Module):
         self.out_features = sizes[-1]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        features_input("x", x, (self.in_features,), next(self.parameters(), None))
         x = x.flatten(1)
         for block in self.blocks:
             x = block(x)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import cast
 
 import torch
 from torch import nn
 
+from mtlkit._validate import TaskMismatchError
 from mtlkit.nn._module import MultiTaskModule, TaskInput
 
 
@@ -39,8 +41,12 @@ class MultiTaskModel(MultiTaskModule):
 
     def __init__(self, trunk: nn.Module | Mapping[str, nn.Module], heads: Mapping[str, nn.Module]) -> None:
         super().__init__()
+        if not isinstance(heads, Mapping):
+            raise TypeError(f"heads must be a mapping task -> head module, got {type(heads).__name__}")
         if not heads:
             raise ValueError("a MultiTaskModel needs at least one head")
+        if not isinstance(trunk, nn.Module | Mapping):
+            raise TypeError(f"trunk must be an nn.Module or a mapping task -> module, got {type(trunk).__name__}")
         self.heads = nn.ModuleDict(dict(heads))
         if isinstance(trunk, Mapping):
             missing = sorted(set(heads) - set(trunk))
@@ -84,25 +90,31 @@ class MultiTaskModel(MultiTaskModule):
         if isinstance(x, Mapping):
             unknown = sorted(set(x) - set(self.tasks))
             if unknown:
-                raise KeyError(f"inputs given for unknown task(s) {unknown}; model tasks: {list(self.tasks)}")
+                raise TaskMismatchError(f"inputs given for unknown task(s) {unknown}; model tasks: {list(self.tasks)}")
             missing = [task for task in tasks if task not in x]
             if missing:
-                raise KeyError(f"no input for task(s) {missing}; inputs given for {sorted(x)}")
+                raise TaskMismatchError(f"no input for task(s) {missing}; inputs given for {sorted(x)}")
             if self.shared_trunk:
                 sizes = [x[task].shape[0] for task in tasks]
                 joined = self.trunk(torch.cat([x[task] for task in tasks]))
                 return dict(zip(tasks, joined.split(sizes), strict=True))
-            return {task: self.trunk[task](x[task]) for task in tasks}
+            per_task = cast(nn.ModuleDict, self.trunk)  # not shared_trunk: __init__ made it a ModuleDict
+            return {task: per_task[task](x[task]) for task in tasks}
         if self.shared_trunk:
             shared = self.trunk(x)
             return {task: shared for task in tasks}
-        return {task: self.trunk[task](x) for task in tasks}
+        per_task = cast(nn.ModuleDict, self.trunk)
+        return {task: per_task[task](x) for task in tasks}
 
     def forward(self, x: TaskInput, tasks: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
+        if isinstance(tasks, str):
+            raise TypeError(f"tasks must be a sequence of task names, got the string {tasks!r}")
+        if not isinstance(x, torch.Tensor | Mapping):
+            raise TypeError(f"x must be a tensor or a mapping task -> tensor, got {type(x).__name__}")
         requested = list(self.tasks) if tasks is None else list(tasks)
         unknown = [task for task in requested if task not in self.heads]
         if unknown:
-            raise KeyError(f"unknown task(s) {unknown}; model tasks: {list(self.tasks)}")
+            raise TaskMismatchError(f"unknown task(s) {unknown}; model tasks: {list(self.tasks)}")
         needed = self._needed(requested)
         if isinstance(x, Mapping) and any(self._sources(t) for t in needed):
             raise ValueError("label-reuse heads need one input shared by all tasks, not per-task inputs")
@@ -133,7 +145,7 @@ class SingleTaskModels(MultiTaskModel):
         super().__init__(dict(networks), {task: nn.Identity() for task in networks})
 
 
-def _dependency_order(heads: Mapping[str, nn.Module]) -> list[str]:
+def _dependency_order(heads: Mapping[str, nn.Module] | nn.ModuleDict) -> list[str]:
     """Tasks ordered so that every label-reuse source comes before its consumer."""
     order: list[str] = []
     state: dict[str, str] = {}

@@ -98,7 +98,11 @@ class UserDefinedSharing(nn.Module):
 
 def _build(spec: LayerSpec, task: str | None) -> nn.Module:
     factory = spec[task] if isinstance(spec, Mapping) and task is not None else spec
-    module = factory()  # type: ignore[operator]
+    if not callable(factory):
+        raise TypeError(
+            f"a shared layer's spec must be a factory (per-task mappings are for task-specific layers), got {spec!r}"
+        )
+    module = factory()
     if not isinstance(module, nn.Module):
         raise TypeError(
             f"UserDefinedSharing: a layer factory returned {type(module).__name__}, "

@@ -58,7 +58,7 @@ class _QuietHandler(SimpleHTTPRequestHandler):
         self.wfile.write(body[: len(body) // 2])  # then the connection closes mid-body
         self.close_connection = True
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
 

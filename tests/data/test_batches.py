@@ -34,7 +34,7 @@ def test_each_epoch_covers_every_row_once(shuffle: bool, drop_last: bool) -> Non
 def test_batches_equal_items() -> None:
     """Per-batch conversion gives exactly what per-item __getitem__ gives."""
     ds = _dataset(channels=3)
-    x, y = next(iter(ds.batches(8, shuffle=False)))
+    x, _y = next(iter(ds.batches(8, shuffle=False)))
     for i in range(8):
         xi, yi = ds[i]
         torch.testing.assert_close(x[i], xi, rtol=0, atol=0)

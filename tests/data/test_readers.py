@@ -60,7 +60,7 @@ def test_idx_truncated_payload_is_an_error(tmp_path: Path) -> None:
 def test_idx_truncated_gzip_stream_is_an_error(tmp_path: Path) -> None:
     data = gzip.compress(idx_bytes(np.ones((50, 28, 28), dtype=np.uint8)))
     (tmp_path / "cut.gz").write_bytes(data[: len(data) // 2])
-    with pytest.raises(FormatError, match="cut.gz.*truncated or corrupt"):
+    with pytest.raises(FormatError, match=r"cut\.gz.*truncated or corrupt"):
         read_idx(tmp_path / "cut.gz")
 
 
@@ -110,7 +110,7 @@ def test_npz_truncated_archive(tmp_path: Path) -> None:
     np.savez_compressed(tmp_path / "ok.npz", a=np.arange(1000))
     data = (tmp_path / "ok.npz").read_bytes()
     (tmp_path / "cut.npz").write_bytes(data[: len(data) // 2])
-    with pytest.raises(FormatError, match="cut.npz"):
+    with pytest.raises(FormatError, match=r"cut\.npz"):
         _npz.read_npz(tmp_path / "cut.npz", ("a",))
 
 
@@ -233,7 +233,7 @@ def test_missing_file_names_path_checksum_and_source(tmp_path: Path) -> None:
 
 
 def test_missing_file_without_url_points_to_source_md(tmp_path: Path) -> None:
-    with pytest.raises(MissingFileError, match="notmnist/SOURCE.md"):
+    with pytest.raises(MissingFileError, match=r"notmnist/SOURCE\.md"):
         load("notmnist", "all", root=tmp_path)
 
 

@@ -22,7 +22,7 @@ def test_loads_without_any_data_root(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert train.images.shape == (2_000, 1, 28, 28) and train.images.dtype == torch.uint8
     assert train.labels["label"].bincount().tolist() == [200] * 10
     assert test.labels["label"].bincount().tolist() == [100] * 10
-    x, y = next(iter(train.batches(64, seed=0)))
+    x, _ = next(iter(train.batches(64, seed=0)))
     assert x.shape == (64, 1, 28, 28) and abs(float(x.mean())) < 0.5  # normalised
     assert fashion_mnist_tasks("train", small=True).tasks == ["item", "group"]
 

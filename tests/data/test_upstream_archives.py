@@ -149,7 +149,7 @@ def test_cifar_missing_member_is_a_format_error(tmp_path, fresh_cache) -> None:
         path, {"train": tiny_cifar_records()}, skip=("coarse_label_names.txt",)
     )
     with pytest.raises(
-        FormatError, match="missing member.*cifar-100-binary/coarse_label_names.txt"
+        FormatError, match=r"missing member.*cifar-100-binary/coarse_label_names\.txt"
     ):
         _cifar_spec("", md5, {}).load("train", root=tmp_path)
     with pytest.raises(FormatError, match=f"{CIFAR_ARCHIVE}: missing member.*test.bin"):
@@ -303,7 +303,7 @@ def test_omniglot_malformed_zips(tmp_path) -> None:
     whole = _zip(tmp_path / "whole.zip", {"images_background/A/character01/0001_01.png": good})
     cut = tmp_path / "cut.zip"
     cut.write_bytes(whole.read_bytes()[:-30])
-    with pytest.raises(FormatError, match="cut.zip: zip archive is truncated or corrupt"):
+    with pytest.raises(FormatError, match=r"cut\.zip: zip archive is truncated or corrupt"):
         read_omniglot_zip(cut, "background")
 
 
@@ -341,13 +341,13 @@ def test_missing_files_point_to_download(tmp_path) -> None:
         and "https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz" in message
     )
     with pytest.raises(
-        MissingFileError, match="download=True.*images_background.zip.*images_evaluation.zip"
+        MissingFileError, match=r"download=True.*images_background\.zip.*images_evaluation\.zip"
     ):
         load("omniglot", "all", root=tmp_path)
     # With one zip present, the other one is what is missing, under its md5.
     (tmp_path / "omniglot").mkdir()
     (tmp_path / "omniglot" / "images_background.zip").write_bytes(b"")
-    with pytest.raises(MissingFileError, match="images_evaluation.zip\n.*expected md5: 6b91aef0"):
+    with pytest.raises(MissingFileError, match=r"images_evaluation\.zip\n.*expected md5: 6b91aef0"):
         load("omniglot", "all", root=tmp_path)
 
 

@@ -100,7 +100,7 @@ def test_semi_supervised_sizes_and_disjointness() -> None:
 
 def test_omniglot_alphabet_tasks_and_fractions() -> None:
     tasks = omniglot_alphabets(train_fraction=0.05, seed=0)
-    assert len(tasks) == 50 and list(tasks)[0] == "Alphabet_of_the_Magi"
+    assert len(tasks) == 50 and next(iter(tasks)) == "Alphabet_of_the_Magi"
     greek = tasks["Greek"]
     assert greek.train.tasks == ["Greek"] and len(greek.train.classes["Greek"]) == 24
     assert greek.train.labels["Greek"].bincount().tolist() == [1] * 24  # 1 of 20 drawings
