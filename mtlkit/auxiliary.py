@@ -309,8 +309,8 @@ class WithReconstruction(MultiTaskModule):
         self.daes = daes
         self.task = task
 
-    @property  # type: ignore[override]
-    def tasks(self) -> tuple[str, ...]:
+    @property
+    def tasks(self) -> tuple[str, ...]:  # type: ignore[override]  # the base declares an attribute; here it is derived
         """The wrapped model's tasks, then the reconstruction task."""
         # The documented contract of ``model`` (a MultiTaskModel or alike) is that it has ``tasks``.
         return (*cast(_TaskModel, self.model).tasks, self.task)

@@ -81,7 +81,8 @@ class Scheduled(TaskWeighting):
         self, losses: Mapping[str, torch.Tensor], scales: Mapping[str, float] | None = None
     ) -> torch.Tensor | None:
         active, combined = self._active(self.checked_losses(losses), scales)
-        return self.inner(active, combined)
+        total: torch.Tensor | None = self.inner(active, combined)
+        return total
 
     def backward(self, losses: Mapping[str, torch.Tensor], scales: Mapping[str, float] | None = None) -> bool:
         active, combined = self._active(self.checked_losses(losses), scales)
