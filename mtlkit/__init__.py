@@ -11,6 +11,7 @@ Build a model from a trunk and per-task heads, weight the task losses, and train
 from mtlkit._version import __version__
 from mtlkit.auxiliary import DenoisingAutoencoders, WithReconstruction
 from mtlkit.checkpoint import load_checkpoint, save_checkpoint
+from mtlkit.factorized import CP, LAF, TT, ParameterBudget, Ranks, RelativeError, SpectralError, Tucker
 from mtlkit.label_space import PooledLabelSpace
 from mtlkit.losses import hinge_loss
 from mtlkit.metrics import accuracy, error_rate
@@ -45,6 +46,14 @@ from mtlkit.transfer import hand_over_pooled, transfer_parameters
 from mtlkit.weighting import weighted_sum
 
 __all__ = [
+    "CP",
+    "LAF",
+    "TT",
+    "ParameterBudget",
+    "Ranks",
+    "RelativeError",
+    "SpectralError",
+    "Tucker",
     "MLP",
     "AbridgedLinearSchedule",
     "DenoisingAutoencoders",
