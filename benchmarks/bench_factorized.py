@@ -300,7 +300,11 @@ GRID_SHAPES: tuple[tuple[int, int, int, int], ...] = (
 # Rank settings: strongly compressive fixed ranks, and the ranks ε = 0.1 picks on T related dense
 # layers (one shared weight plus 30 % per-task noise) and on T unrelated (independent) ones.
 GRID_RANKS = ("rank4", "eps0.1-related", "eps0.1-unrelated")
-GRID_KINDS = {"rank4": ("laf", "tucker", "tt", "cp"), "eps0.1-related": ("tucker", "tt"), "eps0.1-unrelated": ("tucker", "tt")}
+GRID_KINDS = {
+    "rank4": ("laf", "tucker", "tt", "cp"),
+    "eps0.1-related": ("tucker", "tt"),
+    "eps0.1-unrelated": ("tucker", "tt"),
+}
 TIME_TARGET = 1.5  # time ratio vs dense ≤ 1.5 × FLOP ratio vs dense
 PLAN_TARGET = 1.1  # chosen plan's multiply-adds ≤ 1.1 × the best order's
 
@@ -366,7 +370,8 @@ def _grid_entries(repeats: int, device: torch.device, shapes: tuple[tuple[int, i
                 best = best_multiply_adds(subscripts.split(","), output, shapes_now)
                 dense_step = _training_step(dense, _dense_forward(dense, x, shared=shared))
                 ours_step = _training_step(layer, lambda layer=layer, x=x: layer(x))
-                name = f"grid/{kind} T={tasks} {fan_in}->{fan_out} B={batch} {setting} {'shared' if shared else 'per-task'}"
+                where = "shared" if shared else "per-task"
+                name = f"grid/{kind} T={tasks} {fan_in}->{fan_out} B={batch} {setting} {where}"
                 entry = {
                     "name": name,
                     **compare(dense_step, ours_step, repeats),

@@ -41,7 +41,9 @@ def _weights(shape: tuple[int, ...], seed: int) -> torch.Tensor:
     kind=st.sampled_from(KINDS),
     seed=st.integers(0, 999),
 )
-def test_relative_error_rule_meets_its_bound(shape: tuple[int, ...], eps: float, kind: type[Factorization], seed: int) -> None:
+def test_relative_error_rule_meets_its_bound(
+    shape: tuple[int, ...], eps: float, kind: type[Factorization], seed: int
+) -> None:
     weights = _weights(shape, seed)
     made = kind.from_tensor(weights, RelativeError(eps))
     assert made.shape == shape

@@ -124,7 +124,10 @@ def test_both_conv_shared_input_paths_equal_the_loop(method: type[Factorization]
 
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("shared", [True, False])
-@pytest.mark.parametrize(("in_features", "out_features", "tasks", "batch", "cap"), [(16, 12, 3, 4, 2), (16, 12, 3, 4, 12), (40, 3, 7, 1, 5), (5, 30, 2, 33, 1)])
+@pytest.mark.parametrize(
+    ("in_features", "out_features", "tasks", "batch", "cap"),
+    [(16, 12, 3, 4, 2), (16, 12, 3, 4, 12), (40, 3, 7, 1, 5), (5, 30, 2, 33, 1)],
+)
 def test_every_linear_plan_equals_the_loop_in_float64(
     method: type[Factorization], shared: bool, in_features: int, out_features: int, tasks: int, batch: int, cap: int
 ) -> None:
@@ -275,7 +278,8 @@ def test_factors_are_named_parameters() -> None:
 
 
 def test_clear_errors_name_layer_shape_and_rank() -> None:
-    with pytest.raises(ValueError, match=r"FactorizedLinear\(6, 3, num_tasks=2\) \(Tucker\): ranks \(2, 4, 1\) for weight shape \(6, 3, 2\)"):
+    named = r"FactorizedLinear\(6, 3, num_tasks=2\) \(Tucker\): ranks \(2, 4, 1\) for weight shape \(6, 3, 2\)"
+    with pytest.raises(ValueError, match=named):
         FactorizedLinear(6, 3, 2, Tucker, Ranks(2, 4, 1))
     with pytest.raises(ValueError, match=r"FactorizedConv2d\(2, 4, 3, num_tasks=5\) \(TT\).*\(3, 3, 2, 4, 5\)"):
         FactorizedConv2d(2, 4, 3, 5, TT, rule=Ranks(3, 10, 8, 5))
@@ -305,7 +309,8 @@ def test_bad_input_names_the_argument_and_value() -> None:
         FactorizedLinear(2.5, 4, num_tasks=2)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="out_channels must be a positive int, got -1"):
         FactorizedConv2d(1, -1, 3, num_tasks=2)
-    with pytest.raises(TypeError, match=r"layers\[0\] is Linear\(in_features=3, out_features=2, bias=True\), not an nn.Conv2d"):
+    not_a_conv = r"layers\[0\] is Linear\(in_features=3, out_features=2, bias=True\), not an nn.Conv2d"
+    with pytest.raises(TypeError, match=not_a_conv):
         FactorizedConv2d.from_dense([nn.Linear(3, 2)])  # type: ignore[list-item]
     with pytest.raises(TypeError, match="non-empty sequence of nn.Linear"):
         FactorizedLinear.from_dense(nn.Linear(3, 2))  # type: ignore[arg-type]

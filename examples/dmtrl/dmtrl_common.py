@@ -22,7 +22,7 @@ from torch import Tensor, nn
 from mtlkit import Trainer, seed_everything
 from mtlkit.experiments import RunContext
 from mtlkit.factorized import LAF, TT, Factorization, RelativeError, SpectralError, Tucker
-from mtlkit.nn import DMTRLNet, UserDefinedSharing, count_parameters, leaf_layers
+from mtlkit.nn import DMTRLNet, UserDefinedSharing, count_parameters
 from mtlkit.nn._ud_mtl import LayerSpec
 from mtlkit.sharing import sharing_report
 
@@ -133,7 +133,8 @@ def stack_task_weights(layers: Sequence[nn.Module]) -> Tensor:
 def ranks_of(net: DMTRLNet) -> dict[str, Any]:
     """``{layer name: ranks}`` of every factorised layer (what ε = 0.1 chose)."""
     # LAF's one rank is written as a number, as results files always had it.
-    return {name: layer.ranks[0] if len(layer.ranks) == 1 else layer.ranks for name, layer in net.factorized_layers().items()}
+    layers = net.factorized_layers().items()
+    return {name: layer.ranks[0] if len(layer.ranks) == 1 else layer.ranks for name, layer in layers}
 
 
 def select_num_shared(

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 import opt_einsum
 import torch
@@ -160,7 +160,7 @@ def best_multiply_adds(subscripts: Sequence[str], output: str, shapes: Sequence[
         outside = indices(everything & ~subset) | set(output)
         return indices(subset) & outside
 
-    @lru_cache(maxsize=None)
+    @cache
     def best(subset: int) -> int:
         if subset & (subset - 1) == 0:
             return 0

@@ -103,4 +103,3 @@ class Tucker(Factorization):
             values = _singular_values(unfold(weights, mode))
             ranks.append(max(1, int((values > eps * values[0]).sum())))
         return tuple(ranks)
-

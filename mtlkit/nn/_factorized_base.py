@@ -10,7 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from mtlkit.factorization import TaskBasis, compose_task_major
-from mtlkit.factorized import CP, LAF, TT, Factorization, Ranks, RankRule, RelativeError, Tucker
+from mtlkit.factorized import CP, LAF, TT, Factorization, RankRule, Ranks, RelativeError, Tucker
 
 _Value = TypeVar("_Value")
 FactorizationType = type[Factorization]
@@ -18,9 +18,9 @@ FactorizationType = type[Factorization]
 _LEGACY_NAMES: dict[str, FactorizationType] = {"laf": LAF, "tucker": Tucker, "tt": TT, "cp": CP}
 
 
-def resolve_factorization(factorization: object, rule: object, *, eps: object, ranks: object, what: str) -> tuple[
-    FactorizationType, RankRule
-]:
+def resolve_factorization(
+    factorization: object, rule: object, *, eps: object, ranks: object, what: str
+) -> tuple[FactorizationType, RankRule]:
     """The factorisation class and rank rule of a layer; maps the deprecated string/eps/ranks API.
 
     ``rule`` may be a :class:`~mtlkit.factorized.RankRule`, an ``int`` or a sequence of ints
@@ -37,7 +37,9 @@ def resolve_factorization(factorization: object, rule: object, *, eps: object, r
         )
         factorization = _LEGACY_NAMES[factorization]
     if not (isinstance(factorization, type) and issubclass(factorization, Factorization)):
-        raise TypeError(f"{what}: factorization must be a Factorization class (LAF, Tucker, TT, CP), got {factorization!r}")
+        raise TypeError(
+            f"{what}: factorization must be a Factorization class (LAF, Tucker, TT, CP), got {factorization!r}"
+        )
     if eps is not None or ranks is not None:
         if rule is not None:
             raise ValueError(f"{what}: pass the rank rule as rule= only, not with eps={eps!r} / ranks={ranks!r}")

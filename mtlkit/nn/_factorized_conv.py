@@ -123,7 +123,9 @@ class FactorizedConv2d(FactorizedLayer):
         True
         """
         if isinstance(layers, nn.Module) or not isinstance(layers, Sequence) or len(layers) == 0:
-            raise TypeError(f"FactorizedConv2d.from_dense: layers must be a non-empty sequence of nn.Conv2d, got {layers!r}")
+            raise TypeError(
+                f"FactorizedConv2d.from_dense: layers must be a non-empty sequence of nn.Conv2d, got {layers!r}"
+            )
         first = layers[0]
         if not isinstance(first, nn.Conv2d):
             raise TypeError(f"FactorizedConv2d.from_dense: layers[0] is {first!r}, not an nn.Conv2d")

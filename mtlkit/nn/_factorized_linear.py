@@ -110,7 +110,9 @@ class FactorizedLinear(FactorizedLayer):
         True
         """
         if isinstance(layers, nn.Module) or not isinstance(layers, Sequence) or len(layers) == 0:
-            raise TypeError(f"FactorizedLinear.from_dense: layers must be a non-empty sequence of nn.Linear, got {layers!r}")
+            raise TypeError(
+                f"FactorizedLinear.from_dense: layers must be a non-empty sequence of nn.Linear, got {layers!r}"
+            )
         first = layers[0]
         for index, layer in enumerate(layers):
             if not isinstance(layer, nn.Linear):
@@ -149,7 +151,9 @@ class FactorizedLinear(FactorizedLayer):
         names = list(self.weight.factor_names)
         return ["bi" if shared else "tbi", *subscripts], tensors, ["x", *names]
 
-    def plan_for(self, batch: int, shared: bool, device: torch.device | str = "cpu", dtype: torch.dtype | None = None) -> ContractionPlan:
+    def plan_for(
+        self, batch: int, shared: bool, device: torch.device | str = "cpu", dtype: torch.dtype | None = None
+    ) -> ContractionPlan:
         """The (cached) plan for a ``(batch, in)`` shared or ``(T, batch, in)`` per-task input."""
         device = torch.device(device)
         key = (shared, int(batch), device.type, dtype, self.weight.ranks)
