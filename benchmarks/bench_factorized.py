@@ -13,6 +13,13 @@ algorithm could help.
 * ``network vs_stl``: the whole factorised LeNet (``DMTRLNet``, the paper's MNIST setting: one
   image batch shared by the 10 tasks, default ``execution="auto"``) against the 10 single-task
   LeNets it replaces; ``network batched_vs_per_task``: its two execution modes against each other.
+* ``grid/...`` (issue #20): planned linear layers on 12 shapes (T ∈ {2, 10, 50}, in/out 32–2048,
+  batch 8–512) × rank settings (``Ranks(4)``; ε = 0.1 on related and on unrelated dense layers)
+  × factorisations, inputs alternating shared / per-task: time and FLOP ratio of a training step
+  against ``T`` dense layers, the chosen plan's multiply-adds against the best order's
+  (:func:`mtlkit.factorized.best_multiply_adds`), and, for Tucker, the time against a TensorLy-Torch
+  Tucker tensor at equal ranks. Targets: plan ≤ 1.1 × best; time ratio ≤ 1.5 × FLOP ratio; ≥ 2×
+  faster than TensorLy-Torch. ``grid/summary`` counts the points meeting each and lists the others.
 * ``vs_tltorch``: ours against TensorLy-Torch's ``FactorizedLinear`` with ``n_layers=T`` (one
   joint Tucker tensor, called once per task index), if ``tltorch`` is importable.
 
