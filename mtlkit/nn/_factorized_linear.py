@@ -13,7 +13,6 @@ from mtlkit.factorized._base import check_weights
 from mtlkit.nn._factorized_base import (
     FactorizationType,
     FactorizedLayer,
-    as_rule,
     check_count,
     resolve_factorization,
     stacked_biases,
@@ -202,4 +201,3 @@ class FactorizedLinear(FactorizedLayer):
         return f"in_features={self.in_features}, out_features={self.out_features}, " + super().extra_repr()
 
 
-_ = as_rule  # re-exported helper used by the conv layer too
