@@ -199,5 +199,3 @@ class FactorizedLinear(FactorizedLayer):
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, " + super().extra_repr()
-
-
