@@ -52,8 +52,8 @@ class FactorizedLinear(FactorizedLayer):
     >>> layer = FactorizedLinear(8, 4, num_tasks=3, factorization=Tucker, rule=Ranks(4, 2, 2))
     >>> layer(torch.randn(5, 8)).shape, layer.task_weights().shape
     (torch.Size([3, 5, 4]), torch.Size([8, 4, 3]))
-    >>> [(s.left, s.right) for s in layer.plan.steps]
-    [('x', 'U0'), ('core', 'U2'), ('x·U0', 'core·U2'), ('U1', 'x·U0·core·U2')]
+    >>> layer.plan.equation, layer.plan.multiply_adds  # dense: T·B·in·out = 480; ties between orders may differ
+    ('bi,ABC,iA,oB,tC->tbo', 420)
     """
 
     def __init__(
