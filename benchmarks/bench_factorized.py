@@ -13,6 +13,13 @@ algorithm could help.
 * ``network vs_stl``: the whole factorised LeNet (``DMTRLNet``, the paper's MNIST setting: one
   image batch shared by the 10 tasks, default ``execution="auto"``) against the 10 single-task
   LeNets it replaces; ``network batched_vs_per_task``: its two execution modes against each other.
+* ``grid/...`` (issue #20): planned linear layers on 12 shapes (T ∈ {2, 10, 50}, in/out 32–2048,
+  batch 8–512) × rank settings (``Ranks(4)``; ε = 0.1 on related and on unrelated dense layers)
+  × factorisations, inputs alternating shared / per-task: time and FLOP ratio of a training step
+  against ``T`` dense layers, the chosen plan's multiply-adds against the best order's
+  (:func:`mtlkit.factorized.best_multiply_adds`), and, for Tucker, the time against a TensorLy-Torch
+  Tucker tensor at equal ranks. Targets: plan ≤ 1.1 × best; time ratio ≤ 1.5 × FLOP ratio; ≥ 2×
+  faster than TensorLy-Torch. ``grid/summary`` counts the points meeting each and lists the others.
 * ``vs_tltorch``: ours against TensorLy-Torch's ``FactorizedLinear`` with ``n_layers=T`` (one
   joint Tucker tensor, called once per task index), if ``tltorch`` is importable.
 
@@ -49,12 +56,14 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from benchmarks._timing import compare
 from mtlkit.factorization import tt_feasible_ranks
+from mtlkit.factorized import CP, LAF, TT, Factorization, Ranks, RelativeError, Tucker, best_multiply_adds
 from mtlkit.nn import DMTRLNet, FactorizedConv2d, FactorizedLinear
 
 RUNS_ON_ACCELERATORS = True  # `python -m benchmarks --device` passes the device to run()
 TASKS = 10
 DEFAULT_BATCH = 64
 METHODS = ("laf", "tucker", "tt")
+KINDS: dict[str, type[Factorization]] = {"laf": LAF, "tucker": Tucker, "tt": TT, "cp": CP}
 # name: (kind, in, out, kernel, per-task input shape without (T, B))
 LAYERS: dict[str, tuple[str, int, int, int, tuple[int, ...]]] = {
     "conv1": ("conv", 1, 32, 5, (1, 28, 28)),
@@ -64,15 +73,15 @@ LAYERS: dict[str, tuple[str, int, int, int, tuple[int, ...]]] = {
 }
 
 
-def _ranks(method: str, shape: tuple[int, ...]) -> int | tuple[int, ...]:
+def _ranks(method: str, shape: tuple[int, ...]) -> Ranks:
     if method == "laf":
-        return 5
+        return Ranks(5)
     if method == "tucker":
-        return tuple(min((d + 1) // 2, 64) for d in shape)
-    return tt_feasible_ranks(shape, 64)
+        return Ranks(*(min((d + 1) // 2, 64) for d in shape))
+    return Ranks(*tt_feasible_ranks(shape, 64))
 
 
-def _layer_ranks(name: str, method: str) -> int | tuple[int, ...]:
+def _layer_ranks(name: str, method: str) -> Ranks:
     kind, fan_in, fan_out, kernel, _ = LAYERS[name]
     shape = (kernel, kernel, fan_in, fan_out, TASKS) if kind == "conv" else (fan_in, fan_out, TASKS)
     return _ranks(method, shape)
@@ -82,8 +91,8 @@ def _factorized(name: str, method: str) -> FactorizedConv2d | FactorizedLinear:
     kind, fan_in, fan_out, kernel, _ = LAYERS[name]
     ranks = _layer_ranks(name, method)
     if kind == "conv":
-        return FactorizedConv2d(fan_in, fan_out, kernel, TASKS, method, ranks=ranks)  # type: ignore[arg-type]
-    return FactorizedLinear(fan_in, fan_out, TASKS, method, ranks=ranks)  # type: ignore[arg-type]
+        return FactorizedConv2d(fan_in, fan_out, kernel, TASKS, KINDS[method], rule=ranks)
+    return FactorizedLinear(fan_in, fan_out, TASKS, KINDS[method], ranks)
 
 
 def _dense(name: str) -> nn.ModuleList:
@@ -149,7 +158,7 @@ def _network_entries(batch: int, repeats: int, methods: tuple[str, ...], device:
     for method in methods:
         # The LeNet's weighted leaf layers 0, 3, 7, 9 are conv1, conv2, fc1, fc2 of LAYERS.
         ranks = {index: _layer_ranks(name, method) for index, name in zip((0, 3, 7, 9), LAYERS, strict=True)}
-        dmtrl = DMTRLNet.from_single_task(nets, method, ranks=ranks).to(device)  # type: ignore[arg-type]
+        dmtrl = DMTRLNet.from_single_task(nets, KINDS[method], rules=ranks).to(device)
         step = _training_step(dmtrl, lambda dmtrl=dmtrl: list(dmtrl(x).values()))
 
         def in_mode(mode: str, dmtrl: DMTRLNet = dmtrl, step: Callable[[], None] = step) -> Callable[[], None]:
@@ -287,6 +296,129 @@ def _layer_entries(
     return entries
 
 
+# ------------------------------------------------------------------------------------------ grid
+
+# (T, in, out, batch): T ∈ {2, 10, 50}, in/out 32-2048, batch 8-512 (issue #20's grid).
+GRID_SHAPES: tuple[tuple[int, int, int, int], ...] = (
+    (2, 32, 32, 512), (2, 512, 512, 64), (2, 2048, 256, 8), (2, 64, 2048, 128),
+    (10, 256, 64, 128), (10, 784, 256, 64), (10, 1024, 512, 32), (10, 2048, 32, 16),
+    (50, 32, 64, 256), (50, 128, 128, 64), (50, 64, 2048, 8), (50, 512, 32, 32),
+)  # fmt: skip
+# Rank settings: strongly compressive fixed ranks, and the ranks ε = 0.1 picks on T related dense
+# layers (one shared weight plus 30 % per-task noise) and on T unrelated (independent) ones.
+GRID_RANKS = ("rank4", "eps0.1-related", "eps0.1-unrelated")
+GRID_KINDS = {
+    "rank4": ("laf", "tucker", "tt", "cp"),
+    "eps0.1-related": ("tucker", "tt"),
+    "eps0.1-unrelated": ("tucker", "tt"),
+}
+TIME_TARGET = 1.5  # time ratio vs dense ≤ 1.5 × FLOP ratio vs dense
+PLAN_TARGET = 1.1  # chosen plan's multiply-adds ≤ 1.1 × the best order's
+
+
+def _grid_dense(tasks: int, fan_in: int, fan_out: int, related: bool, device: torch.device) -> nn.ModuleList:
+    layers = nn.ModuleList(nn.Linear(fan_in, fan_out) for _ in range(tasks))
+    if related:
+        with torch.no_grad():
+            common = layers[0].weight.clone()
+            for layer in layers:
+                layer.weight.mul_(0.3).add_(common)
+    return layers.to(device)
+
+
+def _grid_layer(kind: str, setting: str, dense: nn.ModuleList) -> FactorizedLinear:
+    if setting == "rank4":
+        first = dense[0]
+        return FactorizedLinear(first.in_features, first.out_features, len(dense), KINDS[kind], Ranks(4))
+    return FactorizedLinear.from_dense(list(dense), KINDS[kind], RelativeError(0.1))
+
+
+def _tltorch_tucker(layer: FactorizedLinear, x: Tensor, shared: bool) -> tuple[nn.Module, Callable[[], Tensor]] | None:
+    """A TensorLy-Torch Tucker tensor over ``(T, out, in)`` at our ranks, used as its reconstructed layers are."""
+    try:
+        import tltorch
+    except ImportError:
+        return None
+    k_in, k_out, k_task = layer.ranks
+    theirs = tltorch.FactorizedTensor.new(
+        (layer.num_tasks, layer.out_features, layer.in_features), rank=(k_task, k_out, k_in), factorization="tucker"
+    )
+    theirs.normal_(0, 0.02)
+    biases = nn.Parameter(torch.zeros(layer.num_tasks, layer.out_features))
+    holder = nn.ModuleList([theirs]).append(nn.ParameterList([biases])).to(x.device)
+
+    def forward() -> Tensor:
+        weights = theirs.to_tensor()
+        return torch.stack(
+            [nn.functional.linear(x if shared else x[t], weights[t], biases[t]) for t in range(layer.num_tasks)]
+        )
+
+    return holder, forward
+
+
+def _grid_entries(repeats: int, device: torch.device, shapes: tuple[tuple[int, int, int, int], ...]) -> list[dict]:
+    """Every grid point: planned linear layer vs ``T`` dense layers, plan vs best order, vs TensorLy-Torch."""
+    entries = []
+    point = 0
+    for tasks, fan_in, fan_out, batch in shapes:
+        for setting in GRID_RANKS:
+            dense = _grid_dense(tasks, fan_in, fan_out, setting.endswith("-related"), device)
+            for kind in GRID_KINDS[setting]:
+                shared = point % 2 == 0  # alternate shared (B, in) and per-task (T, B, in) inputs
+                point += 1
+                torch.manual_seed(point)
+                layer = _grid_layer(kind, setting, dense).to(device)
+                x = torch.randn(*(() if shared else (tasks,)), batch, fan_in, device=device)
+                layer(x)
+                plan = layer.plan
+                assert plan is not None
+                subscripts, output = plan.equation.split("->")
+                shapes_now = [tuple(x.shape), *(tuple(t.shape) for t in layer._network(shared)[1])]
+                best = best_multiply_adds(subscripts.split(","), output, shapes_now)
+                dense_step = _training_step(dense, _dense_forward(dense, x, shared=shared))
+                ours_step = _training_step(layer, lambda layer=layer, x=x: layer(x))
+                where = "shared" if shared else "per-task"
+                name = f"grid/{kind} T={tasks} {fan_in}->{fan_out} B={batch} {setting} {where}"
+                entry = {
+                    "name": name,
+                    **compare(dense_step, ours_step, repeats),
+                    "flop_ratio": _flops(ours_step) / _flops(dense_step),
+                    "plan": str(plan),
+                    "plan_multiply_adds": plan.multiply_adds,
+                    "best_multiply_adds": best,
+                    "plan_vs_best": plan.multiply_adds / best,
+                    "dense_multiply_adds": tasks * batch * fan_in * fan_out,
+                    "ranks": list(layer.ranks),
+                    "params_ours": layer.parameter_count(),
+                    "params_dense": sum(p.numel() for p in dense.parameters()),
+                    "target": f"plan_vs_best <= {PLAN_TARGET}; ratio <= {TIME_TARGET} x flop_ratio",
+                }
+                entry["time_vs_flop"] = entry["ratio"] / entry["flop_ratio"]
+                entry["meets_plan_target"] = entry["plan_vs_best"] <= PLAN_TARGET
+                entry["meets_time_target"] = entry["time_vs_flop"] <= TIME_TARGET
+                if kind == "tucker":
+                    made = _tltorch_tucker(layer, x, shared)
+                    if made is not None:
+                        holder, their_forward = made
+                        versus = compare(_training_step(holder, their_forward), ours_step, repeats)
+                        entry["vs_tltorch_ratio"] = versus["ratio"]
+                        entry["meets_tltorch_target"] = versus["ratio"] <= 0.5
+                entries.append(entry)
+    failing = [e["name"] for e in entries if not (e["meets_plan_target"] and e["meets_time_target"])]
+    slow = [e["name"] for e in entries if e.get("meets_tltorch_target") is False]
+    entries.append({
+        "name": "grid/summary",
+        "points": len(entries),
+        "plan_target_met": sum(e["meets_plan_target"] for e in entries),
+        "time_target_met": sum(e["meets_time_target"] for e in entries),
+        "tltorch_points": sum("vs_tltorch_ratio" in e for e in entries),
+        "tltorch_target_met": sum(e.get("meets_tltorch_target") is True for e in entries),
+        "exceptions": failing,
+        "slower_than_half_tltorch": slow,
+    })  # fmt: skip
+    return entries
+
+
 def run(quick: bool = False, device: str | torch.device = "cpu") -> list[dict]:
     """All entries; ``quick`` uses a small batch and few repeats (< 30 s on 2 cores)."""
     torch.manual_seed(0)
@@ -308,6 +440,7 @@ def run(quick: bool = False, device: str | torch.device = "cpu") -> list[dict]:
     ]
     results += _network_entries(8 if quick else DEFAULT_BATCH, repeats, network_methods, device)
     results += _tltorch_entries(8 if quick else DEFAULT_BATCH, repeats, device)
+    results += _grid_entries(3 if quick else 5, device, GRID_SHAPES[4:5] if quick else GRID_SHAPES)
     return results
 
 

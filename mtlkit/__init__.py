@@ -23,6 +23,7 @@ from mtlkit.balancing import (
     UncertaintyWeighting,
 )
 from mtlkit.checkpoint import load_checkpoint, save_checkpoint
+from mtlkit.factorized import CP, LAF, TT, ParameterBudget, Ranks, RelativeError, SpectralError, Tucker
 from mtlkit.label_space import PooledLabelSpace
 from mtlkit.losses import hinge_loss
 from mtlkit.metrics import accuracy, error_rate
@@ -69,6 +70,14 @@ __all__ = [
     "Scheduled",
     "TaskWeighting",
     "UncertaintyWeighting",
+    "CP",
+    "LAF",
+    "TT",
+    "ParameterBudget",
+    "Ranks",
+    "RelativeError",
+    "SpectralError",
+    "Tucker",
     "MLP",
     "AbridgedLinearSchedule",
     "DenoisingAutoencoders",

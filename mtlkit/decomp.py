@@ -41,6 +41,7 @@ from torch import Tensor
 from mtlkit.factorization import (
     FACTORIZATION_METHODS,
     FactorizationMethod,
+    _deprecated,
     check_laf_rank,
     check_tt_ranks,
     check_tucker_ranks,
@@ -304,6 +305,7 @@ def decompose(
     >>> relative_error(W, compose("tt", decompose("tt", W, eps=0.1))) <= 0.1
     True
     """
+    _deprecated("decompose(method, ...)", "Factorization.from_tensor(W, rule)")
     if method == "laf":
         if ranks is not None and not isinstance(ranks, int):
             raise ValueError(f"LAF takes a single integer rank K, got {ranks!r}")
@@ -353,6 +355,7 @@ def random_factors(
     >>> round(W.pow(2).mean().sqrt().item() * (3 * 64) ** 0.5, 1)  # std of U(±1/8) is 1/(8√3)
     1.0
     """
+    _deprecated("random_factors(method, ...)", "Factorization.random(shape, rule)")
     dense = random_dense_weights(shape, fan_in, generator=generator, dtype=torch.float64)
     factors = decompose(method, dense, eps=eps, ranks=ranks)
     composed_norm = torch.linalg.vector_norm(compose(method, factors))
@@ -362,10 +365,6 @@ def random_factors(
             torch.linalg.vector_norm(dense) / composed_norm
         )
     return [f.to(dtype) for f in factors]
-
-
-def _spectral_rank(singular_values: Tensor, eps: float) -> int:
-    return max(1, int((singular_values > eps * singular_values[0]).sum()))
 
 
 def spectral_eps_ranks(method: FactorizationMethod, weights: Tensor, eps: float) -> int | tuple[int, ...]:
@@ -386,26 +385,13 @@ def spectral_eps_ranks(method: FactorizationMethod, weights: Tensor, eps: float)
     >>> spectral_eps_ranks("laf", W, 0.1), spectral_eps_ranks("tucker", W, 0.1), spectral_eps_ranks("tt", W, 0.1)
     (1, (2, 2, 1), (2, 1))
     """
+    _deprecated("spectral_eps_ranks(method, ...)", "SpectralError(eps)")
     if not eps >= 0:
         raise ValueError(f"eps must be ≥ 0, got {eps}")
-    weights = weights.detach().double()
-    if method == "laf":
-        return _spectral_rank(_singular_values(unfold(weights, weights.dim() - 1)), eps)
-    if method == "tucker":
-        return tuple(_spectral_rank(_singular_values(unfold(weights, n)), eps) for n in range(weights.dim()))
-    if method != "tt":
+    from mtlkit.factorized import LAF, TT, Tucker  # noqa: PLC0415 - mtlkit.factorized imports this module
+
+    kinds = {"laf": LAF, "tucker": Tucker, "tt": TT}
+    if method not in kinds:
         raise ValueError(f"unknown factorisation method {method!r}; expected one of {FACTORIZATION_METHODS}")
-    ranks, rank = [], 1
-    remainder = weights
-    for size in weights.shape[:-1]:
-        _, values, right = torch.linalg.svd(remainder.reshape(rank * size, -1), full_matrices=False)
-        rank = _spectral_rank(values, eps)
-        ranks.append(rank)
-        remainder = values[:rank, None] * right[:rank]
-    # A left-to-right sweep can keep more rank than the cores to its right can use (e.g. when the
-    # task core has rank 1); trim right-to-left to the largest chain-consistent ranks.
-    bound = 1
-    for index in range(len(ranks) - 1, -1, -1):
-        bound = min(ranks[index], weights.shape[index + 1] * bound)
-        ranks[index] = bound
-    return tuple(ranks)
+    ranks = kinds[method].spectral_ranks(weights, eps)
+    return ranks[0] if method == "laf" else ranks

@@ -23,6 +23,7 @@ autograd differentiates through it and the functions can be property-tested agai
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from typing import Literal, NamedTuple
 
@@ -59,6 +60,11 @@ __all__ = [
 
 FactorizationMethod = Literal["laf", "tucker", "tt"]
 FACTORIZATION_METHODS: tuple[FactorizationMethod, ...] = ("laf", "tucker", "tt")
+
+
+def _deprecated(name: str, instead: str) -> None:
+    """The string-dispatched functions of 0.1 are thin shims now; the classes of mtlkit.factorized replace them."""
+    warnings.warn(f"mtlkit: {name} is deprecated; use {instead} (mtlkit.factorized)", DeprecationWarning, stacklevel=3)
 
 
 def unfold(tensor: Tensor, mode: int) -> Tensor:
@@ -196,6 +202,7 @@ def compose(method: FactorizationMethod, factors: Sequence[Tensor]) -> Tensor:
     >>> compose("laf", [torch.ones(2, 1), torch.ones(1, 3)]).shape
     torch.Size([2, 3])
     """
+    _deprecated("compose(method, ...)", "LAF/Tucker/TT/CP(...).compose()")
     if method == "laf":
         shared, task_factor = factors
         return laf_compose(shared, task_factor)
@@ -232,6 +239,7 @@ def task_basis(method: FactorizationMethod, factors: Sequence[Tensor]) -> TaskBa
     >>> torch.allclose(torch.tensordot(form.basis, form.task_matrix, dims=([-1], [1])), laf_compose(L, S))
     True
     """
+    _deprecated("task_basis(method, ...)", "Factorization.task_basis()")
     if method == "laf":
         shared, task_factor = factors
         _check_laf_factors(shared, task_factor)
@@ -296,6 +304,7 @@ def input_projection(method: FactorizationMethod, factors: Sequence[Tensor]) -> 
     >>> torch.allclose(form.projection @ form.task_maps[1], tt_compose(cores)[:, :, 1], atol=1e-5)
     True
     """
+    _deprecated("input_projection(method, ...)", "FactorizedLinear's planned contraction")
     if method == "laf":
         return None
     if len(factors) != (4 if method == "tucker" else 3):
@@ -516,6 +525,7 @@ def factorized_parameter_count(method: FactorizationMethod, shape: Sequence[int]
     >>> factorized_parameter_count("laf", (512, 1, 10), 3)
     1566
     """
+    _deprecated("factorized_parameter_count(method, ...)", "Factorization.count(shape, ranks)")
     if method == "laf":
         if not isinstance(ranks, int):
             raise ValueError(f"LAF takes a single integer rank K, got {ranks!r}")

@@ -12,6 +12,9 @@ from hypothesis import strategies as st
 from mtlkit.decomp import decompose, random_factors, relative_error, truncation_rank
 from mtlkit.factorization import compose
 
+# These tests cover the 0.1 string-dispatched functions, kept as deprecated shims.
+pytestmark = pytest.mark.filterwarnings("ignore:mtlkit.*deprecated:DeprecationWarning")
+
 METHODS = ("laf", "tucker", "tt")
 
 

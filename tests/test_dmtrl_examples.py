@@ -7,6 +7,7 @@ from helpers import reproduce_quick
 from torch import nn
 
 from mtlkit.data import ImageDataset, PerTaskBatches
+from mtlkit.factorized import CP, LAF, TT, RelativeError, Tucker
 from mtlkit.metrics import one_vs_all_error
 from mtlkit.nn import DMTRLNet, FactorizedConv2d, FactorizedLinear, PerTask, UserDefinedSharing
 
@@ -24,11 +25,11 @@ EXECUTIONS = ["batched", "per_task"]
 
 
 @pytest.mark.parametrize("execution", EXECUTIONS)
-@pytest.mark.parametrize("method", ["laf", "tucker", "tt"])
+@pytest.mark.parametrize("method", [LAF, Tucker, TT, CP])
 def test_exact_factorisation_reproduces_every_single_task_net(method, execution):
     torch.manual_seed(0)
     nets = {f"t{i}": _tiny_lenet() for i in range(4)}
-    net = DMTRLNet.from_single_task(nets, method, eps=0.0)
+    net = DMTRLNet.from_single_task(nets, method, RelativeError(0.0))
     net.execution = execution
     kinds = [type(layer) for layer in net.layers]
     assert kinds.count(FactorizedConv2d) == 1 and kinds.count(FactorizedLinear) == 2
@@ -53,7 +54,7 @@ def test_exact_factorisation_through_stacked_convolutions(execution):
         for i in range(3)
     }
     # fmt: on
-    net = DMTRLNet.from_single_task(nets, "tt", eps=0.0)
+    net = DMTRLNet.from_single_task(nets, TT, RelativeError(0.0))
     net.execution = execution
     x = torch.randn(5, 2, 8, 8)
     for task, stl in nets.items():
@@ -64,7 +65,7 @@ def test_exact_factorisation_through_stacked_convolutions(execution):
 def test_heterogeneous_heads_and_ragged_per_task_inputs(execution):
     torch.manual_seed(0)
     nets = {"a": _tiny_lenet(2), "b": _tiny_lenet(7)}
-    net = DMTRLNet.from_single_task(nets, "tucker", eps=0.0)
+    net = DMTRLNet.from_single_task(nets, Tucker, RelativeError(0.0))
     net.execution = execution
     assert isinstance(net.layers[-1], PerTask)  # output sizes differ: not shareable
     inputs = {"a": torch.randn(3, 1, 8, 8), "b": torch.randn(5, 1, 8, 8)}
@@ -81,10 +82,10 @@ def test_eps_truncation_compresses_and_errors_are_clear():
     nets = {f"t{i}": _tiny_lenet() for i in range(5)}
     for net in nets.values():  # nearly identical tasks: one shared direction suffices
         net.load_state_dict({k: v + 1e-3 * torch.randn_like(v) for k, v in base.state_dict().items()})
-    dmtrl = DMTRLNet.from_single_task(nets, "laf", eps=0.1)
-    assert all(layer.ranks == 1 for layer in dmtrl.factorized_layers().values())
+    dmtrl = DMTRLNet.from_single_task(nets, LAF, RelativeError(0.1))
+    assert all(layer.ranks == (1,) for layer in dmtrl.factorized_layers().values())
     with pytest.raises(ValueError, match="different numbers of layers"):
-        DMTRLNet.from_single_task({"a": _tiny_lenet(), "b": nn.Sequential(nn.Linear(2, 1))}, "laf")
+        DMTRLNet.from_single_task({"a": _tiny_lenet(), "b": nn.Sequential(nn.Linear(2, 1))}, LAF)
     with pytest.raises(ValueError, match="unknown task"):
         dmtrl(torch.randn(2, 1, 8, 8), tasks=["nope"])
     dmtrl.execution = "parallel"
@@ -94,7 +95,7 @@ def test_eps_truncation_compresses_and_errors_are_clear():
 
 def test_ud_mtl_towers_are_valid_stl_sources():
     towers = UserDefinedSharing([lambda: nn.Linear(4, 3), nn.ReLU, lambda: nn.Linear(3, 1)], 0, ["a", "b"])
-    net = DMTRLNet.from_single_task(dict(towers.towers), "tt", eps=0.0)
+    net = DMTRLNet.from_single_task(dict(towers.towers), TT, RelativeError(0.0))
     x = torch.randn(2, 4)
     torch.testing.assert_close(net(x)["a"], towers(x, tasks=["a"])["a"], atol=1e-5, rtol=1e-4)
 

@@ -28,6 +28,9 @@ from mtlkit.factorization import (
     unfold,
 )
 
+# These tests cover the 0.1 string-dispatched functions, kept as deprecated shims.
+pytestmark = pytest.mark.filterwarnings("ignore:mtlkit.*deprecated:DeprecationWarning")
+
 shapes = st.lists(st.integers(1, 5), min_size=2, max_size=4).map(tuple)
 
 

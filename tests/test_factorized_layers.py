@@ -9,10 +9,10 @@ from hypothesis import strategies as st
 from torch import nn
 
 from mtlkit.decomp import relative_error
-from mtlkit.factorization import factorized_parameter_count
+from mtlkit.factorized import CP, LAF, TT, Factorization, Ranks, RelativeError, Tucker
 from mtlkit.nn import FactorizedConv2d, FactorizedLinear
 
-METHODS = ("laf", "tucker", "tt")
+METHODS: tuple[type[Factorization], ...] = (LAF, Tucker, TT, CP)
 
 
 def _dense_linears(count: int, fan_in: int, fan_out: int, seed: int) -> list[nn.Linear]:
@@ -35,10 +35,10 @@ def _dense_convs(count: int, cin: int, cout: int, k: int, seed: int, **kw: int) 
     seed=st.integers(0, 999),
 )
 def test_linear_from_dense_reproduces_within_eps(
-    tasks: int, fan_in: int, fan_out: int, eps: float, method: str, seed: int
+    tasks: int, fan_in: int, fan_out: int, eps: float, method: type[Factorization], seed: int
 ) -> None:
     dense = _dense_linears(tasks, fan_in, fan_out, seed)
-    layer = FactorizedLinear.from_dense(dense, method, eps=eps)  # type: ignore[arg-type]
+    layer = FactorizedLinear.from_dense(dense, method, RelativeError(eps))  # type: ignore[arg-type]
     stacked = torch.stack([d.weight.T for d in dense], dim=-1)
     assert relative_error(stacked, layer.task_weights()) <= eps + 1e-5
     torch.testing.assert_close(layer.bias, torch.stack([d.bias for d in dense], dim=-1))
@@ -55,23 +55,23 @@ def test_linear_from_dense_reproduces_within_eps(
     seed=st.integers(0, 999),
 )
 def test_conv_from_dense_reproduces_within_eps(
-    tasks: int, cin: int, cout: int, k: int, eps: float, method: str, seed: int
+    tasks: int, cin: int, cout: int, k: int, eps: float, method: type[Factorization], seed: int
 ) -> None:
     dense = _dense_convs(tasks, cin, cout, k, seed, padding=1)
-    layer = FactorizedConv2d.from_dense(dense, method, eps=eps)  # type: ignore[arg-type]
+    layer = FactorizedConv2d.from_dense(dense, method, RelativeError(eps))  # type: ignore[arg-type]
     stacked = torch.stack([d.weight.permute(2, 3, 1, 0) for d in dense], dim=-1)
     assert relative_error(stacked, layer.task_weights()) <= eps + 1e-5
     assert layer.padding == (1, 1)
 
 
 @pytest.mark.parametrize("method", METHODS)
-def test_single_task_behaves_as_the_dense_layer(method: str) -> None:
+def test_single_task_behaves_as_the_dense_layer(method: type[Factorization]) -> None:
     (linear,) = _dense_linears(1, 7, 3, 0)
     x = torch.randn(5, 7)
-    torch.testing.assert_close(FactorizedLinear.from_dense([linear], method, eps=0.0)(x)[0], linear(x))
+    torch.testing.assert_close(FactorizedLinear.from_dense([linear], method, RelativeError(0.0))(x)[0], linear(x))
     (conv,) = _dense_convs(1, 2, 3, 3, 0, stride=2, padding=1)
     images = torch.randn(2, 2, 9, 9)
-    torch.testing.assert_close(FactorizedConv2d.from_dense([conv], method, eps=0.0)(images)[0], conv(images))
+    torch.testing.assert_close(FactorizedConv2d.from_dense([conv], method, RelativeError(0.0))(images)[0], conv(images))
 
 
 @settings(max_examples=25, deadline=None)
@@ -84,10 +84,10 @@ def test_single_task_behaves_as_the_dense_layer(method: str) -> None:
     seed=st.integers(0, 999),
 )
 def test_linear_batched_forward_and_backward_equal_the_loop(
-    tasks: int, batch: int, method: str, shared: bool, rank: int, seed: int
+    tasks: int, batch: int, method: type[Factorization], shared: bool, rank: int, seed: int
 ) -> None:
     torch.manual_seed(seed)
-    layer = FactorizedLinear(5, 4, tasks, method, ranks=rank)  # type: ignore[arg-type]
+    layer = FactorizedLinear(5, 4, tasks, method, rule=Ranks(rank))  # type: ignore[arg-type]
     x = torch.randn(batch, 5) if shared else torch.randn(tasks, batch, 5)
     _assert_same_values_and_gradients(layer, x)
 
@@ -102,10 +102,10 @@ def test_linear_batched_forward_and_backward_equal_the_loop(
     seed=st.integers(0, 999),
 )
 def test_conv_batched_forward_and_backward_equal_the_loop(
-    tasks: int, method: str, shared: bool, stride: int, padding: int, seed: int
+    tasks: int, method: type[Factorization], shared: bool, stride: int, padding: int, seed: int
 ) -> None:
     torch.manual_seed(seed)
-    layer = FactorizedConv2d(2, 3, 3, tasks, method, stride=stride, padding=padding, ranks=2)  # type: ignore[arg-type]
+    layer = FactorizedConv2d(2, 3, 3, tasks, method, stride=stride, padding=padding, rule=Ranks(2))  # type: ignore[arg-type]
     x = torch.randn(2, 2, 6, 6) if shared else torch.randn(tasks, 2, 2, 6, 6)
     _assert_same_values_and_gradients(layer, x)
     # On CPU a shared batch loops over tasks; the single-kernel path (accelerators) must agree too.
@@ -114,32 +114,64 @@ def test_conv_batched_forward_and_backward_equal_the_loop(
 
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("path", ["basis", "composed"])
-def test_both_shared_input_paths_equal_the_loop(method: str, path: str) -> None:
+def test_both_conv_shared_input_paths_equal_the_loop(method: type[Factorization], path: str) -> None:
     torch.manual_seed(0)
-    linear = FactorizedLinear(6, 5, 4, method, ranks=2)  # type: ignore[arg-type]
-    conv = FactorizedConv2d(2, 5, 3, 4, method, ranks=2)  # type: ignore[arg-type]
-    for layer, x in ((linear, torch.randn(3, 6)), (conv, torch.randn(3, 2, 6, 6))):
-        layer.shared_input_path = path  # type: ignore[assignment]
-        assert layer._mix_shared_input() == (path == "basis")
-        _assert_same_values_and_gradients(layer, x)
-
-
-@pytest.mark.parametrize("method", ["tucker", "tt"])
-@pytest.mark.parametrize("shared", [True, False])
-def test_input_projection_path_equals_the_loop(method: str, shared: bool) -> None:
-    torch.manual_seed(0)
-    low = FactorizedLinear(16, 12, 3, method, ranks=2)  # type: ignore[arg-type]
-    assert low._project_input()  # 16·2 + 2·12 < 16·12
-    assert not FactorizedLinear(16, 12, 3, method, ranks=12)._project_input()  # type: ignore[arg-type]
-    _assert_same_values_and_gradients(low, torch.randn(4, 16) if shared else torch.randn(3, 4, 16))
-    assert not FactorizedLinear(16, 12, 3, "laf", ranks=2)._project_input()  # LAF keeps the input axis whole
+    conv = FactorizedConv2d(2, 5, 3, 4, method, rule=Ranks(2))
+    conv.shared_input_path = path  # type: ignore[assignment]
+    assert conv._mix_shared_input() == (path == "basis")
+    _assert_same_values_and_gradients(conv, torch.randn(3, 2, 6, 6))
 
 
 @pytest.mark.parametrize("method", METHODS)
-def test_forward_tasks_takes_ragged_lists_and_equals_the_loop(method: str) -> None:
+@pytest.mark.parametrize("shared", [True, False])
+@pytest.mark.parametrize(
+    ("in_features", "out_features", "tasks", "batch", "cap"),
+    [(16, 12, 3, 4, 2), (16, 12, 3, 4, 12), (40, 3, 7, 1, 5), (5, 30, 2, 33, 1)],
+)
+def test_every_linear_plan_equals_the_loop_in_float64(
+    method: type[Factorization], shared: bool, in_features: int, out_features: int, tasks: int, batch: int, cap: int
+) -> None:
     torch.manual_seed(0)
-    for layer, shape in ((FactorizedLinear(16, 12, 3, method, ranks=2), (16,)),  # type: ignore[arg-type]
-                         (FactorizedConv2d(2, 3, 3, 3, method, ranks=2), (2, 6, 6))):  # type: ignore[arg-type]
+    layer = FactorizedLinear(in_features, out_features, tasks, method, Ranks(cap)).double()
+    x = torch.randn(batch, in_features) if shared else torch.randn(tasks, batch, in_features)
+    _assert_same_values_and_gradients(layer, x.double(), tolerance=1e-10)
+    assert layer.plan is not None and layer.plan.names[0] == "x"
+    assert layer.plan is layer.plan_for(batch, shared, "cpu", torch.float64)  # cached, one per shape
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_every_order_of_the_contraction_equals_the_loop(method: type[Factorization]) -> None:
+    # Overriding the plan with each possible first pair (compose-first included) changes the cost, never the value.
+    torch.manual_seed(0)
+    probe = FactorizedLinear(9, 7, 3, method, Ranks(2)).double()
+    operands = 1 + len(probe.weight.factor_names)
+    x = torch.randn(3, 4, 9, dtype=torch.float64)
+    costs = set()
+    for first in [(a, b) for a in range(operands) for b in range(a + 1, operands)]:
+        path = [first] + [(0, 1)] * (operands - 2)
+        layer = FactorizedLinear(9, 7, 3, method, Ranks(2), path=path).double()
+        layer.load_state_dict(probe.state_dict())
+        _assert_same_values_and_gradients(layer, x, tolerance=1e-10)
+        assert layer.plan is not None and layer.plan.path == tuple(path)
+        costs.add(layer.plan.multiply_adds)
+    probe(x)
+    assert probe.plan is not None and probe.plan.multiply_adds == min(costs | {probe.plan.multiply_adds})
+
+
+def test_compressive_plans_never_build_the_weights() -> None:
+    # Tucker at rank 2 on a 1024 → 512 layer: (x·U0)·(core·U2)·U1 costs far less than composing.
+    layer = FactorizedLinear(1024, 512, 10, Tucker, Ranks(2))
+    layer(torch.randn(64, 1024))
+    assert layer.plan is not None
+    assert layer.plan.multiply_adds < 0.01 * 64 * 1024 * 512 * 10
+    assert all("io" not in step.equation.split("->")[1] for step in layer.plan.steps)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_forward_tasks_takes_ragged_lists_and_equals_the_loop(method: type[Factorization]) -> None:
+    torch.manual_seed(0)
+    for layer, shape in ((FactorizedLinear(16, 12, 3, method, rule=Ranks(2)), (16,)),  # type: ignore[arg-type]
+                         (FactorizedConv2d(2, 3, 3, 3, method, rule=Ranks(2)), (2, 6, 6))):  # type: ignore[arg-type]
         ragged = [torch.randn(n, *shape) for n in (1, 2, 3)]
         for task, (out, x) in enumerate(zip(layer.forward_tasks(ragged), ragged, strict=True)):
             torch.testing.assert_close(out, layer.forward_per_task(x.expand(3, *x.shape))[task])
@@ -159,40 +191,40 @@ def test_forward_tasks_takes_ragged_lists_and_equals_the_loop(method: str) -> No
 @pytest.mark.parametrize(("stride", "padding"), [(1, 0), (2, 1)])
 def test_tucker_conv_channel_projection_equals_the_loop(shared: bool, stride: int, padding: int) -> None:
     torch.manual_seed(0)
-    layer = FactorizedConv2d(8, 6, 3, 3, "tucker", ranks=(3, 3, 2, 2, 2), stride=stride, padding=padding)
+    layer = FactorizedConv2d(8, 6, 3, 3, Tucker, rule=Ranks(3, 3, 2, 2, 2), stride=stride, padding=padding)
     assert layer._project_channels()  # 8·2 + 2·2·9 + 2·6 (+ passes) < 8·6·9
     x = torch.randn(4, 8, 9, 9) if shared else torch.randn(3, 4, 8, 9, 9)
     _assert_same_values_and_gradients(layer, x)
     torch.testing.assert_close(torch.stack(layer.forward_tasks(x)), layer.forward_per_task(x))
-    assert not FactorizedConv2d(8, 6, 3, 3, "tucker", ranks=(3, 3, 8, 6, 3))._project_channels()  # full rank
-    assert not FactorizedConv2d(8, 6, 3, 3, "tt", ranks=2)._project_channels()  # Tucker only
+    assert not FactorizedConv2d(8, 6, 3, 3, Tucker, rule=Ranks(3, 3, 8, 6, 3))._project_channels()  # full rank
+    assert not FactorizedConv2d(8, 6, 3, 3, TT, rule=Ranks(2))._project_channels()  # Tucker only
 
 
-def test_auto_path_mixes_wide_layers_with_low_task_rank_only() -> None:
-    assert FactorizedLinear(1024, 8, 10, "laf", ranks=5)._mix_shared_input()
-    assert not FactorizedLinear(1024, 8, 10, "laf", ranks=10)._mix_shared_input()  # K = T: nothing saved
-    assert not FactorizedConv2d(1, 8, 5, 10, "laf", ranks=5)._mix_shared_input()  # fan-in 25: memory-bound
-    assert FactorizedConv2d(32, 8, 4, 10, "laf", ranks=5)._mix_shared_input()
-    layer = FactorizedLinear(4, 2, 3, "laf", ranks=1)
+def test_auto_path_mixes_wide_convolutions_with_low_task_rank_only() -> None:
+    assert not FactorizedConv2d(1, 8, 5, 10, LAF, rule=Ranks(5))._mix_shared_input()  # fan-in 25: memory-bound
+    assert FactorizedConv2d(32, 8, 4, 10, LAF, rule=Ranks(5))._mix_shared_input()
+    layer = FactorizedConv2d(1, 2, 3, 3, LAF, rule=Ranks(1))
     layer.shared_input_path = "fastest"  # type: ignore[assignment]
     with pytest.raises(ValueError, match="shared_input_path must be"):
-        layer(torch.randn(2, 4))
+        layer(torch.randn(2, 1, 5, 5))
 
 
-def _assert_same_values_and_gradients(layer: FactorizedLinear | FactorizedConv2d, x: torch.Tensor) -> None:
+def _assert_same_values_and_gradients(
+    layer: FactorizedLinear | FactorizedConv2d, x: torch.Tensor, tolerance: float = 1e-5
+) -> None:
     batched, looped = layer(x), layer.forward_per_task(x)
     assert batched.shape == looped.shape and batched.shape[0] == layer.num_tasks
-    torch.testing.assert_close(batched, looped, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(batched, looped, rtol=tolerance * 10, atol=tolerance)
     upstream = torch.randn_like(batched)
     grads_batched = torch.autograd.grad((batched * upstream).sum(), list(layer.parameters()))
     grads_looped = torch.autograd.grad((layer.forward_per_task(x) * upstream).sum(), list(layer.parameters()))
     for a, b in zip(grads_batched, grads_looped, strict=True):
-        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(a, b, rtol=tolerance * 10, atol=tolerance)
 
 
 def test_eval_cache_is_used_and_invalidated() -> None:
     torch.manual_seed(0)
-    layer = FactorizedLinear(6, 3, 2, "tucker", ranks=2)
+    layer = FactorizedLinear(6, 3, 2, Tucker, Ranks(2))
     optimizer = torch.optim.SGD(layer.parameters(), lr=0.1)
     layer.eval()
     x = torch.randn(4, 6)
@@ -213,20 +245,20 @@ def test_eval_cache_is_used_and_invalidated() -> None:
 
 
 @pytest.mark.parametrize("method", METHODS)
-def test_parameters_are_contiguous(method: str) -> None:
+def test_parameters_are_contiguous(method: type[Factorization]) -> None:
     # A strided parameter costs a copy of itself and of its gradient in every step (FC1 LAF: +15 %).
     layers = [
-        FactorizedLinear(12, 6, 4, method, ranks=3),
-        FactorizedConv2d(3, 5, 3, 4, method, ranks=3),
-        FactorizedLinear.from_dense(_dense_linears(4, 12, 6, seed=0), method, eps=0.1),
-        FactorizedConv2d.from_dense(_dense_convs(4, 3, 5, 3, seed=0), method, eps=0.1),
+        FactorizedLinear(12, 6, 4, method, rule=Ranks(3)),
+        FactorizedConv2d(3, 5, 3, 4, method, rule=Ranks(3)),
+        FactorizedLinear.from_dense(_dense_linears(4, 12, 6, seed=0), method, RelativeError(0.1)),
+        FactorizedConv2d.from_dense(_dense_convs(4, 3, 5, 3, seed=0), method, RelativeError(0.1)),
     ]
     for layer in layers:
         assert all(p.is_contiguous() for p in layer.parameters()), (layer, [p.stride() for p in layer.parameters()])
 
 
 @pytest.mark.parametrize("method", METHODS)
-def test_from_dense_keeps_the_dense_dtype(method: str) -> None:
+def test_from_dense_keeps_the_dense_dtype(method: type[Factorization]) -> None:
     linear = FactorizedLinear.from_dense([layer.double() for layer in _dense_linears(3, 6, 4, seed=0)], method)
     conv = FactorizedConv2d.from_dense([layer.double() for layer in _dense_convs(3, 2, 4, 3, seed=0)], method)
     for layer in (linear, conv):
@@ -234,31 +266,72 @@ def test_from_dense_keeps_the_dense_dtype(method: str) -> None:
 
 
 def test_parameter_count_is_factors_plus_biases() -> None:
-    layer = FactorizedConv2d(3, 8, 3, 4, "tt", ranks=(2, 3, 4, 2))
-    expected = factorized_parameter_count("tt", (3, 3, 3, 8, 4), (2, 3, 4, 2)) + 8 * 4
-    assert layer.parameter_count() == expected
+    layer = FactorizedConv2d(3, 8, 3, 4, TT, rule=Ranks(2, 3, 4, 2))
+    assert layer.parameter_count() == TT.count((3, 3, 3, 8, 4), (2, 3, 4, 2)) + 8 * 4
     assert layer.ranks == (2, 3, 4, 2)
-    assert FactorizedLinear(4, 2, 3, "laf", ranks=2, bias=False).parameter_count() == 2 * 8 + 2 * 3
+    assert FactorizedLinear(4, 2, 3, LAF, Ranks(2), bias=False).parameter_count() == 2 * 8 + 2 * 3
+
+
+def test_factors_are_named_parameters() -> None:
+    layer = FactorizedLinear(4, 2, 3, Tucker, Ranks(2))
+    assert [n for n, _ in layer.named_parameters()] == ["bias", "weight.core", "weight.U0", "weight.U1", "weight.U2"]
 
 
 def test_clear_errors_name_layer_shape_and_rank() -> None:
-    with pytest.raises(ValueError, match=r"FactorizedLinear\(tucker, weight shape \(6, 3, 2\)\)"):
-        FactorizedLinear(6, 3, 2, "tucker", ranks=(2, 4, 1))
-    with pytest.raises(ValueError, match=r"FactorizedConv2d\(tt, weight shape \(3, 3, 2, 4, 5\)\).*ranks"):
-        FactorizedConv2d(2, 4, 3, 5, "tt", ranks=(3, 9, 8, 5, 1))
-    with pytest.raises(ValueError, match="rank must be a positive integer, got 0"):
-        FactorizedConv2d(2, 4, 3, 5, "laf", ranks=0)
-    with pytest.raises(ValueError, match="LAF takes a single integer rank"):
-        FactorizedLinear(6, 3, 2, "laf", ranks=(2, 2))
-    with pytest.raises(ValueError, match="unknown method 'cp'"):
-        FactorizedLinear(6, 3, 2, "cp")  # type: ignore[arg-type]
-    layer = FactorizedLinear(6, 3, 2, "laf", ranks=1)
+    named = r"FactorizedLinear\(6, 3, num_tasks=2\) \(Tucker\): ranks \(2, 4, 1\) for weight shape \(6, 3, 2\)"
+    with pytest.raises(ValueError, match=named):
+        FactorizedLinear(6, 3, 2, Tucker, Ranks(2, 4, 1))
+    with pytest.raises(ValueError, match=r"FactorizedConv2d\(2, 4, 3, num_tasks=5\) \(TT\).*\(3, 3, 2, 4, 5\)"):
+        FactorizedConv2d(2, 4, 3, 5, TT, rule=Ranks(3, 10, 8, 5))
+    with pytest.raises(ValueError, match="positive int, got \\(0,\\)"):
+        FactorizedConv2d(2, 4, 3, 5, LAF, rule=0)
+    with pytest.raises(ValueError, match="LAF takes one rank K"):
+        FactorizedLinear(6, 3, 2, LAF, Ranks(2, 2))
+    with pytest.raises(TypeError, match="factorization must be a Factorization class"):
+        FactorizedLinear(6, 3, 2, nn.Linear)  # type: ignore[arg-type]
+    layer = FactorizedLinear(6, 3, 2, LAF, Ranks(1))
     with pytest.raises(ValueError, match=r"expected input \(B, 6\) or \(T=2, B, 6\), got \(3, 4, 6\)"):
         layer(torch.randn(3, 4, 6))
-    conv = FactorizedConv2d(2, 4, 3, 5, "tt", ranks=1)
+    conv = FactorizedConv2d(2, 4, 3, 5, TT, rule=Ranks(1))
     with pytest.raises(ValueError, match=r"got \(1, 3, 8, 8\)"):
         conv(torch.randn(1, 3, 8, 8))
     with pytest.raises(ValueError, match="all layers must be"):
         FactorizedLinear.from_dense([nn.Linear(3, 2), nn.Linear(3, 4)])
     with pytest.raises(ValueError, match="all layers must be"):
         FactorizedConv2d.from_dense([nn.Conv2d(1, 2, 3), nn.Conv2d(1, 2, 3, stride=2)])
+
+
+def test_bad_input_names_the_argument_and_value() -> None:
+    # issue #21: each bad argument is a ValueError/TypeError that names it and its value.
+    with pytest.raises(ValueError, match="num_tasks must be a positive int, got 0"):
+        FactorizedLinear(8, 4, num_tasks=0)
+    with pytest.raises(TypeError, match=r"in_features must be a positive int, got 2\.5"):
+        FactorizedLinear(2.5, 4, num_tasks=2)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="out_channels must be a positive int, got -1"):
+        FactorizedConv2d(1, -1, 3, num_tasks=2)
+    not_a_conv = r"layers\[0\] is Linear\(in_features=3, out_features=2, bias=True\), not an nn.Conv2d"
+    with pytest.raises(TypeError, match=not_a_conv):
+        FactorizedConv2d.from_dense([nn.Linear(3, 2)])  # type: ignore[list-item]
+    with pytest.raises(TypeError, match=r"non-empty sequence of nn\.Linear"):
+        FactorizedLinear.from_dense(nn.Linear(3, 2))  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="non-empty sequence"):
+        FactorizedLinear.from_dense([])
+    broken = nn.Linear(3, 2)
+    with torch.no_grad():
+        broken.weight[0, 0] = float("nan")
+    with pytest.raises(ValueError, match=r"weights of shape \(3, 2, 2\) hold 1 NaN/inf"):
+        FactorizedLinear.from_dense([broken, nn.Linear(3, 2)])
+    for eps in (1.0, 2.0):
+        with pytest.raises(ValueError, match=f"eps must be in \\[0, 1\\), got {eps}"):
+            FactorizedLinear.from_dense([nn.Linear(3, 2)], LAF, RelativeError(eps))
+
+
+def test_deprecated_string_api_still_works_and_warns() -> None:
+    torch.manual_seed(0)
+    dense = _dense_linears(3, 6, 4, seed=0)
+    with pytest.warns(DeprecationWarning, match="names are deprecated"):
+        old = FactorizedLinear.from_dense(dense, "tucker", eps=0.1)  # type: ignore[arg-type]
+    new = FactorizedLinear.from_dense(dense, Tucker, RelativeError(0.1))
+    torch.testing.assert_close(old.task_weights(), new.task_weights())
+    with pytest.warns(DeprecationWarning, match="eps= and ranks= are deprecated"):
+        assert FactorizedLinear(6, 4, 3, LAF, ranks=2).ranks == (2,)

@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
+from mtlkit.factorized import LAF, TT, Tucker
 from mtlkit.nn import FactorizedConv2d, FactorizedLinear
 from mtlkit.sharing import (
     sharing_report,
@@ -68,18 +69,18 @@ def test_strength_is_in_unit_interval_and_sign_and_order_invariant(
 def test_report_covers_every_factorised_layer_and_reads_the_s_like_factor() -> None:
     torch.manual_seed(0)
     model = nn.Sequential(
-        FactorizedConv2d(1, 2, 3, 4, "tucker", ranks=2),
+        FactorizedConv2d(1, 2, 3, 4, Tucker, rule=2),
         nn.Flatten(),
-        FactorizedLinear(8, 3, 4, "tt", ranks=2),
-        FactorizedLinear(8, 3, 1, "laf", ranks=1),  # a single task has no pairs: skipped
+        FactorizedLinear(8, 3, 4, TT, 2),
+        FactorizedLinear(8, 3, 1, LAF, 1),  # a single task has no pairs: skipped
     )
     report = sharing_report(model)
     assert set(report) == {"0", "2"}
-    assert report["0"] == pytest.approx(sharing_strength_of_factor(model[0].factors[-1].T).item())
+    assert report["0"] == pytest.approx(sharing_strength_of_factor(model[0].weight.U4.T).item())
     assert report["2"] == pytest.approx(sharing_strength(model[2]))
     with torch.no_grad():
-        model[2].factors[-1].zero_()
-        model[2].factors[-1][0, :, 0] = 1.0  # last TT core = [1; 0]: fully shared
+        model[2].weight.G2.zero_()
+        model[2].weight.G2[0, :, 0] = 1.0  # last TT core = [1; 0]: fully shared
     assert sharing_strength(model[2]) == pytest.approx(1.0)
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from mtlkit.factorization import factorized_parameter_count
+from mtlkit.factorized import LAF, TT, Ranks, Tucker
 from mtlkit.nn import FactorizedConv2d, FactorizedLinear, UserDefinedSharing, count_parameters
 
 TASKS = [f"digit{d}" for d in range(10)]
@@ -46,16 +46,16 @@ def test_ud_mtl_shares_the_first_three_layers() -> None:
 
 
 def test_dmtrl_lenet_count_is_the_sum_of_factor_counts() -> None:
-    conv1 = FactorizedConv2d(1, 32, 5, 10, "tucker", ranks=(5, 5, 1, 16, 5))
-    conv2 = FactorizedConv2d(32, 64, 4, 10, "tt", ranks=(4, 16, 32, 8))
-    fc1 = FactorizedLinear(FLATTEN, 512, 10, "laf", ranks=6)
-    fc2 = FactorizedLinear(512, 1, 10, "tucker", ranks=(8, 1, 3))
+    conv1 = FactorizedConv2d(1, 32, 5, 10, Tucker, rule=Ranks(5, 5, 1, 16, 5))
+    conv2 = FactorizedConv2d(32, 64, 4, 10, TT, rule=Ranks(4, 16, 32, 8))
+    fc1 = FactorizedLinear(FLATTEN, 512, 10, LAF, Ranks(6))
+    fc2 = FactorizedLinear(512, 1, 10, Tucker, Ranks(8, 1, 3))
     model = nn.ModuleList([conv1, conv2, fc1, fc2])
     expected = (
-        factorized_parameter_count("tucker", (5, 5, 1, 32, 10), (5, 5, 1, 16, 5))
-        + factorized_parameter_count("tt", (4, 4, 32, 64, 10), (4, 16, 32, 8))
-        + factorized_parameter_count("laf", (FLATTEN, 512, 10), 6)
-        + factorized_parameter_count("tucker", (512, 1, 10), (8, 1, 3))
+        Tucker.count((5, 5, 1, 32, 10), (5, 5, 1, 16, 5))
+        + TT.count((4, 4, 32, 64, 10), (4, 16, 32, 8))
+        + LAF.count((FLATTEN, 512, 10), (6,))
+        + Tucker.count((512, 1, 10), (8, 1, 3))
         + 10 * (32 + 64 + 512 + 1)  # per-task biases
     )
     assert count_parameters(model) == expected == sum(m.parameter_count() for m in model)

@@ -20,14 +20,15 @@ import torch
 from torch import Tensor, nn
 
 from mtlkit import Trainer, seed_everything
-from mtlkit.decomp import spectral_eps_ranks
 from mtlkit.experiments import RunContext
-from mtlkit.nn import DMTRLNet, UserDefinedSharing, count_parameters, leaf_layers
+from mtlkit.factorized import LAF, TT, Factorization, RelativeError, SpectralError, Tucker
+from mtlkit.nn import DMTRLNet, UserDefinedSharing, count_parameters
 from mtlkit.nn._ud_mtl import LayerSpec
 from mtlkit.sharing import sharing_report
 
 SEED_FILE = "002_c59d931e19fae3a5.txt"
 DMTRL_METHODS = ("laf", "tucker", "tt")
+FACTORIZATIONS: dict[str, type[Factorization]] = {"laf": LAF, "tucker": Tucker, "tt": TT}  # result keys → classes
 # "stl_ft" is our control, not a method of the paper: the trained STL nets trained for as many more
 # epochs as DMTRL gets after its STL initialisation, without any sharing.
 METHODS = ("stl", "stl_ft", "ud", *DMTRL_METHODS)
@@ -114,20 +115,13 @@ def cached(path: Path, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
 def dmtrl_from_stl(stl: UserDefinedSharing, method: str, eps: float = EPS, rule: str = "frobenius") -> DMTRLNet:
     """The paper's initialisation: factorise the trained STL towers with ε = ``eps``.
 
-    ``rule="frobenius"`` bounds ‖W − Ŵ‖_F ≤ ε‖W‖_F per stacked tensor (mtlkit's ``from_dense``);
-    ``"spectral"`` picks the ranks the authors' released code would (:func:`mtlkit.decomp.spectral_eps_ranks`).
+    ``rule="frobenius"`` bounds ‖W − Ŵ‖_F ≤ ε‖W‖_F per stacked tensor (:class:`mtlkit.factorized.RelativeError`);
+    ``"spectral"`` picks the ranks the authors' released code would (:class:`mtlkit.factorized.SpectralError`).
     """
-    if rule == "frobenius":
-        return DMTRLNet.from_single_task(dict(stl.towers), method, eps=eps)  # type: ignore[arg-type]
-    if rule != "spectral":
+    rules = {"frobenius": RelativeError, "spectral": SpectralError}
+    if rule not in rules:
         raise ValueError(f"unknown rank rule {rule!r}; expected 'frobenius' or 'spectral'")
-    towers = {task: leaf_layers(tower) for task, tower in stl.towers.items()}
-    first = next(iter(towers.values()))
-    ranks = {}
-    for index, layer in enumerate(first):
-        if isinstance(layer, nn.Conv2d | nn.Linear) and len({t[index].weight.shape for t in towers.values()}) == 1:
-            ranks[index] = spectral_eps_ranks(method, stack_task_weights([t[index] for t in towers.values()]), eps)
-    return DMTRLNet.from_single_task(dict(stl.towers), method, ranks=ranks)  # type: ignore[arg-type]
+    return DMTRLNet.from_single_task(dict(stl.towers), FACTORIZATIONS[method], rules[rule](eps))
 
 
 def stack_task_weights(layers: Sequence[nn.Module]) -> Tensor:
@@ -138,7 +132,9 @@ def stack_task_weights(layers: Sequence[nn.Module]) -> Tensor:
 
 def ranks_of(net: DMTRLNet) -> dict[str, Any]:
     """``{layer name: ranks}`` of every factorised layer (what ε = 0.1 chose)."""
-    return {name: layer.ranks for name, layer in net.factorized_layers().items()}
+    # LAF's one rank is written as a number, as results files always had it.
+    layers = net.factorized_layers().items()
+    return {name: layer.ranks[0] if len(layer.ranks) == 1 else layer.ranks for name, layer in layers}
 
 
 def select_num_shared(

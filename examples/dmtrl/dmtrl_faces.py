@@ -81,7 +81,7 @@ def _deviations(mode: str, b: Budget) -> list[str]:
         "subtraction; no crop/flip augmentation; LRN kept.",
         "The paper states no optimiser or epochs; Adam (lr 1e-3), batch 50, sum of the two cross-entropies.",
         "DMTRL is run with mtlkit's Frobenius ε-ranks and also with the authors' spectral ε-ranks ('spectral ε', "
-        "mtlkit.decomp.spectral_eps_ranks) at every fraction listed.",
+        "mtlkit.factorized.SpectralError) at every fraction listed.",
         "Both tasks use every face (every UTKFace image has both labels), unlike Adience's partly labelled sets.",
     ]
     if b.ud_folds == 0:

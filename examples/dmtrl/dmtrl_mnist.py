@@ -46,7 +46,7 @@ def _deviations(mode: str, b: Budget) -> list[str]:
         "mtlkit's Frobenius bound ‖W − Ŵ‖_F ≤ ε‖W‖_F. At "
         + (", ".join(f"{f:.0%}" for f in b.spectral_fractions) or "no fraction")
         + " the three DMTRL variants are also run with the ranks of the authors' code ('spectral ε', "
-        "mtlkit.decomp.spectral_eps_ranks), which are much lower (see dmtrl-params).",
+        "mtlkit.factorized.SpectralError), which are much lower (see dmtrl-params).",
         "'STL + more epochs (control)' is not in the paper: the trained STL nets trained as many more epochs as "
         "DMTRL gets after its STL initialisation, without sharing, to separate sharing from extra training.",
         "UD-MTL's N is chosen among N ∈ {"

@@ -73,7 +73,7 @@ def _deviations(mode: str, b: Budget) -> list[str]:
         "The exact training fractions of Fig. 4 are not listed; full mode uses 5, 10, 20, ..., 90 %.",
         "DMTRL is run with mtlkit's Frobenius ε-ranks and, at "
         + (", ".join(f"{f:.0%}" for f in b.spectral_fractions) or "no fraction")
-        + ", also with the authors' spectral ε-ranks ('spectral ε', mtlkit.decomp.spectral_eps_ranks).",
+        + ", also with the authors' spectral ε-ranks ('spectral ε', mtlkit.factorized.SpectralError).",
         "ρ (Fig. 4) uses the paper's softmax normalisation (sharing_strength 'softmax'; it reads ≈ 0.4 rather "
         "than 0 for S = I at T = 50, see docs); the 'abs' normalisation is stored too ('rho_abs').",
     ]

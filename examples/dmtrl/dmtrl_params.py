@@ -47,7 +47,7 @@ UD_LARGE_RATIO = PAPER_K["ud_large"] / PAPER_K["stl"]  # App. B sizes UD-MTL-Lar
 # ε = 0.1 picks depend on it (independent draws keep the stacked weights close to full rank).
 INITS = {"independent": False, "common": True}
 # ε = 0.1 as a Frobenius bound on the whole stacked tensor (mtlkit's from_dense), or as the authors'
-# code reads it: per flattening, relative to the largest singular value (decomp.spectral_eps_ranks).
+# code reads it: per flattening, relative to the largest singular value (mtlkit.factorized.SpectralError).
 CRITERIA = ("frobenius", "spectral")
 
 

@@ -9,14 +9,15 @@ any ``T`` trained ``nn.Sequential`` networks of identical architecture into that
 from __future__ import annotations
 
 import copy
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Literal
 
 import torch
 from torch import Tensor, nn
 
-from mtlkit.factorization import FactorizationMethod
-from mtlkit.nn._factorized_base import FactorizedLayer, Ranks
+from mtlkit.factorized import RankRule
+from mtlkit.nn._factorized_base import FactorizationType, FactorizedLayer, resolve_factorization
 from mtlkit.nn._factorized_conv import FactorizedConv2d
 from mtlkit.nn._factorized_linear import FactorizedLinear
 
@@ -116,7 +117,8 @@ class DMTRLNet(nn.Module):
 
     >>> _ = torch.manual_seed(0)
     >>> stl = {t: nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 1)) for t in "abc"}
-    >>> net = DMTRLNet.from_single_task(stl, "tucker", eps=0.0)
+    >>> from mtlkit.factorized import RelativeError, Tucker
+    >>> net = DMTRLNet.from_single_task(stl, Tucker, RelativeError(0.0))
     >>> x = torch.randn(5, 4)
     >>> torch.allclose(net(x)["b"], stl["b"](x), atol=1e-5)
     True
@@ -149,28 +151,37 @@ class DMTRLNet(nn.Module):
     def from_single_task(
         cls,
         nets: Mapping[str, nn.Module],
-        method: FactorizationMethod,
+        factorization: FactorizationType | str,
+        rule: RankRule | None = None,
         *,
-        eps: float = 0.1,
-        ranks: Mapping[int, Ranks] | None = None,
+        rules: Mapping[int, RankRule] | None = None,
         shared_layers: Sequence[int] | None = None,
+        eps: float | None = None,
+        ranks: Mapping[int, object] | None = None,
     ) -> DMTRLNet:
         """Factorise ``T`` trained single-task networks of identical architecture (paper Sec. 4).
 
         The nets' layers (nested ``nn.Sequential`` flattened, see :func:`leaf_layers`) are walked
         in step. Position ``i`` becomes a :class:`FactorizedLinear` / :class:`FactorizedConv2d`
-        initialised by ``from_dense(..., eps=eps)`` when all ``T`` layers are ``nn.Linear`` /
-        ``nn.Conv2d`` of one shape (and ``i`` is in ``shared_layers``, if given); other layers with
-        parameters are copied into :class:`PerTask`; parameter-free layers are kept once. The
-        input nets are not modified.
+        initialised by ``from_dense(..., factorization, rule)`` when all ``T`` layers are
+        ``nn.Linear`` / ``nn.Conv2d`` of one shape (and ``i`` is in ``shared_layers``, if given);
+        other layers with parameters are copied into :class:`PerTask`; parameter-free layers are
+        kept once. The input nets are not modified.
 
         Args:
             nets: ``{task: trained network}``, all with the same sequence of layers.
-            method: ``"laf"``, ``"tucker"`` or ``"tt"``.
-            eps: maximum relative reconstruction error of each stacked weight (paper: 0.1).
-            ranks: optional fixed ranks per leaf-layer index (instead of ``eps``).
+            factorization: :class:`~mtlkit.factorized.LAF`, ``Tucker``, ``TT`` or ``CP``.
+            rule: rank rule of every factorised layer; default ``RelativeError(0.1)`` (the paper's ε).
+            rules: rank rules per leaf-layer index, overriding ``rule`` there.
             shared_layers: leaf-layer indices to factorise; default every shareable one.
+            eps, ranks: deprecated (``eps`` → ``rule=RelativeError(eps)``; ``ranks`` per index → ``rules``).
         """
+        what = "DMTRLNet.from_single_task"
+        kind, default = resolve_factorization(factorization, rule, eps=eps, ranks=None, what=what)
+        per_layer: dict[int, object] = dict(rules or {})
+        if ranks is not None:
+            warnings.warn(f"{what}: ranks= is deprecated; pass rules={{index: Ranks(...)}}", DeprecationWarning, 2)
+            per_layer.update(ranks)
         if not nets:
             raise ValueError("DMTRLNet.from_single_task: need at least one network")
         names = list(nets)
@@ -181,7 +192,6 @@ class DMTRLNet(nn.Module):
                 "DMTRLNet.from_single_task: the networks have different numbers of layers "
                 f"{[len(seq) for seq in leaves]}"
             )
-        ranks = dict(ranks or {})
         layers: list[nn.Module] = []
         for index in range(depth):
             column = [seq[index] for seq in leaves]
@@ -191,7 +201,7 @@ class DMTRLNet(nn.Module):
             wanted = shared_layers is None or index in shared_layers
             if wanted and _shareable(column):
                 factory = FactorizedLinear if isinstance(column[0], nn.Linear) else FactorizedConv2d
-                layers.append(factory.from_dense(column, method, eps=eps, ranks=ranks.get(index)))
+                layers.append(factory.from_dense(column, kind, per_layer.get(index, default)))  # type: ignore[arg-type]
             elif any(True for _ in column[0].parameters()):
                 layers.append(PerTask([copy.deepcopy(layer) for layer in column]))
             else:

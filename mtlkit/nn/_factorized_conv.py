@@ -3,42 +3,61 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.modules.utils import _pair
 
-from mtlkit.factorization import ChannelProjection, FactorizationMethod, tucker_channel_projection
-from mtlkit.nn._factorized_base import _PASS_COST, FactorizedLayer, Ranks
+from mtlkit.factorization import ChannelProjection
+from mtlkit.factorized import LAF, Factorization, RankRule
+from mtlkit.factorized._base import check_weights
+from mtlkit.nn._factorized_base import (
+    FactorizationType,
+    FactorizedLayer,
+    check_count,
+    resolve_factorization,
+    stacked_biases,
+)
+
+# On CPU, one extra pass over an intermediate value (write, then read back) costs about as much as
+# this many multiply-adds (fitted to benchmarks/bench_factorized.py's conv1 and FC1 shapes). Only
+# the convolution still uses it; the linear layer's forward is a planned contraction.
+_PASS_COST = 16
+
+
+SharedInputPath = Literal["auto", "basis", "composed"]
 
 
 class FactorizedConv2d(FactorizedLayer):
-    """``T`` convolutions whose stacked kernel ``W`` is composed by LAF, Tucker or TT.
+    """``T`` convolutions whose stacked kernel ``W`` is a :class:`~mtlkit.factorized.Factorization`.
 
     Weight axis order is ``(kh, kw, in, out, T)`` (the paper's TF layout, "H × W × C × M × T");
     ``task_weights()[..., t].permute(3, 2, 0, 1)`` is an ``nn.Conv2d`` weight. Biases ``(out, T)``
     are per task.
 
     Input is either shared, ``(B, C, H, W)``, or per task, ``(T, B, C, H, W)``; output is
-    ``(T, B, out, H', W')``. Tucker layers whose channel ranks make it cheaper run as three
-    convolutions and never build their kernels (:meth:`channel_projection`). Otherwise per-task
-    inputs are stacked on channels and run as one ``conv2d`` with ``groups=T``, and a shared input
-    runs as one ``conv2d`` with the ``T·out`` concatenated filters (on CPU as ``T`` convolutions,
-    which oneDNN runs faster) or through the ``K·out`` basis filters, mixed per task afterwards
-    (see ``shared_input_path``).
+    ``(T, B, out, H', W')``. Factorisations with a channel form (Tucker: ``1×1`` → per-task
+    ``kh × kw`` → ``1×1``) run as three convolutions when that takes fewer multiply-adds and never
+    build their kernels (:meth:`channel_projection`). Otherwise per-task inputs are stacked on
+    channels and run as one ``conv2d`` with ``groups=T``, and a shared input runs as one ``conv2d``
+    with the ``T·out`` concatenated filters (on CPU as ``T`` convolutions, which oneDNN runs
+    faster) or through the ``K·out`` basis filters, mixed per task afterwards (see
+    ``shared_input_path``).
 
     Args:
         in_channels, out_channels, kernel_size, num_tasks: layer sizes and number of tasks ``T``.
-        method: ``"laf"``, ``"tucker"`` or ``"tt"``.
+        factorization: :class:`~mtlkit.factorized.LAF` (default), ``Tucker``, ``TT`` or ``CP``.
         stride, padding, dilation: as for :class:`torch.nn.Conv2d` (``groups`` is not supported).
-        ranks: LAF ``K``; Tucker 5 ranks; TT 4 inner ranks; an ``int`` means that rank on every
-            mode (capped). ``None`` ε-truncates the random dense init.
-        eps: relative error used when ``ranks`` is ``None``.
+        rule: rank rule of the random init (a :class:`~mtlkit.factorized.RankRule`, an ``int``
+            cap or a tuple of ranks); default ``RelativeError(0.1)`` on a random dense draw.
         bias: learn per-task biases.
+        eps, ranks: deprecated spellings of ``rule``.
 
+    >>> from mtlkit.factorized import Ranks
     >>> _ = torch.manual_seed(0)
-    >>> conv = FactorizedConv2d(1, 4, 3, num_tasks=2, method="laf", ranks=2, padding=1)
+    >>> conv = FactorizedConv2d(1, 4, 3, num_tasks=2, factorization=LAF, rule=Ranks(2), padding=1)
     >>> conv(torch.randn(5, 1, 8, 8)).shape
     torch.Size([2, 5, 4, 8, 8])
     """
@@ -49,76 +68,91 @@ class FactorizedConv2d(FactorizedLayer):
         out_channels: int,
         kernel_size: int | tuple[int, int],
         num_tasks: int,
-        method: FactorizationMethod = "laf",
+        factorization: FactorizationType | str = LAF,
         *,
         stride: int | tuple[int, int] = 1,
         padding: int | tuple[int, int] | str = 0,
         dilation: int | tuple[int, int] = 1,
-        ranks: Ranks | None = None,
-        eps: float = 0.1,
+        rule: RankRule | int | Sequence[int] | None = None,
         bias: bool = True,
+        eps: float | None = None,
+        ranks: int | Sequence[int] | None = None,
+        _weight: Factorization | None = None,
+        _bias: Tensor | None = None,
     ) -> None:
-        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
-        self.kernel_size: tuple[int, int] = _pair(kernel_size)
+        what = f"FactorizedConv2d({in_channels}, {out_channels}, {kernel_size}, num_tasks={num_tasks})"
+        in_channels = check_count(in_channels, "in_channels", what)
+        out_channels = check_count(out_channels, "out_channels", what)
+        num_tasks = check_count(num_tasks, "num_tasks", what)
+        self_kernel: tuple[int, int] = _pair(kernel_size)
+        for size in self_kernel:
+            check_count(size, "kernel_size", what)
+        fan_in = in_channels * self_kernel[0] * self_kernel[1]
+        shape = (*self_kernel, in_channels, out_channels, num_tasks)
+        if _weight is None:
+            kind, chosen = resolve_factorization(factorization, rule, eps=eps, ranks=ranks, what=what)
+            _weight = self._initial_weight(kind, shape, fan_in, chosen, f"{what} ({kind.__name__})")
+        super().__init__(_weight, fan_in, bias if _bias is None else _bias)
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size = self_kernel
         self.stride, self.dilation = _pair(stride), _pair(dilation)
         self.padding = padding if isinstance(padding, str) else _pair(padding)
-        fan_in = in_channels * self.kernel_size[0] * self.kernel_size[1]
-        shape = (*self.kernel_size, in_channels, out_channels, num_tasks)
-        super().__init__(shape, fan_in, method, ranks, eps, bias)
+        self.shared_input_path: SharedInputPath = "auto"
 
     @classmethod
     def from_dense(
         cls,
         layers: Sequence[nn.Conv2d],
-        method: FactorizationMethod = "laf",
+        factorization: FactorizationType | str = LAF,
+        rule: RankRule | int | Sequence[int] | None = None,
         *,
-        eps: float = 0.1,
-        ranks: Ranks | None = None,
+        eps: float | None = None,
+        ranks: int | Sequence[int] | None = None,
     ) -> FactorizedConv2d:
         """Initialise from ``T`` trained single-task ``nn.Conv2d`` layers (paper's STL init).
 
         Kernels ``(out, in, kh, kw)`` are permuted to ``(kh, kw, in, out)``, stacked on a last task
-        axis and decomposed with relative error ``≤ eps`` (or fixed ``ranks``); biases are copied.
+        axis and decomposed directly under ``rule`` (default ``RelativeError(0.1)``); biases are copied.
 
+        >>> from mtlkit.factorized import Tucker, RelativeError
         >>> _ = torch.manual_seed(0)
         >>> dense = [nn.Conv2d(2, 3, 3) for _ in range(4)]
-        >>> conv = FactorizedConv2d.from_dense(dense, "tucker", eps=0.0)
+        >>> conv = FactorizedConv2d.from_dense(dense, Tucker, RelativeError(0.0))
         >>> x = torch.randn(1, 2, 5, 5)
         >>> torch.allclose(conv(x)[1], dense[1](x), atol=1e-5)
         True
         """
-        if len(layers) == 0:
-            raise ValueError("FactorizedConv2d.from_dense: need at least one nn.Conv2d")
+        if isinstance(layers, nn.Module) or not isinstance(layers, Sequence) or len(layers) == 0:
+            raise TypeError(
+                f"FactorizedConv2d.from_dense: layers must be a non-empty sequence of nn.Conv2d, got {layers!r}"
+            )
         first = layers[0]
+        if not isinstance(first, nn.Conv2d):
+            raise TypeError(f"FactorizedConv2d.from_dense: layers[0] is {first!r}, not an nn.Conv2d")
         signature = (first.weight.shape, first.stride, first.padding, first.dilation, first.groups)
         for index, layer in enumerate(layers):
+            if not isinstance(layer, nn.Conv2d):
+                raise TypeError(f"FactorizedConv2d.from_dense: layers[{index}] is {layer!r}, not an nn.Conv2d")
             if (
-                not isinstance(layer, nn.Conv2d)
-                or (layer.weight.shape, layer.stride, layer.padding, layer.dilation, layer.groups) != signature
+                (layer.weight.shape, layer.stride, layer.padding, layer.dilation, layer.groups) != signature
                 or layer.groups != 1
                 or layer.padding_mode != "zeros"
             ):
                 raise ValueError(
-                    f"FactorizedConv2d.from_dense: layer {index} is {layer!r}; all layers must be "
+                    f"FactorizedConv2d.from_dense: layers[{index}] is {layer!r}; all layers must be "
                     f"identical zero-padded nn.Conv2d with groups=1, like {first!r}"
                 )
-        has_bias = all(layer.bias is not None for layer in layers)
-        module = cls(
-            first.in_channels,
-            first.out_channels,
-            first.kernel_size,  # type: ignore[arg-type]
-            len(layers),
-            method,
-            stride=first.stride,  # type: ignore[arg-type]
-            padding=first.padding,  # type: ignore[arg-type]
-            dilation=first.dilation,  # type: ignore[arg-type]
-            ranks=1,
-            bias=has_bias,
-        )
+        what = f"FactorizedConv2d.from_dense({len(layers)} × {first!r})"
+        kind, chosen = resolve_factorization(factorization, rule, eps=eps, ranks=ranks, what=what)
         stacked = torch.stack([layer.weight.detach().permute(2, 3, 1, 0) for layer in layers], dim=-1)
-        biases = torch.stack([layer.bias.detach() for layer in layers], dim=-1) if has_bias else None
-        module._load_task_weights(stacked, biases, eps, ranks)
-        return module
+        stacked = check_weights(stacked, what)
+        weight = kind.from_tensor(stacked, chosen, what=f"{what} ({kind.__name__})").to(stacked)
+        biases = stacked_biases([layer.bias for layer in layers], stacked)
+        return cls(
+            first.in_channels, first.out_channels, first.kernel_size, len(layers), kind,  # type: ignore[arg-type]
+            stride=first.stride, padding=first.padding, dilation=first.dilation,  # type: ignore[arg-type]
+            _weight=weight, _bias=biases if isinstance(biases, Tensor) else None, bias=biases is not False,
+        )  # fmt: skip
 
     def _check_input(self, inputs: Tensor) -> bool:
         """Return ``True`` for a shared input, ``False`` for per-task inputs; raise otherwise."""
@@ -156,18 +190,35 @@ class FactorizedConv2d(FactorizedLayer):
             return torch.stack(self.forward_tasks(inputs))
         return self._forward_composed(inputs, shared)
 
-    def channel_projection(self) -> ChannelProjection:
-        """Tucker only: ``1×1`` in, per-task ``kh × kw``, ``1×1`` out.
+    def _mix_shared_input(self) -> bool:
+        """Whether a shared batch goes through the ``K`` basis kernels (then mixed) instead of ``T`` composed ones.
 
-        See :func:`~mtlkit.factorization.tucker_channel_projection`.
+        Basis path per output position: ``fan_in·K + K·T`` multiply-adds plus an extra pass over
+        ``K + T`` intermediates, against composing's ``fan_in·T``.
         """
-        return self._cached("channels", lambda: tucker_channel_projection(list(self.factors)))
+        if self.shared_input_path != "auto":
+            if self.shared_input_path not in ("basis", "composed"):
+                raise ValueError(
+                    f"{type(self).__name__}: shared_input_path must be 'auto', 'basis' or 'composed', "
+                    f"got {self.shared_input_path!r}"
+                )
+            return self.shared_input_path == "basis"
+        rank, tasks = self.task_factor().shape[0], self.num_tasks
+        return self.fan_in * rank + rank * tasks + _PASS_COST * (rank + tasks) < self.fan_in * tasks
+
+    def channel_projection(self) -> ChannelProjection:
+        """``1×1`` in, per-task ``kh × kw``, ``1×1`` out (:meth:`~mtlkit.factorized.Factorization.channel_form`)."""
+        form = self._cached("channels", self.weight.channel_form)
+        if form is None:
+            raise ValueError(f"{type(self).__name__}: {self.factorization.__name__} has no channel form")
+        return form
 
     def _project_channels(self) -> bool:
-        """Tucker: run as three convolutions when that takes fewer multiply-adds (memory pass included)."""
-        if self.method != "tucker":
+        """Run as three convolutions when that takes fewer multiply-adds (memory pass included)."""
+        channel_ranks = self.weight.channel_ranks()
+        if channel_ranks is None:
             return False
-        k_in, k_out = self.factors[0].shape[2], self.factors[0].shape[3]
+        k_in, k_out = channel_ranks
         window = self.kernel_size[0] * self.kernel_size[1]
         projected = self.in_channels * k_in + k_in * k_out * window + k_out * self.out_channels
         return projected + _PASS_COST * (k_in + k_out) < self.in_channels * self.out_channels * window

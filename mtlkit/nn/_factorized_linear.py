@@ -8,35 +8,52 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mtlkit.factorization import FactorizationMethod, InputProjection, input_projection
-from mtlkit.nn._factorized_base import FactorizedLayer, Ranks
+from mtlkit.factorized import LAF, ContractionPlan, Factorization, RankRule, plan_contraction
+from mtlkit.factorized._base import check_weights
+from mtlkit.nn._factorized_base import (
+    FactorizationType,
+    FactorizedLayer,
+    check_count,
+    resolve_factorization,
+    stacked_biases,
+)
+
+Path = Sequence[Sequence[int]]
 
 
 class FactorizedLinear(FactorizedLayer):
-    """``T`` linear layers ``y_t = x_t W[..., t] + b[:, t]``, ``W`` composed by LAF, Tucker or TT.
+    r"""``T`` linear layers ``y_t = x_t W[..., t] + b[:, t]``, ``W`` a :class:`~mtlkit.factorized.Factorization`.
 
     Weight axis order is ``(in, out, T)`` (the paper's TF code); ``task_weights()[..., t]`` is the
     transpose of an ``nn.Linear`` weight. Biases ``(out, T)`` are per task.
 
     Input is either shared by all tasks, ``(B, in)``, or one batch per task, ``(T, B, in)``; the
-    output is always ``(T, B, out)``. Tucker and TT factorise the input axis, so when their rank
-    ``R`` makes ``in·R + R·out < in·out`` the layer runs as ``(x · P) · Q_t`` and never builds the
-    weights (:meth:`input_projection`). Otherwise per-task inputs run as one batched GEMM against the
-    task-major weights ``(T, in, out)``; a shared input does too, or goes through the ``K`` shared
-    basis matrices and is mixed per task afterwards (see ``shared_input_path``).
+    output is always ``(T, B, out)``. The forward pass is one einsum of the input with the factor
+    network (e.g. LAF on a shared batch: ``y[t,b,o] = Σ_{i,K} x[b,i] L[i,o,K] S[K,t]``), run in the
+    order with the fewest multiply-adds among *all* pairwise orders — composing the weights first
+    is one of them — as found by opt_einsum (:func:`~mtlkit.factorized.plan_contraction`). The
+    plan is made once per (shared or per-task, batch size, device, dtype) and cached;
+    :attr:`plan` shows the last one used, :meth:`plan_for` any other; ``path=`` overrides the
+    planner with a fixed opt_einsum path (operands: input first, then the factors of
+    :meth:`~mtlkit.factorized.Factorization.network`).
 
     Args:
         in_features, out_features, num_tasks: layer sizes and number of tasks ``T``.
-        method: ``"laf"``, ``"tucker"`` or ``"tt"``.
-        ranks: LAF ``K``; Tucker ``(K_in, K_out, K_T)``; TT ``(K_1, K_2)``; an ``int`` means that
-            rank on every mode (capped per mode). ``None`` ε-truncates the random dense init.
-        eps: relative error used when ``ranks`` is ``None``.
+        factorization: :class:`~mtlkit.factorized.LAF` (default), ``Tucker``, ``TT`` or ``CP``.
+        rule: rank rule of the random init: a :class:`~mtlkit.factorized.RankRule`, or ranks as
+            an ``int`` (a cap on every mode) or a tuple; default ``RelativeError(0.1)`` on a
+            random dense draw (near full ranks; pass ranks for compression).
         bias: learn per-task biases.
+        path: fixed contraction path instead of the planner's.
+        eps, ranks: deprecated spellings of ``rule``.
 
+    >>> from mtlkit.factorized import Ranks, Tucker
     >>> _ = torch.manual_seed(0)
-    >>> layer = FactorizedLinear(8, 4, num_tasks=3, method="tucker", ranks=(4, 2, 2))
+    >>> layer = FactorizedLinear(8, 4, num_tasks=3, factorization=Tucker, rule=Ranks(4, 2, 2))
     >>> layer(torch.randn(5, 8)).shape, layer.task_weights().shape
     (torch.Size([3, 5, 4]), torch.Size([8, 4, 3]))
+    >>> layer.plan.equation, layer.plan.multiply_adds  # dense: T·B·in·out = 480; ties between orders may differ
+    ('bi,ABC,iA,oB,tC->tbo', 420)
     """
 
     def __init__(
@@ -44,50 +61,75 @@ class FactorizedLinear(FactorizedLayer):
         in_features: int,
         out_features: int,
         num_tasks: int,
-        method: FactorizationMethod = "laf",
-        ranks: Ranks | None = None,
+        factorization: FactorizationType | str = LAF,
+        rule: RankRule | int | Sequence[int] | None = None,
         *,
-        eps: float = 0.1,
         bias: bool = True,
+        path: Path | None = None,
+        eps: float | None = None,
+        ranks: int | Sequence[int] | None = None,
+        _weight: Factorization | None = None,
+        _bias: Tensor | None = None,
     ) -> None:
-        self.in_features, self.out_features = int(in_features), int(out_features)
-        super().__init__((in_features, out_features, num_tasks), in_features, method, ranks, eps, bias)
+        what = f"FactorizedLinear({in_features}, {out_features}, num_tasks={num_tasks})"
+        in_features = check_count(in_features, "in_features", what)
+        out_features = check_count(out_features, "out_features", what)
+        num_tasks = check_count(num_tasks, "num_tasks", what)
+        shape = (in_features, out_features, num_tasks)
+        if _weight is None:
+            kind, chosen = resolve_factorization(factorization, rule, eps=eps, ranks=ranks, what=what)
+            _weight = self._initial_weight(kind, shape, in_features, chosen, f"{what} ({kind.__name__})")
+        super().__init__(_weight, in_features, bias if _bias is None else _bias)
+        self.in_features, self.out_features = in_features, out_features
+        self.path = None if path is None else tuple(tuple(step) for step in path)
+        self._plans: dict[tuple[object, ...], ContractionPlan] = {}
+        self._last_plan: ContractionPlan | None = None
 
     @classmethod
     def from_dense(
         cls,
         layers: Sequence[nn.Linear],
-        method: FactorizationMethod = "laf",
+        factorization: FactorizationType | str = LAF,
+        rule: RankRule | int | Sequence[int] | None = None,
         *,
-        eps: float = 0.1,
-        ranks: Ranks | None = None,
+        path: Path | None = None,
+        eps: float | None = None,
+        ranks: int | Sequence[int] | None = None,
     ) -> FactorizedLinear:
         """Initialise from ``T`` trained single-task ``nn.Linear`` layers (paper's STL init).
 
-        The weights stack to ``(in, out, T)`` and are decomposed with relative error ``≤ eps``
-        (or with fixed ``ranks``); biases are copied.
+        The weights stack to ``(in, out, T)`` and are decomposed directly under ``rule``
+        (default ``RelativeError(0.1)``); biases are copied.
 
+        >>> from mtlkit.factorized import TT, RelativeError
         >>> _ = torch.manual_seed(0)
         >>> dense = [nn.Linear(6, 3) for _ in range(4)]
-        >>> layer = FactorizedLinear.from_dense(dense, "tt", eps=0.0)
+        >>> layer = FactorizedLinear.from_dense(dense, TT, RelativeError(0.0))
         >>> torch.allclose(layer.task_weights()[..., 2], dense[2].weight.T, atol=1e-5)
         True
         """
-        if len(layers) == 0:
-            raise ValueError("FactorizedLinear.from_dense: need at least one nn.Linear")
+        if isinstance(layers, nn.Module) or not isinstance(layers, Sequence) or len(layers) == 0:
+            raise TypeError(
+                f"FactorizedLinear.from_dense: layers must be a non-empty sequence of nn.Linear, got {layers!r}"
+            )
         first = layers[0]
         for index, layer in enumerate(layers):
-            if not isinstance(layer, nn.Linear) or layer.weight.shape != first.weight.shape:
+            if not isinstance(layer, nn.Linear):
+                raise TypeError(f"FactorizedLinear.from_dense: layers[{index}] is {layer!r}, not an nn.Linear")
+            if layer.weight.shape != first.weight.shape:
                 raise ValueError(
-                    f"FactorizedLinear.from_dense: layer {index} is {layer!r}; all layers must be "
+                    f"FactorizedLinear.from_dense: layers[{index}] is {layer!r}; all layers must be "
                     f"nn.Linear({first.in_features}, {first.out_features})"
                 )
-        has_bias = all(layer.bias is not None for layer in layers)
-        module = cls(first.in_features, first.out_features, len(layers), method, ranks=1, bias=has_bias)
-        stacked = torch.stack([layer.weight.detach().T for layer in layers], dim=-1)
-        biases = torch.stack([layer.bias.detach() for layer in layers], dim=-1) if has_bias else None
-        module._load_task_weights(stacked, biases, eps, ranks)
-        return module
+        what = f"FactorizedLinear.from_dense({len(layers)} × nn.Linear({first.in_features}, {first.out_features}))"
+        kind, chosen = resolve_factorization(factorization, rule, eps=eps, ranks=ranks, what=what)
+        stacked = check_weights(torch.stack([layer.weight.detach().T for layer in layers], dim=-1), what)
+        weight = kind.from_tensor(stacked, chosen, what=f"{what} ({kind.__name__})").to(stacked)
+        biases = stacked_biases([layer.bias for layer in layers], stacked)
+        return cls(
+            first.in_features, first.out_features, len(layers), kind, path=path, _weight=weight,
+            _bias=biases if isinstance(biases, Tensor) else None, bias=biases is not False,
+        )  # fmt: skip
 
     def _check_input(self, inputs: Tensor) -> bool:
         """Return ``True`` for a shared input, ``False`` for per-task inputs; raise otherwise."""
@@ -101,59 +143,59 @@ class FactorizedLinear(FactorizedLayer):
             f"(T={self.num_tasks}, B, {self.in_features}), got {tuple(inputs.shape)}"
         )
 
+    # ------------------------------------------------------------------------------ planning
+
+    def _network(self, shared: bool) -> tuple[list[str], list[Tensor], list[str]]:
+        subscripts, tensors = self.weight.network("iot")
+        names = list(self.weight.factor_names)
+        return ["bi" if shared else "tbi", *subscripts], tensors, ["x", *names]
+
+    def plan_for(
+        self, batch: int, shared: bool, device: torch.device | str = "cpu", dtype: torch.dtype | None = None
+    ) -> ContractionPlan:
+        """The (cached) plan for a ``(batch, in)`` shared or ``(T, batch, in)`` per-task input."""
+        device = torch.device(device)
+        key = (shared, int(batch), device.type, dtype, self.weight.ranks)
+        plan = self._plans.get(key)
+        if plan is None:
+            subscripts, tensors, names = self._network(shared)
+            input_shape = (batch, self.in_features) if shared else (self.num_tasks, batch, self.in_features)
+            shapes = [input_shape, *(tuple(t.shape) for t in tensors)]
+            plan = plan_contraction(subscripts, "tbo", shapes, names, path=self.path)
+            self._plans[key] = plan
+        return plan
+
+    @property
+    def plan(self) -> ContractionPlan | None:
+        """The contraction plan of the last forward pass (``None`` before the first)."""
+        return self._last_plan
+
     def forward(self, inputs: Tensor) -> Tensor:
-        """``(B, in)`` or ``(T, B, in)`` → ``(T, B, out)``, all tasks in one batched kernel."""
+        """``(B, in)`` or ``(T, B, in)`` → ``(T, B, out)``, one planned contraction for all tasks."""
         shared = self._check_input(inputs)
-        if self._project_input():
-            # y_t = (x_t · P) · Q_t: in·R + R·out multiply-adds per row instead of in·out.
-            projection, task_maps = self.input_projection()  # type: ignore[misc]
-            outputs = torch.matmul(inputs @ projection, task_maps)
-        elif shared and self._mix_shared_input():
-            # y_t = Σ_k (x · basis_k) M[t, k]: B·in·out·K + B·out·K·T multiply-adds instead of
-            # composing T weights (in·out·K·T) and applying them (B·in·out·T).
-            basis, task_matrix = self.task_basis()
-            rank = basis.shape[-1]
-            projected = inputs @ basis.reshape(self.in_features, self.out_features * rank)
-            outputs = (projected.reshape(-1, rank) @ task_matrix.T).reshape(
-                inputs.shape[0], self.out_features, self.num_tasks
-            )
-            outputs = outputs.permute(2, 0, 1)
-        else:
-            weights = self.task_major_weights()  # (T, in, out)
-            outputs = torch.matmul(inputs.unsqueeze(0) if shared else inputs, weights)
+        _, tensors, _ = self._network(shared)
+        batch = inputs.shape[0] if shared else inputs.shape[1]
+        plan = self.plan_for(batch, shared, inputs.device, inputs.dtype)
+        self._last_plan = plan
+        outputs = plan([inputs, *tensors])
         return outputs if self.bias is None else outputs + self.bias.T.unsqueeze(1)
 
-    def input_projection(self) -> InputProjection | None:
-        """``W[:, :, t] = P @ Q[t]`` for Tucker and TT (see :func:`~mtlkit.factorization.input_projection`)."""
-        return self._cached("projection", lambda: input_projection(self.method, list(self.factors)))
-
-    def _project_input(self) -> bool:
-        """Apply the layer through its input projection when that takes fewer multiply-adds."""
-        if self.method == "laf":
-            return False
-        rank = self.factors[1].shape[1] if self.method == "tucker" else self.factors[0].shape[2]
-        return self.in_features * rank + rank * self.out_features < self.in_features * self.out_features
-
     def forward_tasks(self, inputs: Tensor | Sequence[Tensor]) -> list[Tensor]:
-        shared, task_inputs, task_biases = self._per_task_inputs_and_biases(inputs)
-        if self._project_input():
-            projection, task_maps = self.input_projection()  # type: ignore[misc]
-            if shared:  # project the shared batch once
-                task_inputs = [task_inputs[0] @ projection] * self.num_tasks
-            else:
-                task_inputs = [x @ projection for x in task_inputs]
-            weights = [q.T for q in task_maps.unbind(0)]
-        else:
-            weights = [w.T for w in self.task_major_weights().unbind(0)]
-        return [F.linear(x, w, b) for x, w, b in zip(task_inputs, weights, task_biases, strict=True)]
+        if isinstance(inputs, Tensor):
+            return list(self(inputs).unbind(0))
+        sizes = {tuple(x.shape) for x in inputs}
+        if len(sizes) == 1 and len(inputs) == self.num_tasks:
+            return list(self(torch.stack(list(inputs))).unbind(0))
+        # Batches of different sizes cannot share one contraction: compose once, loop over tasks.
+        _, task_inputs, task_biases = self._per_task_inputs_and_biases(inputs)
+        weights = self.task_major_weights().unbind(0)
+        return [F.linear(x, w.T, b) for x, w, b in zip(task_inputs, weights, task_biases, strict=True)]
 
     def forward_per_task(self, inputs: Tensor) -> Tensor:
-        """Reference implementation: compose once, then a plain loop of ``F.linear`` over tasks."""
+        """Test oracle: compose ``W`` by :meth:`~mtlkit.factorized.Factorization.compose`, loop ``F.linear``."""
         _, task_inputs, task_biases = self._per_task_inputs_and_biases(inputs)
-        task_weights = self.task_major_weights().unbind(0)
-        return torch.stack(
-            [F.linear(x, w.T, b) for x, w, b in zip(task_inputs, task_weights, task_biases, strict=True)]
-        )
+        weights = self.weight.compose().unbind(-1)
+        return torch.stack([F.linear(x, w.T, b) for x, w, b in zip(task_inputs, weights, task_biases, strict=True)])
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, " + super().extra_repr()
