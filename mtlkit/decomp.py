@@ -122,7 +122,8 @@ def _gram_of_smaller_side(matrix: Tensor) -> Tensor:
 def _singular_values(matrix: Tensor) -> Tensor:
     """Descending singular values via the Gram matrix of the smaller side (float64)."""
     eigenvalues = torch.linalg.eigvalsh(_gram_of_smaller_side(matrix.double()))
-    return eigenvalues.flip(0).clamp_min(0).sqrt()
+    singular_values: Tensor = eigenvalues.flip(0).clamp_min(0).sqrt()
+    return singular_values
 
 
 def _left_singular(matrix: Tensor) -> tuple[Tensor, Tensor]:
@@ -273,6 +274,7 @@ def tt_decompose(
     shape = tuple(weights.shape)
     if len(shape) < 2:
         raise ValueError(f"TT: weight shape {shape} needs ≥ 2 axes (…, T)")
+    chosen: Sequence[int]
     if ranks is None:
         chosen = _tt_eps_ranks(weights, _per_mode_eps(eps, len(shape) - 1, "TT"))  # type: ignore[arg-type]
     elif isinstance(ranks, int):
@@ -390,8 +392,8 @@ def spectral_eps_ranks(method: FactorizationMethod, weights: Tensor, eps: float)
         raise ValueError(f"eps must be ≥ 0, got {eps}")
     from mtlkit.factorized import LAF, TT, Tucker  # noqa: PLC0415 - mtlkit.factorized imports this module
 
-    kinds = {"laf": LAF, "tucker": Tucker, "tt": TT}
+    kinds: dict[str, type[LAF] | type[Tucker] | type[TT]] = {"laf": LAF, "tucker": Tucker, "tt": TT}
     if method not in kinds:
         raise ValueError(f"unknown factorisation method {method!r}; expected one of {FACTORIZATION_METHODS}")
-    ranks = kinds[method].spectral_ranks(weights, eps)
+    ranks: tuple[int, ...] = kinds[method].spectral_ranks(weights, eps)
     return ranks[0] if method == "laf" else ranks

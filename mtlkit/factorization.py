@@ -93,7 +93,8 @@ def laf_compose(shared: Tensor, task_factor: Tensor) -> Tensor:
     24.0
     """
     _check_laf_factors(shared, task_factor)
-    return torch.tensordot(shared, task_factor, dims=1)
+    composed: Tensor = torch.tensordot(shared, task_factor, dims=1)
+    return composed
 
 
 def _check_laf_factors(shared: Tensor, task_factor: Tensor) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import torch
 from torch import Tensor, nn
@@ -166,7 +166,8 @@ class Factorization(nn.Module, ABC):
         if composed > 0:
             with torch.no_grad():
                 made.task_parameter().mul_(torch.linalg.vector_norm(dense) / composed)
-        return made.to(dtype or torch.get_default_dtype())
+        # nn.Module.to is typed as returning the base class; it returns the instance itself.
+        return cast("_F", made.to(dtype or torch.get_default_dtype()))
 
     @abstractmethod
     def task_parameter(self) -> nn.Parameter:

@@ -113,7 +113,7 @@ class CP(Factorization):
 
     @property
     def ranks(self) -> tuple[int, ...]:
-        return (int(self.U0.shape[1]),)
+        return (int(self.task_parameter().shape[1]),)
 
     def compose(self) -> Tensor:
         return _compose(self.factors())
@@ -125,7 +125,8 @@ class CP(Factorization):
         return self.factors()[-1].T
 
     def task_parameter(self) -> nn.Parameter:
-        return getattr(self, f"U{len(self.shape) - 1}")
+        parameter: nn.Parameter = getattr(self, f"U{len(self.shape) - 1}")
+        return parameter
 
     def task_basis(self) -> TaskBasis:
         matrices = self.factors()

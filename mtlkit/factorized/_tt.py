@@ -60,7 +60,8 @@ class TT(Factorization):
         return self.factors()[-1][:, :, 0]
 
     def task_parameter(self) -> nn.Parameter:
-        return getattr(self, f"G{len(self.shape) - 1}")
+        parameter: nn.Parameter = getattr(self, f"G{len(self.shape) - 1}")
+        return parameter
 
     def task_basis(self) -> TaskBasis:
         cores = self.factors()

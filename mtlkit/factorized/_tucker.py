@@ -57,10 +57,11 @@ class Tucker(Factorization):
         return [bonds, *(m + k for m, k in zip(modes, bonds, strict=True))], self.factors()
 
     def task_factor(self) -> Tensor:
-        return getattr(self, f"U{len(self.shape) - 1}").T
+        return self.task_parameter().T
 
     def task_parameter(self) -> nn.Parameter:
-        return getattr(self, f"U{len(self.shape) - 1}")
+        parameter: nn.Parameter = getattr(self, f"U{len(self.shape) - 1}")
+        return parameter
 
     def task_basis(self) -> TaskBasis:
         matrices = self.matrices()

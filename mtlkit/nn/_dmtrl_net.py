@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import warnings
 from collections.abc import Mapping, Sequence
-from typing import Literal
+from typing import Literal, cast
 
 import torch
 from torch import Tensor, nn
@@ -71,8 +71,8 @@ def _apply_to_all_tasks(layer: nn.Module, state: Tensor) -> Tensor:
     if state.dim() == 5 and isinstance(layer, _CHANNELWISE):
         tasks, _, channels = state.shape[:3]
         outputs = layer(state.transpose(0, 1).flatten(1, 2))
-        return outputs.unflatten(1, (tasks, channels)).transpose(0, 1)
-    return layer(state.flatten(0, 1)).unflatten(0, state.shape[:2])
+        return cast(Tensor, outputs.unflatten(1, (tasks, channels)).transpose(0, 1))
+    return cast(Tensor, layer(state.flatten(0, 1)).unflatten(0, state.shape[:2]))
 
 
 def _shareable(layers: Sequence[nn.Module]) -> bool:
@@ -212,7 +212,7 @@ class DMTRLNet(nn.Module):
         """``{qualified name: layer}`` of the softly shared layers, bottom-up."""
         return {n: m for n, m in self.named_modules() if isinstance(m, FactorizedLayer)}
 
-    def forward(
+    def forward(  # noqa: PLR0912 - input layouts (shared, per-task, ragged) × execution modes, checked in one place
         self, inputs: Tensor | Mapping[str, Tensor], tasks: Sequence[str] | None = None
     ) -> dict[str, Tensor]:
         wanted = self.task_names if tasks is None else list(tasks)
@@ -250,7 +250,7 @@ class DMTRLNet(nn.Module):
         outputs = dict(zip(self.task_names, state, strict=True))
         if lengths is not None:
             outputs = {t: y[:n] for (t, y), n in zip(outputs.items(), lengths, strict=True)}
-        return {task: outputs[task] for task in wanted if lengths is None or task in inputs}  # type: ignore[operator]
+        return {task: outputs[task] for task in wanted if lengths is None or task in inputs}
 
     def _runs_per_task(self, inputs: Tensor | Mapping[str, Tensor]) -> bool:
         if self.execution not in ("auto", "batched", "per_task"):

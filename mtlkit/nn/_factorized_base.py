@@ -63,7 +63,7 @@ def as_rule(rule: object, what: str) -> RankRule:
     if isinstance(rule, bool) or not isinstance(rule, (int, Sequence)):
         raise TypeError(f"{what}: rule must be a RankRule, an int or a sequence of ints, got {rule!r}")
     try:
-        return Ranks(rule)  # type: ignore[arg-type]
+        return Ranks(rule)
     except (TypeError, ValueError) as error:
         raise type(error)(f"{what}: {error}") from None
 

@@ -175,7 +175,8 @@ class FactorizedConv2d(FactorizedLayer):
 
     def _task_filters(self, weights: Tensor) -> tuple[Tensor, ...]:
         """``(T, kh, kw, in, out)`` → one ``(out, in, kh, kw)`` filter bank per task."""
-        return self._filters(weights).unflatten(0, (self.num_tasks, -1)).unbind(0)
+        filters: tuple[Tensor, ...] = self._filters(weights).unflatten(0, (self.num_tasks, -1)).unbind(0)
+        return filters
 
     def forward(self, inputs: Tensor) -> Tensor:
         """``(B, C, H, W)`` or ``(T, B, C, H, W)`` → ``(T, B, out, H', W')`` (kernels: class docstring)."""
