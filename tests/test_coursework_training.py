@@ -42,6 +42,24 @@ def test_fit_with_curves_stops_on_a_flat_validation_curve_and_reads_back(tmp_pat
     assert again == curves
 
 
+def test_reading_curves_back_restores_the_trained_model(tmp_path):
+    """A run killed after training but before its caller finished must not hand back a fresh model."""
+    data = [(torch.randn(6, 4), {"digit": torch.arange(6) % 3})]
+
+    def sgd_trainer(seed: int) -> Trainer:
+        torch.manual_seed(seed)
+        model = SingleTaskModels({"digit": torch.nn.Linear(4, 3)})
+        return Trainer(model, torch.optim.SGD(model.parameters(), lr=0.5), {"digit": F.cross_entropy},
+                       checkpoint_dir=tmp_path, progress=False)
+
+    trained = sgd_trainer(0)
+    cw_training.fit_with_curves(trained, data, 3, {"val": data})
+    restarted = sgd_trainer(1)  # another initialisation, as in a new process
+    cw_training.fit_with_curves(restarted, data, 3, {"val": data})
+    for p, q in zip(trained.model.parameters(), restarted.model.parameters(), strict=True):
+        assert torch.equal(p, q)
+
+
 def test_fit_with_curves_rejects_bad_patience(tmp_path):
     with pytest.raises(ValueError, match="patience"):
         cw_training.fit_with_curves(_trainer(tmp_path), [], 1, {}, patience=0)

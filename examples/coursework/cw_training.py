@@ -73,6 +73,10 @@ def fit_with_curves(
         raise ValueError(f"patience must be >= 1, got {patience}")
     path = Path(trainer.checkpoint_dir) / "curves.json"
     curves: list[dict[str, float]] = json.loads(path.read_text()) if path.is_file() else []
+    if curves:
+        # Epochs recorded by an earlier (possibly killed) run are read back, not retrained; the model
+        # must still be the one they describe, so load the last checkpoint (fit trains no epoch here).
+        trainer.fit(train, epochs=len(curves))
     for epoch in range(1, epochs + 1):
         if stopped(curves[:epoch - 1], min_epochs or 0, patience, monitor):
             return curves[:epoch - 1]
