@@ -97,3 +97,34 @@ def test_cell_statistics_and_the_control_beside_each_cell():
     _, text = claim(_paper_cells(0.1), {1_000: [-0.2, -0.3, -0.1]}, min_n=3,
                     paired={("exp40", 1_000): [-0.6, -0.5, -0.7]})
     assert "control -0.20 ± 0.10 (n=3" in text and "exp40 - control -0.60" in text
+
+
+def test_gate_quantities_of_a_history():
+    _claim()  # puts the example folder on sys.path
+    from evolving_weights_setup import _worst, convergence, reconstruction_fall
+
+    # Loss 4 -> 0.1 over 10 epochs, flat at the end: the last epoch moves it by 0.01 = 0.26 % of its fall.
+    losses = [4.0, 2.0, 1.0, 0.5, 0.3, 0.2, 0.15, 0.12, 0.11, 0.1]
+    history = [{"train/label/loss": v, "train/reconstruction/loss": r}
+               for v, r in zip(losses, [10.0, 6.0, 5.0, 5.5, 6.0, 6.0, 6.0, 6.0, 6.0, 6.0], strict=True)]
+    gates = convergence(history)
+    assert gates["train_loss_change_last10pct"] == pytest.approx(0.01 / 0.11)
+    assert gates["train_loss_change_last10pct_of_fall"] == pytest.approx(0.01 / 3.9)
+    # The DAE cost fell to half, then rose again once the encoder served the supervised task alone.
+    assert reconstruction_fall(history) == pytest.approx(
+        {"reconstruction_loss_fall": 0.5, "reconstruction_loss_fall_final": 0.4})
+    # A loss that never fell cannot pass the gate.
+    assert convergence([{"train/label/loss": 1.0}, {"train/label/loss": 1.0}])[
+        "train_loss_change_last10pct_of_fall"] == 1.0
+    assert _worst([{"reconstruction_loss_fall": 0.5}, {"reconstruction_loss_fall": 0.2}]) == {
+        "reconstruction_loss_fall": 0.2}
+
+
+def test_difference_figure_is_written(tmp_path):
+    _claim()
+    from evolving_weights_figure import plot_differences
+
+    cells = {("exp40", 0): [0.1, 0.2, 0.0], ("exp40", 1_000): [-0.9, -0.8, -1.0], ("supervised-only", 1_000): [-0.5]}
+    path = tmp_path / "diff.png"
+    plot_differences(path, cells, {("exp40", 0): 0.03, ("exp40", 1_000): -0.85}, "test")
+    assert path.stat().st_size > 1_000
