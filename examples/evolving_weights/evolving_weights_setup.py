@@ -50,10 +50,10 @@ MASKING = 0.25
 DAE_COST = "bce"
 #: Per-example DAE cost summed over the units (Vincent et al. 2010; the Theano dA tutorial), not
 #: averaged: with the per-unit mean, the gradient-flow time that exp40/lin100 give the DAEs (0.4 at
-#: u = 0 up to 34 at u = 49 900, the paper's) moves their cost by 2-8 %, i.e. they never learn (pilot).
+#: u = 0 up to 34 at u = 49 900, the paper's) moved their cost by about 2 % at u <= 1000 (pilot).
 DAE_SUM_OVER_UNITS = True
 #: Glorot-uniform bound gain for every linear layer (trunk, softmax layer, DAE decoders): the
-#: Theano-era default for sigmoid units that Crino inherited (Glorot & Bengio 2010; the Theano
+#: Theano-era default for sigmoid units (Glorot & Bengio 2010; the Theano
 #: tutorials take 4x the tanh bound for sigmoids). PyTorch's default U(±1/sqrt(fan_in)) leaves
 #: NN2–NN4's sigmoid layers with gradients too small to train 500 one-batch epochs (Table 1b baselines
 #: ended at 38–89 % error with it).
@@ -226,7 +226,7 @@ class Table1:
 
     # ---------------------------------------------------------------- one cell
     def run(self, job: Job, headline: bool = False) -> None:
-        row, per_seed = self._finished(job.setting, METRIC, job.seed)
+        _, per_seed = self._finished(job.setting, METRIC, job.seed)
         if str(job.seed) in per_seed:
             return
         baseline = self.baseline_error(job.network, job.labeled, job.seed)
