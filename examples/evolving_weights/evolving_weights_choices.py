@@ -17,8 +17,8 @@ UNSTATED = [
     "gain 1: 27.2/41.3/59.9 %; gain 4: 28.5/27.1/25.6 %, measured in the pilot, see docs/schedules.rst).",
     "DAE cost summed over units, not averaged (our earlier choice): with the per-unit mean, exp40 at l=100 "
     "moved the reconstruction cost by about 2 % (u=0, 1000; 500 epochs, lr 0.1, seed 0), i.e. the DAEs never "
-    "learned; summed, it falls by 62 % and 58 % from the first epoch's mean in the same runs (pilot), so the 'DAE reconstruction loss "
-    "falls >= 30 %' gate can pass.",
+    "learned; summed, it falls by 62 % and 58 % from the first epoch's mean in the same runs (pilot), so the "
+    "'DAE reconstruction loss falls >= 30 %' gate can pass.",
     "Gate 'training converged' reads the change of the supervised training loss over the last 10 % of epochs "
     "relative to its whole fall since epoch 1 (train_loss_change_last10pct_of_fall < 2 %), not relative to its "
     "value there: a cross-entropy driven towards 0 on 100 memorised images moves by 6-10 % of its (tiny) value in "
