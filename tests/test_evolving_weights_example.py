@@ -80,8 +80,9 @@ def test_claim_rejects_noise_no_gain_and_a_gain_without_data():
     cells = _paper_cells(0.1)
     cells["exp40", 0] = [-1.0, -1.1, -0.9]
     assert claim(cells, {}, min_n=3)[0] is False
-    # Too few seeds: undecided, not a verdict.
-    assert claim({k: v[:2] for k, v in _paper_cells(0.1).items()}, {}, min_n=3)[0] is None
+    # Too few seeds: undecided, not a verdict, and each cell says so.
+    verdict, text = claim({k: v[:2] for k, v in _paper_cells(0.1).items()}, {}, min_n=3)
+    assert verdict is None and "[pending, n < 3]" in text and "not as claimed" not in text
 
 
 def test_cell_statistics_and_the_control_beside_each_cell():

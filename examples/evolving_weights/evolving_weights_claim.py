@@ -102,7 +102,8 @@ def claim(
                 text += f", control {Cell.of(control[u]).describe()}"
             if paired and (name, u) in paired and paired[name, u]:
                 text += f", {name} - control {Cell.of(paired[name, u]).describe()}"
-            parts.append(text + (" [as claimed]" if ok else " [not as claimed]"))
+            tag = f"pending, n < {min_n}" if cell.n < min_n else ("as claimed" if ok else "not as claimed")
+            parts.append(f"{text} [{tag}]")
     if not parts:
         return None, "No cell of the claim has finished."
     # One finished cell against the claim decides it; the claim holds only when every cell is in.
