@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import json
 import math
 import statistics
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from evolving_weights_claim import Cell
 from evolving_weights_paper import paper_baseline, paper_difference
 from torch.nn import functional as F
 
@@ -35,6 +37,7 @@ from mtlkit import (
 )
 from mtlkit.data import SemiSupervised, mnist_semi_supervised
 from mtlkit.experiments import RunContext
+from mtlkit.gates import last_fraction_change, relative_fall
 from mtlkit.lr_schedules import tail_linear_decay
 from mtlkit.results import ResultsFile
 from mtlkit.schedules import PAPER_EPOCHS, PAPER_SCHEDULE_NAMES
@@ -46,6 +49,16 @@ POOL = 50_000  # l + u are drawn from the first 50 000 training images
 ACTIVATION = "sigmoid"
 MASKING = 0.25
 DAE_COST = "bce"
+#: Per-example DAE cost summed over the units (Vincent et al. 2010; the Theano dA tutorial), not
+#: averaged: with the per-unit mean, the gradient-flow time that exp40/lin100 give the DAEs (0.4 at
+#: u = 0 up to 34 at u = 49 900, the paper's) moved their cost by about 2 % at u <= 1000 (pilot).
+DAE_SUM_OVER_UNITS = True
+#: Glorot-uniform bound gain for every linear layer (trunk, softmax layer, DAE decoders): the
+#: Theano-era default for sigmoid units (Glorot & Bengio 2010; the Theano
+#: tutorials take 4x the tanh bound for sigmoids). PyTorch's default U(±1/sqrt(fan_in)) leaves
+#: NN2–NN4's sigmoid layers with gradients too small to train 500 one-batch epochs (Table 1b baselines
+#: ended at 38–89 % error with it).
+INIT_GAIN = 4.0
 #: Supervised-only training on the Alg. 1 data stream (labeled + unlabeled batches): a control
 #: that separates the DAE's effect from the extra supervised steps that unlabeled rows bring.
 SAME_STREAM = "supervised-only"
@@ -73,7 +86,8 @@ class Budget:
     def describe(self) -> str:
         return (
             f"{self.epochs} epochs (paper: {PAPER_EPOCHS}), lr {self.lr:g} (paper: 0.01) decreased linearly over "
-            f"the last {self.decay_epochs} epochs, batch {self.batch_size}"
+            f"the last {self.decay_epochs} epochs, batch {self.batch_size}, Glorot-uniform init gain {INIT_GAIN:g}, "
+            f"DAE cost {'summed' if DAE_SUM_OVER_UNITS else 'averaged'} over units"
         )
 
 
@@ -111,12 +125,24 @@ def unlabeled_sizes(labeled: int, sizes: tuple[int | None, ...]) -> tuple[int, .
     return tuple(out)
 
 
-def build_model(widths: tuple[int, ...]) -> WithReconstruction:
-    """NN_K (sigmoid MLP + linear softmax layer) with one masking-noise DAE per hidden layer."""
+def build_model(widths: tuple[int, ...], gain: float = INIT_GAIN) -> WithReconstruction:
+    """NN_K (sigmoid MLP + linear softmax layer) with one masking-noise DAE per hidden layer.
+
+    Every weight matrix is drawn from :math:`U(\\pm g\\sqrt{6/(n_\\text{in} + n_\\text{out})})` with
+    ``g = gain`` and every bias is 0 (``gain=0`` keeps PyTorch's default initialisation).
+    """
     trunk = MLP(28 * 28, list(widths), activation=ACTIVATION)
     model = MultiTaskModel(trunk, {TASK: LinearHead(widths[-1], 10)})
-    daes = DenoisingAutoencoders.for_trunk(trunk, noise=MaskingNoise(MASKING), cost=DAE_COST)
-    return WithReconstruction(model, daes)
+    daes = DenoisingAutoencoders.for_trunk(
+        trunk, noise=MaskingNoise(MASKING), cost=DAE_COST, sum_over_units=DAE_SUM_OVER_UNITS
+    )
+    full = WithReconstruction(model, daes)
+    if gain:
+        for layer in full.modules():
+            if isinstance(layer, torch.nn.Linear):
+                torch.nn.init.xavier_uniform_(layer.weight, gain=gain)
+                torch.nn.init.zeros_(layer.bias)
+    return full
 
 
 class Table1:
@@ -166,31 +192,44 @@ class Table1:
         )
 
     # ---------------------------------------------------------------- baseline
+    def _finished(self, setting: str, metric: str, seed: int) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+        """The row of ``setting`` (if it was made by this protocol) and its per-seed records."""
+        row = self.results.get(setting, metric)
+        if row is None or row.get("protocol") != self.budget.describe():
+            return None, {}
+        return row, dict(row["per_seed"])
+
     def baseline_error(self, network: str, labeled: int, seed: int) -> float:
         """Test error (%) of ``network`` trained on the labeled images alone (one row per (net, l))."""
         setting = f"{network} l={labeled} baseline"
-        row = self.results.get(setting, "test_error_pct")
-        if row is not None and str(seed) in row["per_seed"]:
-            return row["per_seed"][str(seed)]
+        _, per_seed = self._finished(setting, "test_error_pct", seed)
+        if str(seed) in per_seed:
+            return float(per_seed[str(seed)]["error_pct"])
         split = self.data(labeled, 0, seed)
         full = build_model(NETWORKS[network])
         full.load_state_dict(self.initial_state(network, seed))
         model = full.model  # the DAE-less network: the baseline never sees J_r
         run_dir = self.ctx.run_dir(network, f"l{labeled}", "baseline", f"seed{seed}")
         trainer = self._trainer(model, {TASK: F.cross_entropy}, run_dir, seed)
-        trainer.fit(split.labeled.batches(self.budget.batch_size, seed=seed, normalize=False), self.budget.epochs)
+        history = trainer.fit(split.labeled.batches(self.budget.batch_size, seed=seed, normalize=False),
+                              self.budget.epochs)
         error = 100.0 * (1.0 - trainer.evaluate(self.test_batches(split))[f"{TASK}/acc"])
-        per_seed = {**(row["per_seed"] if row else {}), str(seed): error}
+        per_seed[str(seed)] = {"error_pct": error, **convergence(history)}
+        errors = [v["error_pct"] for v in per_seed.values()]
+        paper = paper_baseline(network, labeled)
         self.results.add_row(
-            setting, "test_error_pct", statistics.fmean(per_seed.values()), ours_std=_std(per_seed.values()),
-            paper=paper_baseline(network, labeled), per_seed=per_seed, network=network, labeled=labeled,
+            setting, "test_error_pct", statistics.fmean(errors), ours_std=_std(errors), n=len(errors), paper=paper,
+            per_seed=per_seed, network=network, labeled=labeled, protocol=self.budget.describe(),
+            **({} if paper is None else {"baseline_vs_paper_ratio": statistics.fmean(errors) / paper}),
+            **_worst(per_seed.values()),
         )
         return error
 
     # ---------------------------------------------------------------- one cell
     def run(self, job: Job, headline: bool = False) -> None:
-        row = self.results.get(job.setting, METRIC)
-        if row is not None and str(job.seed) in row["per_seed"]:
+        _, per_seed = self._finished(job.setting, METRIC, job.seed)
+        if str(job.seed) in per_seed:
+            self._backfill_initial(job, per_seed, headline)
             return
         baseline = self.baseline_error(job.network, job.labeled, job.seed)
         split = self.data(job.labeled, job.unlabeled, job.seed)
@@ -209,21 +248,81 @@ class Table1:
             model, {TASK: F.cross_entropy, "reconstruction": None}, self.ctx.run_dir(*job.folder), job.seed,
             weights=schedule, phases=phases,
         )
-        trainer.fit(train, self.budget.epochs)
+        # Before training: the epoch-1 mean already holds (l + u)/600 updates, a large fall at big u.
+        initial = None if job.schedule == SAME_STREAM else self.initial_reconstruction(job)
+        history = trainer.fit(train, self.budget.epochs)
         error = 100.0 * (1.0 - trainer.evaluate(self.test_batches(split))[f"{TASK}/acc"])
-        this_seed = {"error_pct": error, "baseline_error_pct": baseline}
-        per_seed = {**(row["per_seed"] if row else {}), str(job.seed): this_seed}
+        per_seed[str(job.seed)] = {
+            "error_pct": error, "baseline_error_pct": baseline, **convergence(history),
+            # The control never trains its DAEs (λr ≡ 0): their loss is logged but is no gate of it.
+            **({} if initial is None else reconstruction_fall(history, initial)),
+        }
+        self._add_cell_row(job, per_seed, headline)
+
+    def initial_reconstruction(self, job: Job) -> float:
+        """Mean :math:`\\mathcal J_r` of the untrained model over one pass of the job's stream (no update).
+
+        Its own batches object and a forked RNG, so the run's shuffling and noise are untouched.
+        """
+        model = build_model(NETWORKS[job.network])
+        model.load_state_dict(self.initial_state(job.network, job.seed))
+        model.train()
+        data = self.data(job.labeled, job.unlabeled, job.seed).combined()
+        total, count = 0.0, 0
+        with torch.random.fork_rng(), torch.no_grad():
+            torch.manual_seed(job.seed)
+            for x, _ in data.batches(self.budget.batch_size, seed=job.seed, normalize=False):
+                total += float(model(x, tasks=["reconstruction"])["reconstruction"])
+                count += 1
+        return total / count
+
+    def _backfill_initial(self, job: Job, per_seed: dict[str, Any], headline: bool) -> None:
+        """Give a cell finished before the initial DAE cost was measured its true fall (from its log)."""
+        record = per_seed[str(job.seed)]
+        if job.schedule == SAME_STREAM or "reconstruction_loss_initial" in record:
+            return
+        log = self.ctx.run_dir(*job.folder) / "metrics.jsonl"
+        history = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+        record.update(reconstruction_fall(history, self.initial_reconstruction(job)))
+        self._add_cell_row(job, per_seed, headline)
+
+    def _add_cell_row(self, job: Job, per_seed: dict[str, Any], headline: bool) -> None:
         diffs = [v["error_pct"] - v["baseline_error_pct"] for v in per_seed.values()]
+        cell = Cell.of(diffs)
+        paper = None if job.weighted_sum else paper_difference(job.network, job.labeled, job.unlabeled, job.schedule)
         self.results.add_row(
-            job.setting, METRIC, statistics.fmean(diffs), ours_std=_std(diffs),
-            paper=None if job.weighted_sum else paper_difference(job.network, job.labeled, job.unlabeled, job.schedule),
+            job.setting, METRIC, cell.mean, ours_std=cell.std, n=cell.n, paper=paper,
             error_pct=statistics.fmean(v["error_pct"] for v in per_seed.values()),
             baseline_error_pct=statistics.fmean(v["baseline_error_pct"] for v in per_seed.values()),
-            per_seed=per_seed, n_seeds=len(per_seed), network=job.network, labeled=job.labeled,
+            diff_se=cell.se, beyond_2se=cell.beyond_2se,
+            per_seed=per_seed, n_seeds=cell.n, network=job.network, labeled=job.labeled,
             unlabeled=job.unlabeled, schedule=job.schedule, variant="weighted sum" if job.weighted_sum else "Alg. 1",
+            protocol=self.budget.describe(), **_worst(per_seed.values()),
             **({"headline": True} if headline else {}),
         )
         self.write_csv()
+
+    def cells(self, network: str, labeled: int, variant: str = "Alg. 1") -> dict[tuple[str, int], list[float]]:
+        """(schedule, u) -> per-seed differences of the finished cells of one (network, l)."""
+        return {
+            (r["schedule"], r["unlabeled"]): [v["error_pct"] - v["baseline_error_pct"] for v in r["per_seed"].values()]
+            for r in self.results.rows
+            if r["metric"] == METRIC and r["network"] == network and r["labeled"] == labeled and r["variant"] == variant
+            and r.get("protocol") == self.budget.describe()
+        }
+
+    def paired_with_control(self, network: str, labeled: int) -> dict[tuple[str, int], list[float]]:
+        """(schedule, u) -> per-seed ``error(schedule) - error(control)`` over the seeds both ran."""
+        rows = {(r["schedule"], r["unlabeled"]): r["per_seed"] for r in self.results.rows
+                if r["metric"] == METRIC and r["network"] == network and r["labeled"] == labeled
+                and r["variant"] == "Alg. 1" and r.get("protocol") == self.budget.describe()}
+        out = {}
+        for (name, u), runs in rows.items():
+            control = rows.get((SAME_STREAM, u))
+            if name != SAME_STREAM and control:
+                seeds = sorted(set(runs) & set(control))
+                out[name, u] = [runs[s]["error_pct"] - control[s]["error_pct"] for s in seeds]
+        return out
 
     def write_csv(self) -> None:
         """``results/<experiment>.csv``: the rows as a table for the docs (paper beside ours)."""
@@ -287,6 +386,54 @@ def plot_paper_schedules(path: Path, epochs: int, batch_size: int = 600) -> None
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
+
+
+def convergence(history: list[dict[str, float]]) -> dict[str, float]:
+    """How much the supervised training loss still moved over the last 10 % of epochs.
+
+    ``train_loss_change_last10pct`` is :func:`mtlkit.gates.last_fraction_change` (relative to the
+    loss where the last 10 % start); ``..._of_fall`` is the same change relative to the loss's whole
+    fall since the first epoch, :math:`|L_{0.9E} - L_E| / (L_1 - L_E)`: a cross-entropy that a
+    network drives towards 0 on 100 memorised images keeps a large relative change however flat its
+    curve is, so the gate reads the second (see the results' deviations).
+    """
+    losses = [record[f"train/{TASK}/loss"] for record in history]
+    if len(losses) < 2:
+        return {}
+    back = min(len(losses) - 1, max(1, math.ceil(0.1 * len(losses))))
+    fall = losses[0] - losses[-1]
+    return {
+        "train_loss_change_last10pct": last_fraction_change(losses),
+        # A loss that never fell has not converged to anything: 1.0 fails the gate, and JSON has no inf.
+        "train_loss_change_last10pct_of_fall": abs(losses[-1 - back] - losses[-1]) / fall if fall > 0 else 1.0,
+    }
+
+
+def reconstruction_fall(history: list[dict[str, float]], initial: float) -> dict[str, float]:
+    """The DAEs' reconstruction loss: its fall from ``initial`` (before training) to its lowest epoch, and to the last.
+
+    Under exp40 or stairs the DAEs stop learning early and the shared encoder then moves for the
+    supervised task alone, so the last epoch's value can rise again; the gate reads the fall to the
+    lowest epoch (the DAEs did learn), the final fall is kept beside it.
+    """
+    losses = [record["train/reconstruction/loss"] for record in history if "train/reconstruction/loss" in record]
+    if not losses:
+        return {}
+    return {"reconstruction_loss_initial": initial, "reconstruction_loss_min": min(losses),
+            "reconstruction_loss_fall": relative_fall(initial, min(losses)),
+            "reconstruction_loss_fall_final": relative_fall(initial, losses[-1])}
+
+
+def _worst(records: Any) -> dict[str, float]:
+    """The gate fields of a row: the worst value over its seeds (largest change, smallest fall)."""
+    records = list(records)
+    out: dict[str, float] = {}
+    for key, pick in (("train_loss_change_last10pct", max), ("train_loss_change_last10pct_of_fall", max),
+                      ("reconstruction_loss_fall", min), ("reconstruction_loss_fall_final", min)):
+        values = [r[key] for r in records if key in r]
+        if values:
+            out[key] = pick(values)
+    return out
 
 
 def _std(values: Any) -> float | None:
