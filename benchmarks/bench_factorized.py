@@ -218,7 +218,11 @@ def _peak_memory_mb(step: Callable[[], None], device: torch.device) -> float | N
 
 
 def _entry(
-    name: str, baseline: Callable[[], None], ours: Callable[[], None], repeats: int, device: torch.device,
+    name: str,
+    baseline: Callable[[], None],
+    ours: Callable[[], None],
+    repeats: int,
+    device: torch.device,
     **extra: object,
 ) -> dict:
     return {
@@ -284,8 +288,9 @@ def _layer_entries(
     batched = _training_step(layer, lambda: layer(x))
     looped = _training_step(layer, lambda: layer.forward_per_task(x))
     entries = [
-        _entry(f"{name}/{method} batched_vs_loop{suffix}", looped, batched, repeats, device,
-               target="<= 0.33 (3x faster)")
+        _entry(
+            f"{name}/{method} batched_vs_loop{suffix}", looped, batched, repeats, device, target="<= 0.33 (3x faster)"
+        )
     ]
     if vs_dense:
         dense = _dense(name).to(device)

@@ -41,8 +41,9 @@ def _hinge(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 def _epoch(model: nn.Module, batches: list, losses: dict, precision: str) -> Callable[[], None]:
     def run() -> None:
         copy_ = copy.deepcopy(model)
-        trainer = Trainer(copy_, torch.optim.Adam(copy_.parameters(), 1e-3), losses, metrics={}, progress=False,
-                          precision=precision)
+        trainer = Trainer(
+            copy_, torch.optim.Adam(copy_.parameters(), 1e-3), losses, metrics={}, progress=False, precision=precision
+        )
         trainer.fit(batches, epochs=1)
 
     return run
@@ -56,8 +57,10 @@ def run(quick: bool = False) -> list[dict[str, object]]:
         "coursework CNN (2 tasks)": (
             _coursework_cnn,
             {"item": F.cross_entropy, "group": F.cross_entropy},
-            lambda: {"item": torch.randint(0, 10, (batch_size,), generator=g),
-                     "group": torch.randint(0, 3, (batch_size,), generator=g)},
+            lambda: {
+                "item": torch.randint(0, 10, (batch_size,), generator=g),
+                "group": torch.randint(0, 3, (batch_size,), generator=g),
+            },
         ),
         "DMTRL LeNet (one task, paper width)": (
             _dmtrl_lenet,
@@ -71,14 +74,17 @@ def run(quick: bool = False) -> list[dict[str, object]]:
         torch.manual_seed(0)
         model = make()
         batches = [(xb, targets()) for xb in x]
-        result = compare(_epoch(model, batches, losses, "fp32"), _epoch(model, batches, losses, "bf16"),
-                         repeats=2 if quick else 5)
-        entries.append({
-            "name": f"bf16 vs fp32 Trainer epoch, {name}, {n_batches}×{batch_size}"
-            + ("" if native else " (no native bf16: both fp32)"),
-            "target": "< 1 (bf16 faster)",
-            **result,
-        })
+        result = compare(
+            _epoch(model, batches, losses, "fp32"), _epoch(model, batches, losses, "bf16"), repeats=2 if quick else 5
+        )
+        entries.append(
+            {
+                "name": f"bf16 vs fp32 Trainer epoch, {name}, {n_batches}×{batch_size}"
+                + ("" if native else " (no native bf16: both fp32)"),
+                "target": "< 1 (bf16 faster)",
+                **result,
+            }
+        )
     return entries
 
 

@@ -77,8 +77,11 @@ def stage2_pilot(folder: Path) -> dict[str, dict[str, object]]:
         t = trainer(folder / f"{second:g}", second)
         curve = [r[f"train/{task}/loss"] for r in t.fit(split.train.batches(100, seed=0), 13)]
         accuracy = t.evaluate(split.test.batches(1000, shuffle=False))[f"{task}/acc"]
-        out[f"{second:g}"] = {"train_loss": [round(c, 4) for c in curve],
-                              "stage2_fall": (curve[9] - curve[-1]) / curve[9], "test_acc": accuracy}
+        out[f"{second:g}"] = {
+            "train_loss": [round(c, 4) for c in curve],
+            "stage2_fall": (curve[9] - curve[-1]) / curve[9],
+            "test_acc": accuracy,
+        }
         print(f"second stage {second:g}: training loss {curve[9]:.4f} -> {curve[-1]:.4f}", flush=True)
     return out
 

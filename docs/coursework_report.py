@@ -21,17 +21,29 @@ PAGE = Path(__file__).resolve().parent / "results" / "coursework_report.rst"
 WORD_LIMIT = 3000
 
 SECTIONS = {
-    1: ("Task 1 — PCA", "Two principal components of the 784-pixel MNIST images and how well each digit pair "
-        "separates in them."),
-    2: ("Task 2 — Perceptron", "A numpy perceptron (diagram below) on pairs of digits: training error per pass, "
-        "the learned weights as images, and test accuracy."),
-    3: ("Task 3 — Multi-layer perceptrons", "The [784, 1000, 1000, 10] MLP's curves and four deeper MLPs: "
-        "parameters, accuracy and time."),
+    1: (
+        "Task 1 — PCA",
+        "Two principal components of the 784-pixel MNIST images and how well each digit pair separates in them.",
+    ),
+    2: (
+        "Task 2 — Perceptron",
+        "A numpy perceptron (diagram below) on pairs of digits: training error per pass, "
+        "the learned weights as images, and test accuracy.",
+    ),
+    3: (
+        "Task 3 — Multi-layer perceptrons",
+        "The [784, 1000, 1000, 10] MLP's curves and four deeper MLPs: parameters, accuracy and time.",
+    ),
     4: ("Task 4 — Convolutional networks", "The [32, 64, 128] CNN's curves, four other CNNs, and CNN vs MLP."),
-    5: ("Task 5 — Visualising the CNN", "Filters and activations of the Task-4.1 CNN and DeepDream images for 2 "
-        "and 9, fed back to the network."),
-    6: ("Task 6 — Multi-task learning", "Fashion-MNIST items and groups: the brief's and capacity-matched "
-        "single-task CNNs against the λ-weighted MTL network, three seeds."),
+    5: (
+        "Task 5 — Visualising the CNN",
+        "Filters and activations of the Task-4.1 CNN and DeepDream images for 2 and 9, fed back to the network.",
+    ),
+    6: (
+        "Task 6 — Multi-task learning",
+        "Fashion-MNIST items and groups: the brief's and capacity-matched "
+        "single-task CNNs against the λ-weighted MTL network, three seeds.",
+    ),
 }
 
 
@@ -42,8 +54,12 @@ def _load(task: int) -> dict[str, Any] | None:
 
 def _row_cells(result: dict[str, Any], row: dict[str, Any]) -> list[str]:
     brief = row.get("brief_says")
-    return [row["setting"], row["metric"], generate_results._ours(result, row),
-            "—" if brief is None else f"{brief:g} (illustration)"]
+    return [
+        row["setting"],
+        row["metric"],
+        generate_results._ours(result, row),
+        "—" if brief is None else f"{brief:g} (illustration)",
+    ]
 
 
 def section(task: int, result: dict[str, Any] | None) -> list[str]:
@@ -59,8 +75,9 @@ def section(task: int, result: dict[str, Any] | None) -> list[str]:
     if failed:
         out += [f"Failed sanity gates (their rows are uninformative): {', '.join(failed)}.", ""]
     rows = [r for r in result["rows"] if task != 6 or "seed" not in r["setting"]]
-    out.append(generate_results._rst_table(["setting", "metric", "ours", "brief"],
-                                           [_row_cells(result, r) for r in rows]))
+    out.append(
+        generate_results._rst_table(["setting", "metric", "ours", "brief"], [_row_cells(result, r) for r in rows])
+    )
     selection = result.get("adam_selection")
     if selection:
         out += [f"Adam selection: {selection['procedure']}. Selected and used: {selection['selected']}.", ""]
@@ -76,11 +93,16 @@ def report() -> str:
     """The report page as reStructuredText."""
     results = {task: _load(task) for task in SECTIONS}
     modes = sorted({r["mode"] for r in results.values() if r is not None})
-    out = ["Coursework report", "=================", "",
-           "Generated from ``results/coursework_task*.json`` at every docs build (the brief's report, one section "
-           f"per task, at most {WORD_LIMIT} words of prose). Modes of the results shown: {', '.join(modes) or 'none'}. "
-           "Protocols, deviations and costs are on the :doc:`../coursework` page; the brief's accuracies are "
-           "illustrations and are marked as such.", ""]
+    out = [
+        "Coursework report",
+        "=================",
+        "",
+        "Generated from ``results/coursework_task*.json`` at every docs build (the brief's report, one section "
+        f"per task, at most {WORD_LIMIT} words of prose). Modes of the results shown: {', '.join(modes) or 'none'}. "
+        "Protocols, deviations and costs are on the :doc:`../coursework` page; the brief's accuracies are "
+        "illustrations and are marked as such.",
+        "",
+    ]
     for task, result in results.items():
         out += section(task, result)
     return "\n".join(out) + "\n"

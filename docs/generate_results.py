@@ -87,24 +87,42 @@ def results_page(result: dict[str, Any]) -> str:
         out += ["Conclusions", "-----------", ""]
         failed = sorted({c["name"] for c in result.get("checks", []) if not c.get("passed")})
         if failed:
-            out += [f".. warning:: These conclusions come from a run whose sanity gates failed ({', '.join(failed)}); "
-                    "the rows those gates cover are uninformative, and so is any conclusion drawn from them.", ""]
+            out += [
+                f".. warning:: These conclusions come from a run whose sanity gates failed ({', '.join(failed)}); "
+                "the rows those gates cover are uninformative, and so is any conclusion drawn from them.",
+                "",
+            ]
         out += [*[f"* {c}" for c in conclusions], ""]
     checks = result.get("checks", [])
     out += ["Sanity gates", "------------", ""]
     if checks:
-        out.append(_rst_table(
-            ["gate", "threshold", "measured", "passed"],
-            [[c["name"], f"``{c['threshold']}``", _fmt(c.get("value")) + (f" ({c['note']})" if c.get("note") else ""),
-              "yes" if c["passed"] else "NO: its rows are uninformative"] for c in checks],
-        ))
+        out.append(
+            _rst_table(
+                ["gate", "threshold", "measured", "passed"],
+                [
+                    [
+                        c["name"],
+                        f"``{c['threshold']}``",
+                        _fmt(c.get("value")) + (f" ({c['note']})" if c.get("note") else ""),
+                        "yes" if c["passed"] else "NO: its rows are uninformative",
+                    ]
+                    for c in checks
+                ],
+            )
+        )
     else:
         out += ["No gates declared: nothing vouches that the mechanism under test switched on.", ""]
     out += ["Results", "-------", ""]
     header = ["setting", "metric", "ours ± std (n)", "paper", "mode", "commit"]
     rows = [
-        [str(r["setting"]), str(r["metric"]), _ours(result, r), _paper(r), str(r.get("mode", result["mode"])),
-         str(r.get("mtlkit_commit") or result.get("mtlkit_commit") or "—")]
+        [
+            str(r["setting"]),
+            str(r["metric"]),
+            _ours(result, r),
+            _paper(r),
+            str(r.get("mode", result["mode"])),
+            str(r.get("mtlkit_commit") or result.get("mtlkit_commit") or "—"),
+        ]
         for r in result["rows"]
     ]
     out.append(_rst_table(header, rows) if rows else "No rows yet.\n")
@@ -124,20 +142,37 @@ def benchmarks_page(path: Path) -> str:
     device = path.stem.removeprefix("benchmarks").lstrip("-")
     title = f"Benchmarks on {device} ({machine.get('device')})" if device else "Benchmarks"
     command = "python -m benchmarks" + (f" --device {device}" if device else "")
-    out = [title, "=" * len(title), "",
-           f"Generated from ``results/{path.name}`` (``{command}``). Every ratio is",
-           "*ours / baseline*, both measured in the same run (median over repeats; below 1 means ours is",
-           "faster), because this machine is shared and absolute times drift.", "",
-           f"*Machine:* {machine.get('hardware')}; torch threads {machine.get('torch_threads')}; "
-           f"load average at the start {machine.get('load_average_1_5_15min', '—')}.", ""]
-    rows = [[str(e["name"]), _fmt(e.get("ratio")), _fmt(e.get("flop_ratio")), _fmt(e.get("baseline_s")),
-             _fmt(e.get("ours_s")), str(e.get("target", "—"))]
-            for e in data["entries"] if "ratio" in e or "seconds" in e]
+    out = [
+        title,
+        "=" * len(title),
+        "",
+        f"Generated from ``results/{path.name}`` (``{command}``). Every ratio is",
+        "*ours / baseline*, both measured in the same run (median over repeats; below 1 means ours is",
+        "faster), because this machine is shared and absolute times drift.",
+        "",
+        f"*Machine:* {machine.get('hardware')}; torch threads {machine.get('torch_threads')}; "
+        f"load average at the start {machine.get('load_average_1_5_15min', '—')}.",
+        "",
+    ]
+    rows = [
+        [
+            str(e["name"]),
+            _fmt(e.get("ratio")),
+            _fmt(e.get("flop_ratio")),
+            _fmt(e.get("baseline_s")),
+            _fmt(e.get("ours_s")),
+            str(e.get("target", "—")),
+        ]
+        for e in data["entries"]
+        if "ratio" in e or "seconds" in e
+    ]
     for e in data["entries"]:
         if "seconds" in e and "ratio" not in e:
             rows[[r[0] for r in rows].index(str(e["name"]))][4] = _fmt(e["seconds"])
-    out.append("*flop ratio* is the same ratio in floating-point operations (``torch.utils.flop_counter``), where"
-               " measured: a time ratio near it means the kernels run as fast as the baseline's.")
+    out.append(
+        "*flop ratio* is the same ratio in floating-point operations (``torch.utils.flop_counter``), where"
+        " measured: a time ratio near it means the kernels run as fast as the baseline's."
+    )
     out.append("")
     out.append(_rst_table(["benchmark", "ratio", "flop ratio", "baseline s", "ours s", "target"], rows))
     return "\n".join(out)
@@ -153,10 +188,17 @@ def write_pages() -> list[str]:
         name = result["experiment"]
         (PAGES / f"{name}.rst").write_text(results_page(result))
         names.append(name)
-    index = ["Reproduced results", "==================", "",
-             "One page per results file in ``results/``, generated at build time. ``quick`` runs are smoke",
-             "tests and never appear here; every row states its mode, and every page lists its deviations.",
-             "", ".. toctree::", "   :maxdepth: 1", ""]
+    index = [
+        "Reproduced results",
+        "==================",
+        "",
+        "One page per results file in ``results/``, generated at build time. ``quick`` runs are smoke",
+        "tests and never appear here; every row states its mode, and every page lists its deviations.",
+        "",
+        ".. toctree::",
+        "   :maxdepth: 1",
+        "",
+    ]
     index += [f"   {n}" for n in names]
     if not names:
         index += ["", "No results have been committed yet."]
@@ -165,8 +207,10 @@ def write_pages() -> list[str]:
 
 
 def readme_section() -> str:
-    lines = ["| experiment | setting | metric | ours ± std (n) | paper | mode | commit |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| experiment | setting | metric | ours ± std (n) | paper | mode | commit |",
+        "|---|---|---|---|---|---|---|",
+    ]
     hidden: dict[str, set[str]] = {}
     for result in load_results():
         for r in result["rows"]:
@@ -180,14 +224,23 @@ def readme_section() -> str:
                     f"| {r.get('mode', result['mode'])} | {commit} |"
                 )
     if hidden:
-        lines += ["", "Not shown: the headline rows of experiments whose sanity gates failed, which are therefore "
-                  "uninformative (each results page says why): "
-                  + "; ".join(f"{name} ({', '.join(sorted(gates))})" for name, gates in sorted(hidden.items())) + "."]
+        lines += [
+            "",
+            "Not shown: the headline rows of experiments whose sanity gates failed, which are therefore "
+            "uninformative (each results page says why): "
+            + "; ".join(f"{name} ({', '.join(sorted(gates))})" for name, gates in sorted(hidden.items()))
+            + ".",
+        ]
     bench = RESULTS / "benchmarks.json"
     if bench.is_file():
         data = json.loads(bench.read_text())
-        lines += ["", f"Benchmarks ({data['machine']['hardware']}; ratio = ours / baseline, median of repeats):", "",
-                  "| benchmark | ratio | target |", "|---|---|---|"]
+        lines += [
+            "",
+            f"Benchmarks ({data['machine']['hardware']}; ratio = ours / baseline, median of repeats):",
+            "",
+            "| benchmark | ratio | target |",
+            "|---|---|---|",
+        ]
         for e in data["entries"]:
             if "/" in e["name"].split()[0]:
                 continue  # per-layer factorised entries: see the docs' benchmarks page

@@ -46,12 +46,17 @@ def main() -> None:
 
     ax = axes[2]
     ax.set_title(r"Tensor train:  $W[i_1, \ldots, i_N, t] = G_1[i_1]\, G_2[i_2] \cdots G_N[i_N]\, G_T[t]$", fontsize=11)
-    labels = [("$G_1$\n$1 \\times D_1 \\times K_1$", SHARED), ("$G_2$\n$K_1 \\times D_2 \\times K_2$", SHARED),
-              ("$\\cdots$", "white"), ("$G_T$\n$K_N \\times T \\times 1$", TASK)]
+    labels = [
+        ("$G_1$\n$1 \\times D_1 \\times K_1$", SHARED),
+        ("$G_2$\n$K_1 \\times D_2 \\times K_2$", SHARED),
+        ("$\\cdots$", "white"),
+        ("$G_T$\n$K_N \\times T \\times 1$", TASK),
+    ]
     for i, (label, color) in enumerate(labels):
         box(ax, 0.3 + i * 4.0, 1.7, 3.4, 1.6, label, color)
-    ax.text(8.0, 0.6, "cores are contracted over the shared ranks $K_n$; the last core is per task", ha="center",
-            fontsize=9)
+    ax.text(
+        8.0, 0.6, "cores are contracted over the shared ranks $K_n$; the last core is per task", ha="center", fontsize=9
+    )
 
     fig.text(0.5, 0.01, "blue: shared by all tasks     orange: task-specific", ha="center", fontsize=10)
     fig.tight_layout()

@@ -41,9 +41,7 @@ def positive_int(name: str, value: object) -> int:
     return int(value)
 
 
-def features_input(
-    name: str, x: object, sample_shape: Sequence[int], parameter: torch.Tensor | None
-) -> torch.Tensor:
+def features_input(name: str, x: object, sample_shape: Sequence[int], parameter: torch.Tensor | None) -> torch.Tensor:
     """Check that ``x`` is a floating batch whose examples have ``sample_shape`` elements and ``parameter``'s dtype.
 
     ``sample_shape`` of one number means "flattened to that many features"; otherwise the trailing

@@ -49,9 +49,7 @@ __all__ = [
 ]
 
 
-def reconstruction_cost(
-    decoded: torch.Tensor, target: torch.Tensor, cost: ReconstructionCost
-) -> torch.Tensor:
+def reconstruction_cost(decoded: torch.Tensor, target: torch.Tensor, cost: ReconstructionCost) -> torch.Tensor:
     r"""Mean per-entry reconstruction cost :math:`\mathcal C(\hat x, x)` over a batch.
 
     * ``"mse"``: :math:`\frac{1}{Nd}\sum_{i,j} (\hat x_{ij} - x_{ij})^2`, ``decoded`` being
@@ -69,9 +67,7 @@ def reconstruction_cost(
         tensor(0.6931)
     """
     if decoded.shape != target.shape:
-        raise ValueError(
-            f"reconstruction shape {tuple(decoded.shape)} != target shape {tuple(target.shape)}"
-        )
+        raise ValueError(f"reconstruction shape {tuple(decoded.shape)} != target shape {tuple(target.shape)}")
     if cost == "mse":
         return F.mse_loss(decoded, target)
     if cost == "bce":
@@ -179,9 +175,7 @@ class DenoisingAutoencoders(nn.Module):
                 raise ValueError(f"DAE {k}: layer weight must be in [0, 1], got {w}")
 
         self.encoders = nn.ModuleList(encoders)
-        self.decoders = nn.ModuleList(
-            _decoder(widths[k + 1], widths[k], decoder_activation) for k in range(depth)
-        )
+        self.decoders = nn.ModuleList(_decoder(widths[k + 1], widths[k], decoder_activation) for k in range(depth))
         self.widths = tuple(int(w) for w in widths)
         self.noise = noise
         self.costs: tuple[ReconstructionCost, ...] = tuple(costs)
@@ -294,9 +288,7 @@ class WithReconstruction(MultiTaskModule):
         ['reconstruction']
     """
 
-    def __init__(
-        self, model: nn.Module, daes: DenoisingAutoencoders, task: str = "reconstruction"
-    ) -> None:
+    def __init__(self, model: nn.Module, daes: DenoisingAutoencoders, task: str = "reconstruction") -> None:
         super().__init__()
         model_parameters = {id(p) for p in model.parameters()}
         for k, encoder in enumerate(daes.encoders):
@@ -331,17 +323,12 @@ class WithReconstruction(MultiTaskModule):
             if self.task in outputs:
                 raise ValueError(f"the model already has an output named {self.task!r}")
             if isinstance(x, Mapping):
-                raise TypeError(
-                    f"the {self.task!r} task needs one input batch, "
-                    "not a mapping of per-task inputs"
-                )
+                raise TypeError(f"the {self.task!r} task needs one input batch, not a mapping of per-task inputs")
             outputs[self.task] = self.daes(x)
         return outputs
 
 
-def _decoder(
-    in_features: int, out_features: int, activation: Callable[[], nn.Module] | None
-) -> nn.Module:
+def _decoder(in_features: int, out_features: int, activation: Callable[[], nn.Module] | None) -> nn.Module:
     linear = nn.Linear(in_features, out_features)
     return linear if activation is None else nn.Sequential(linear, activation())
 

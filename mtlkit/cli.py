@@ -71,8 +71,10 @@ def _campaign(args: argparse.Namespace, names: list[str]) -> int:
     )
     codes = campaign.run(progress=args.progress)
     failed = [name for name, code in codes.items() if code != 0]
-    print(f"campaign ({args.mode}): {len(codes) - len(failed)} of {len(codes)} experiments done"
-          + (f"; failed: {', '.join(failed)}" if failed else ""))
+    print(
+        f"campaign ({args.mode}): {len(codes) - len(failed)} of {len(codes)} experiments done"
+        + (f"; failed: {', '.join(failed)}" if failed else "")
+    )
     return 1 if failed else 0
 
 

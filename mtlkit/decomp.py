@@ -148,9 +148,7 @@ def _complete_orthonormal(basis: Tensor, columns: int) -> Tensor:
     # Fixed seed: the completion only spans directions the data does not use; determinism keeps
     # from_dense reproducible.
     generator = torch.Generator().manual_seed(0)
-    extra = torch.randn(
-        basis.shape[0], columns - basis.shape[1], generator=generator, dtype=basis.dtype
-    )
+    extra = torch.randn(basis.shape[0], columns - basis.shape[1], generator=generator, dtype=basis.dtype)
     q, _ = torch.linalg.qr(torch.cat([basis, extra], dim=1))
     return torch.cat([basis, q[:, basis.shape[1] : columns]], dim=1)
 
@@ -162,9 +160,7 @@ def _as_parameter_data(factor: Tensor, weights: Tensor) -> Tensor:
     return factor.to(weights.dtype).contiguous()
 
 
-def laf_decompose(
-    weights: Tensor, *, eps: float | None = None, rank: int | None = None
-) -> list[Tensor]:
+def laf_decompose(weights: Tensor, *, eps: float | None = None, rank: int | None = None) -> list[Tensor]:
     """``[L, S]`` with ``W[..., t] ≈ Σ_k L[..., k] S[k, t]`` by SVD of the last-axis flattening.
 
     Args:
@@ -217,9 +213,7 @@ def tucker_decompose(
     factors = []
     for mode in range(len(shape)):
         u, s = _left_singular(unfold(weights, mode))
-        kept = (
-            wanted[mode] if ranks is not None else truncation_rank(s, tolerances[mode], total_norm)
-        )
+        kept = wanted[mode] if ranks is not None else truncation_rank(s, tolerances[mode], total_norm)
         factors.append(_complete_orthonormal(u, kept))
     core = weights.double()
     for mode, factor in enumerate(factors):
@@ -316,9 +310,7 @@ def decompose(
         return tucker_decompose(weights, eps=eps, ranks=ranks)
     if method == "tt":
         return tt_decompose(weights, eps=eps, ranks=ranks)
-    raise ValueError(
-        f"unknown factorisation method {method!r}; expected one of {FACTORIZATION_METHODS}"
-    )
+    raise ValueError(f"unknown factorisation method {method!r}; expected one of {FACTORIZATION_METHODS}")
 
 
 def random_dense_weights(
@@ -363,9 +355,7 @@ def random_factors(
     composed_norm = torch.linalg.vector_norm(compose(method, factors))
     if composed_norm > 0:
         task_index = 1 if method == "laf" else -1
-        factors[task_index] = factors[task_index] * (
-            torch.linalg.vector_norm(dense) / composed_norm
-        )
+        factors[task_index] = factors[task_index] * (torch.linalg.vector_norm(dense) / composed_norm)
     return [f.to(dtype) for f in factors]
 
 

@@ -275,7 +275,5 @@ def find_experiment(
     """``registry[name]``, or :class:`UnknownExperimentError` listing what ``registry`` knows."""
     if name not in registry:
         where = examples_dir or default_examples_dir()
-        raise UnknownExperimentError(
-            f"no experiment named '{name}' in {where}; known: {', '.join(registry) or 'none'}"
-        )
+        raise UnknownExperimentError(f"no experiment named '{name}' in {where}; known: {', '.join(registry) or 'none'}")
     return registry[name]

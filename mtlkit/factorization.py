@@ -318,9 +318,7 @@ def input_projection(method: FactorizationMethod, factors: Sequence[Tensor]) -> 
         _check_tt_cores(factors)
         first, middle, last = factors
         return InputProjection(first[0], torch.einsum("aob,bt->tao", middle, last[:, :, 0]))
-    raise ValueError(
-        f"unknown factorisation method {method!r}; expected one of {FACTORIZATION_METHODS}"
-    )
+    raise ValueError(f"unknown factorisation method {method!r}; expected one of {FACTORIZATION_METHODS}")
 
 
 class ChannelProjection(NamedTuple):

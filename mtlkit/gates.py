@@ -75,8 +75,11 @@ class Gate:
     def threshold(self) -> str:
         """The bound in words, e.g. ``"ours < 40 (settings STL*)"``."""
         op, bound = ("<", self.below) if self.below is not None else (">", self.above)
-        scope = [f"{name} {pattern}" for name, pattern in (("settings", self.settings), ("metric", self.metric))
-                 if pattern != "*"]
+        scope = [
+            f"{name} {pattern}"
+            for name, pattern in (("settings", self.settings), ("metric", self.metric))
+            if pattern != "*"
+        ]
         return f"{self.key} {op} {bound:g}" + (f" ({', '.join(scope)})" if scope else "")
 
     def matches(self, row: Mapping[str, Any]) -> bool:

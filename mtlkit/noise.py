@@ -21,9 +21,7 @@ NoiseFunction = Callable[[torch.Tensor], torch.Tensor]
 __all__ = ["GaussianNoise", "MaskingNoise", "NoiseFunction", "gaussian_noise", "masking_noise"]
 
 
-def masking_noise(
-    x: torch.Tensor, p: float, generator: torch.Generator | None = None
-) -> torch.Tensor:
+def masking_noise(x: torch.Tensor, p: float, generator: torch.Generator | None = None) -> torch.Tensor:
     r"""Binomial masking: each entry is set to 0 independently with probability ``p``.
 
     .. math:: f(x)_i = m_i\, x_i, \qquad m_i \sim \text{Bernoulli}(1 - p)
@@ -49,9 +47,7 @@ def masking_noise(
     return x * keep
 
 
-def gaussian_noise(
-    x: torch.Tensor, std: float, generator: torch.Generator | None = None
-) -> torch.Tensor:
+def gaussian_noise(x: torch.Tensor, std: float, generator: torch.Generator | None = None) -> torch.Tensor:
     r"""Additive Gaussian noise of standard deviation ``std``.
 
     .. math:: f(x) = x + \epsilon, \qquad \epsilon \sim \mathcal N(0, s^2 I)

@@ -53,9 +53,7 @@ def plot_schedules(
     try:
         import matplotlib  # noqa: PLC0415, F401  (fail early, with the fix, before anything is drawn)
     except ImportError as error:
-        raise ImportError(
-            "plot_schedules needs matplotlib; install it with: pip install 'mtlkit[viz]'"
-        ) from error
+        raise ImportError("plot_schedules needs matplotlib; install it with: pip install 'mtlkit[viz]'") from error
     if num_steps <= 0:
         raise ValueError(f"num_steps must be > 0, got {num_steps}")
     labelled = (
@@ -75,9 +73,7 @@ def plot_schedules(
         drawn = schedule.tasks if tasks is None else tasks
         unknown = [task for task in drawn if task not in schedule.tasks]
         if unknown:
-            raise ValueError(
-                f"schedule {label!r} has no task(s) {unknown}; it has {schedule.tasks}"
-            )
+            raise ValueError(f"schedule {label!r} has no task(s) {unknown}; it has {schedule.tasks}")
         weights = [schedule.value(t) for t in times]
         for style, task in enumerate(drawn):
             ax.step(

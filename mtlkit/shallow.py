@@ -80,9 +80,7 @@ class LinearMTLClassifier(ABC):
 
     # ---------------------------------------------------------------------------- interface
 
-    def fit(
-        self, X: ArrayLike | Sequence[ArrayLike], Y: ArrayLike | Sequence[ArrayLike]
-    ) -> LinearMTLClassifier:
+    def fit(self, X: ArrayLike | Sequence[ArrayLike], Y: ArrayLike | Sequence[ArrayLike]) -> LinearMTLClassifier:
         """Fit all tasks jointly; see the module docstring for the accepted layouts."""
         features, labels = _as_task_data(X, Y)
         if self.fit_intercept:
@@ -96,10 +94,7 @@ class LinearMTLClassifier(ABC):
         self.weights_ = weights
         if self.fit_intercept:
             self.intercepts_ = np.array(
-                [
-                    lm - m @ weights[:, t]
-                    for t, (m, lm) in enumerate(zip(self._means, self._label_means, strict=True))
-                ]
+                [lm - m @ weights[:, t] for t, (m, lm) in enumerate(zip(self._means, self._label_means, strict=True))]
             )
         else:
             self.intercepts_ = np.zeros(weights.shape[1])
@@ -111,13 +106,9 @@ class LinearMTLClassifier(ABC):
             raise RuntimeError(f"{type(self).__name__} is not fitted; call fit(X, Y) first")
         if isinstance(X, (list, tuple)):
             if len(X) != self.weights_.shape[1]:
-                raise ValueError(
-                    f"{type(self).__name__}: got {len(X)} task inputs for "
-                    f"{self.weights_.shape[1]} tasks"
-                )
+                raise ValueError(f"{type(self).__name__}: got {len(X)} task inputs for {self.weights_.shape[1]} tasks")
             return [
-                np.asarray(x, dtype=np.float64) @ self.weights_[:, t] + self.intercepts_[t]
-                for t, x in enumerate(X)
+                np.asarray(x, dtype=np.float64) @ self.weights_[:, t] + self.intercepts_[t] for t, x in enumerate(X)
             ]
         return np.asarray(X, dtype=np.float64) @ self.weights_ + self.intercepts_
 
@@ -133,31 +124,24 @@ class LinearMTLClassifier(ABC):
         """Return ``W`` (``d × T``) for centred per-task data."""
 
 
-def _as_task_data(
-    X: ArrayLike | Sequence[ArrayLike], Y: ArrayLike | Sequence[ArrayLike]
-) -> TaskData:
+def _as_task_data(X: ArrayLike | Sequence[ArrayLike], Y: ArrayLike | Sequence[ArrayLike]) -> TaskData:
     if isinstance(X, (list, tuple)):
         features = [np.asarray(x, dtype=np.float64) for x in X]
         labels = [np.asarray(y, dtype=np.float64).reshape(-1) for y in Y]  # type: ignore[union-attr]  # X a list: Y is one per task too
         if len(features) != len(labels):
-            raise ValueError(
-                f"got {len(features)} task inputs but {len(labels)} task label vectors"
-            )
+            raise ValueError(f"got {len(features)} task inputs but {len(labels)} task label vectors")
     else:
         shared = np.asarray(X, dtype=np.float64)
         targets = np.asarray(Y, dtype=np.float64)
         if targets.ndim != 2 or targets.shape[0] != shared.shape[0]:
             raise ValueError(
-                f"shared X {shared.shape} needs Y of shape (N, T) = ({shared.shape[0]}, T), "
-                f"got {targets.shape}"
+                f"shared X {shared.shape} needs Y of shape (N, T) = ({shared.shape[0]}, T), got {targets.shape}"
             )
         features = [shared] * targets.shape[1]  # the same array object: no copies
         labels = [targets[:, t] for t in range(targets.shape[1])]
     for t, (f, y) in enumerate(zip(features, labels, strict=True)):
         if f.ndim != 2 or f.shape[0] != y.shape[0] or f.shape[1] != features[0].shape[1]:
-            raise ValueError(
-                f"task {t}: features {f.shape} and labels {y.shape} do not match (N_t, d) / (N_t,)"
-            )
+            raise ValueError(f"task {t}: features {f.shape} and labels {y.shape} do not match (N_t, d) / (N_t,)")
         if not np.all(np.isin(y, (-1.0, 1.0))):
             raise ValueError(f"task {t}: labels must be ±1")
     return features, labels
@@ -165,10 +149,7 @@ def _as_task_data(
 
 def _squared_loss(features: list[Array], labels: list[Array], weights: Array) -> float:
     return float(
-        sum(
-            np.sum((y - f @ weights[:, t]) ** 2)
-            for t, (f, y) in enumerate(zip(features, labels, strict=True))
-        )
+        sum(np.sum((y - f @ weights[:, t]) ** 2) for t, (f, y) in enumerate(zip(features, labels, strict=True)))
     )
 
 
@@ -194,9 +175,7 @@ class SingleTaskRidge(LinearMTLClassifier):
             ],
             axis=1,
         )
-        self.objective_ = _squared_loss(features, labels, weights) + self.alpha * float(
-            np.sum(weights**2)
-        )
+        self.objective_ = _squared_loss(features, labels, weights) + self.alpha * float(np.sum(weights**2))
         return weights
 
 
@@ -216,9 +195,7 @@ class RegularizedMTL(LinearMTLClassifier):
         lambda_shared: ``λ_shared`` (paper's ``λ_2``), penalty on the common model.
     """
 
-    def __init__(
-        self, lambda_task: float = 1.0, lambda_shared: float = 1.0, fit_intercept: bool = True
-    ) -> None:
+    def __init__(self, lambda_task: float = 1.0, lambda_shared: float = 1.0, fit_intercept: bool = True) -> None:
         super().__init__(fit_intercept)
         self.lambda_task, self.lambda_shared = lambda_task, lambda_shared
 
@@ -228,9 +205,7 @@ class RegularizedMTL(LinearMTLClassifier):
         system, rhs, solves = self.lambda_shared * np.eye(dim), np.zeros(dim), []
         for f, y in zip(features, labels, strict=True):
             gram = f.T @ f
-            inverse_times = np.linalg.solve(
-                gram + mu * np.eye(dim), np.column_stack([gram, f.T @ y])
-            )
+            inverse_times = np.linalg.solve(gram + mu * np.eye(dim), np.column_stack([gram, f.T @ y]))
             solves.append(inverse_times)
             system += mu * inverse_times[:, :dim]
             rhs += mu * inverse_times[:, dim]
@@ -283,19 +258,14 @@ class ConvexMTFL(LinearMTLClassifier):
         weights = np.zeros((dim, len(features)))
         for _ in range(self.n_iter):
             weights = np.stack(
-                [
-                    np.linalg.solve(covariance @ g + self.gamma * np.eye(dim), covariance @ b)
-                    for g, b in grams
-                ],
+                [np.linalg.solve(covariance @ g + self.gamma * np.eye(dim), covariance @ b) for g, b in grams],
                 axis=1,
             )
             eigenvalues, vectors = np.linalg.eigh(weights @ weights.T + self.epsilon * np.eye(dim))
             root = (vectors * np.sqrt(np.clip(eigenvalues, 0, None))) @ vectors.T
             covariance = root / np.trace(root)
             # At the optimal D, γ tr(D⁻¹(WWᵀ + εI)) = γ (tr (WWᵀ + εI)^{1/2})².
-            history.append(
-                _squared_loss(features, labels, weights) + self.gamma * float(np.trace(root)) ** 2
-            )
+            history.append(_squared_loss(features, labels, weights) + self.gamma * float(np.trace(root)) ** 2)
             if len(history) > 1 and abs(history[-2] - history[-1]) <= self.tol * abs(history[-2]):
                 break
         self.feature_covariance_, self.objective_history_ = covariance, history
@@ -334,9 +304,7 @@ class GOMTL(LinearMTLClassifier):
         super().__init__(fit_intercept)
         self.n_latent, self.mu, self.lam, self.n_iter, self.tol = n_latent, mu, lam, n_iter, tol
 
-    def _objective(
-        self, features: list[Array], labels: list[Array], basis: Array, codes: Array
-    ) -> float:
+    def _objective(self, features: list[Array], labels: list[Array], basis: Array, codes: Array) -> float:
         return (
             _squared_loss(features, labels, basis @ codes)
             + self.mu * float(np.abs(codes).sum())
@@ -346,17 +314,11 @@ class GOMTL(LinearMTLClassifier):
     def _fit_weights(self, features: list[Array], labels: list[Array]) -> Array:
         dim, tasks = features[0].shape[1], len(features)
         if not 1 <= self.n_latent <= min(dim, tasks):
-            raise ValueError(
-                f"GOMTL: n_latent={self.n_latent} must be in [1, min(d, T)] = "
-                f"[1, {min(dim, tasks)}]"
-            )
+            raise ValueError(f"GOMTL: n_latent={self.n_latent} must be in [1, min(d, T)] = [1, {min(dim, tasks)}]")
         grams = [f.T @ f for f in features]
         correlations = [f.T @ y for f, y in zip(features, labels, strict=True)]
         single = np.stack(
-            [
-                np.linalg.solve(g + self.lam * np.eye(dim), c)
-                for g, c in zip(grams, correlations, strict=True)
-            ],
+            [np.linalg.solve(g + self.lam * np.eye(dim), c) for g, c in zip(grams, correlations, strict=True)],
             axis=1,
         )
         u, s, _ = np.linalg.svd(single, full_matrices=False)
@@ -378,9 +340,7 @@ class GOMTL(LinearMTLClassifier):
         return predicted
 
 
-def _lasso_coordinate_descent(
-    gram: Array, correlation: Array, mu: float, start: Array, sweeps: int = 500
-) -> Array:
+def _lasso_coordinate_descent(gram: Array, correlation: Array, mu: float, start: Array, sweeps: int = 500) -> Array:
     """``argmin_s sᵀ Q s − 2 bᵀ s + μ ‖s‖₁`` (= ``‖y − Zs‖² + μ‖s‖₁`` up to a constant)."""
     codes: Array = start.copy()
     for _ in range(sweeps):
@@ -398,9 +358,7 @@ def _lasso_coordinate_descent(
     return codes
 
 
-def _solve_basis(
-    grams: list[Array], correlations: list[Array], codes: Array, lam: float, start: Array
-) -> Array:
+def _solve_basis(grams: list[Array], correlations: list[Array], codes: Array, lam: float, start: Array) -> Array:
     """Conjugate gradients for ``Σ_t G_t L s_t s_tᵀ + λ L = Σ_t c_t s_tᵀ`` (SPD in ``vec L``)."""
 
     def operator(basis: Array) -> Array:

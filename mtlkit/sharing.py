@@ -47,9 +47,7 @@ __all__ = [
 SharingNormalization = Literal["softmax", "abs"]
 
 
-def sharing_strength_of_factor(
-    task_factor: Tensor, normalization: SharingNormalization = "softmax"
-) -> Tensor:
+def sharing_strength_of_factor(task_factor: Tensor, normalization: SharingNormalization = "softmax") -> Tensor:
     """Eq. 9 on a ``K × T`` task factor: mean pairwise cosine similarity of normalised columns.
 
     Differentiable (a 0-dim tensor), so it can also serve as a regulariser.
@@ -60,35 +58,25 @@ def sharing_strength_of_factor(
     1.0
     """
     if task_factor.dim() != 2:
-        raise ValueError(
-            f"sharing strength needs a K × T task factor, got shape {tuple(task_factor.shape)}"
-        )
+        raise ValueError(f"sharing strength needs a K × T task factor, got shape {tuple(task_factor.shape)}")
     tasks = task_factor.shape[1]
     if tasks < 2:
-        raise ValueError(
-            f"sharing strength needs ≥ 2 tasks (columns), got shape {tuple(task_factor.shape)}"
-        )
+        raise ValueError(f"sharing strength needs ≥ 2 tasks (columns), got shape {tuple(task_factor.shape)}")
     magnitudes = task_factor.abs()
     if normalization == "softmax":
         columns = torch.softmax(magnitudes, dim=0)
     elif normalization == "abs":
-        columns = magnitudes / magnitudes.sum(dim=0, keepdim=True).clamp_min(
-            torch.finfo(magnitudes.dtype).tiny
-        )
+        columns = magnitudes / magnitudes.sum(dim=0, keepdim=True).clamp_min(torch.finfo(magnitudes.dtype).tiny)
     else:
         raise ValueError(f"unknown normalization {normalization!r}; expected 'softmax' or 'abs'")
-    unit = columns / torch.linalg.vector_norm(columns, dim=0, keepdim=True).clamp_min(
-        torch.finfo(columns.dtype).tiny
-    )
+    unit = columns / torch.linalg.vector_norm(columns, dim=0, keepdim=True).clamp_min(torch.finfo(columns.dtype).tiny)
     similarity = unit.T @ unit  # (T, T) cosine similarities
     off_diagonal_sum = similarity.sum() - similarity.diagonal().sum()
     mean: torch.Tensor = off_diagonal_sum / (tasks * (tasks - 1))
     return mean  # = 2/(T(T-1)) Σ_{i<j}, similarity is symmetric
 
 
-def sharing_strength(
-    layer: FactorizedLayer, normalization: SharingNormalization = "softmax"
-) -> float:
+def sharing_strength(layer: FactorizedLayer, normalization: SharingNormalization = "softmax") -> float:
     """ρ of one factorised layer, from its S-like factor (:meth:`FactorizedLayer.task_factor`).
 
     >>> from mtlkit.nn import FactorizedLinear
@@ -100,9 +88,7 @@ def sharing_strength(
         return float(sharing_strength_of_factor(layer.task_factor(), normalization))
 
 
-def sharing_report(
-    model: nn.Module, normalization: SharingNormalization = "softmax"
-) -> dict[str, float]:
+def sharing_report(model: nn.Module, normalization: SharingNormalization = "softmax") -> dict[str, float]:
     """``{qualified layer name: ρ}`` for every factorised layer of ``model`` with ≥ 2 tasks.
 
     >>> from mtlkit.nn import FactorizedLinear

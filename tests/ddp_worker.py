@@ -22,7 +22,12 @@ if __name__ == "__main__":
     weighting = WEIGHTINGS[sys.argv[3]](tuple(LOSSES)) if len(sys.argv) > 3 else None
     parameters = [*model.parameters(), *(weighting.parameters() if weighting is not None else [])]
     trainer = Trainer(
-        model, torch.optim.SGD(parameters, lr=0.2), LOSSES, progress=False, seed=1, precision=precision,
+        model,
+        torch.optim.SGD(parameters, lr=0.2),
+        LOSSES,
+        progress=False,
+        seed=1,
+        precision=precision,
         weighting=weighting,
     )
     history = trainer.fit(ShuffledBatches(x, y, batch_size=32), epochs=3, val_data=ShuffledBatches(x, y, 64))

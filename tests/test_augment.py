@@ -20,8 +20,14 @@ def _loop_crop_flip(images, offsets, flips, padding):
 
 
 @settings(max_examples=60, deadline=None)
-@given(n=st.integers(1, 5), c=st.integers(1, 3), h=st.integers(1, 7), w=st.integers(1, 7),
-       padding=st.integers(0, 4), seed=st.integers(0, 2**16))
+@given(
+    n=st.integers(1, 5),
+    c=st.integers(1, 3),
+    h=st.integers(1, 7),
+    w=st.integers(1, 7),
+    padding=st.integers(0, 4),
+    seed=st.integers(0, 2**16),
+)
 def test_crop_flip_matches_a_per_image_loop(n, c, h, w, padding, seed):
     g = torch.Generator().manual_seed(seed)
     images = torch.randint(0, 256, (n, c, h, w), generator=g, dtype=torch.uint8)
@@ -32,10 +38,12 @@ def test_crop_flip_matches_a_per_image_loop(n, c, h, w, padding, seed):
 
 def test_crop_flip_rejects_bad_arguments():
     x = torch.zeros(2, 1, 4, 4)
-    for args, word in [((x[0], torch.zeros(2, 2, dtype=torch.long), torch.zeros(2, dtype=torch.bool), 1), "images"),
-                       ((x, torch.zeros(2, 2, dtype=torch.long), torch.zeros(2, dtype=torch.bool), -1), "padding"),
-                       ((x, torch.full((2, 2), 3), torch.zeros(2, dtype=torch.bool), 1), "offsets"),
-                       ((x, torch.zeros(1, 2, dtype=torch.long), torch.zeros(2, dtype=torch.bool), 1), "offsets")]:
+    for args, word in [
+        ((x[0], torch.zeros(2, 2, dtype=torch.long), torch.zeros(2, dtype=torch.bool), 1), "images"),
+        ((x, torch.zeros(2, 2, dtype=torch.long), torch.zeros(2, dtype=torch.bool), -1), "padding"),
+        ((x, torch.full((2, 2), 3), torch.zeros(2, dtype=torch.bool), 1), "offsets"),
+        ((x, torch.zeros(1, 2, dtype=torch.long), torch.zeros(2, dtype=torch.bool), 1), "offsets"),
+    ]:
         try:
             crop_flip(*args)
         except ValueError as error:
@@ -80,8 +88,14 @@ def test_trainer_resumes_an_augmented_run_bitwise(tmp_path):
     def trainer(folder):
         torch.manual_seed(0)
         model = MultiTaskModel(torch.nn.Sequential(torch.nn.Flatten(), MLP(25, [8])), {"y": LinearHead(8, 3)})
-        return Trainer(model, torch.optim.SGD(model.parameters(), 0.1), {"y": torch.nn.functional.cross_entropy},
-                       checkpoint_dir=folder, seed=0, progress=False)
+        return Trainer(
+            model,
+            torch.optim.SGD(model.parameters(), 0.1),
+            {"y": torch.nn.functional.cross_entropy},
+            checkpoint_dir=folder,
+            seed=0,
+            progress=False,
+        )
 
     straight = trainer(tmp_path / "a")
     straight.fit(CropFlipBatches(images, targets, 8, seed=5, padding=1), epochs=4)

@@ -22,10 +22,7 @@ class TinyTrunk(nn.Module):
     def __init__(self, in_features: int = 6, widths: Sequence[int] = (5, 4)) -> None:
         super().__init__()
         sizes = [in_features, *widths]
-        self.blocks = nn.ModuleList(
-            nn.Sequential(nn.Linear(a, b), nn.Sigmoid())
-            for a, b in itertools.pairwise(sizes)
-        )
+        self.blocks = nn.ModuleList(nn.Sequential(nn.Linear(a, b), nn.Sigmoid()) for a, b in itertools.pairwise(sizes))
         self.in_features, self.widths = in_features, tuple(widths)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -45,9 +42,7 @@ class TinyNet(nn.Module):
         self.tasks = ("class",)
         self.calls = 0
 
-    def forward(
-        self, x: torch.Tensor, tasks: Sequence[str] | None = None
-    ) -> dict[str, torch.Tensor]:
+    def forward(self, x: torch.Tensor, tasks: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
         self.calls += 1
         tasks = self.tasks if tasks is None else tasks
         return {"class": self.head(self.trunk(x))} if "class" in tasks else {}
@@ -109,9 +104,7 @@ def test_shared_parameters_are_counted_once() -> None:
     net, model = make_model()
     parameters = list(model.parameters())
     assert len({id(p) for p in parameters}) == len(parameters)
-    assert len(parameters) == len(list(net.parameters())) + len(
-        list(model.daes.decoders.parameters())
-    )
+    assert len(parameters) == len(list(net.parameters())) + len(list(model.daes.decoders.parameters()))
 
 
 def test_dae_built_on_a_copy_of_the_trunk_is_rejected() -> None:
@@ -181,9 +174,7 @@ def _fixed_mask(x: torch.Tensor) -> torch.Tensor:
 def _float64_daes(detach_inputs: bool) -> DenoisingAutoencoders:
     torch.manual_seed(0)
     trunk = TinyTrunk(4, (3, 2)).double()
-    daes = DenoisingAutoencoders.for_trunk(
-        trunk, noise=_fixed_mask, cost=["bce", "mse"], detach_inputs=detach_inputs
-    )
+    daes = DenoisingAutoencoders.for_trunk(trunk, noise=_fixed_mask, cost=["bce", "mse"], detach_inputs=detach_inputs)
     return daes.double()
 
 
@@ -252,9 +243,7 @@ def _blocks(*sizes: int) -> nn.ModuleList:
             "2 costs",
         ),
         (
-            lambda: DenoisingAutoencoders(
-                _blocks(4, 3), [4, 3], noise=None, cost="bce", decoder_activation=nn.Sigmoid
-            ),
+            lambda: DenoisingAutoencoders(_blocks(4, 3), [4, 3], noise=None, cost="bce", decoder_activation=nn.Sigmoid),
             "must be None with the 'bce'",
         ),
         (
@@ -277,9 +266,7 @@ def test_forward_errors_name_the_layer_and_shapes() -> None:
     with pytest.raises(ValueError, match=r"flattens to 6 features, but widths\[0\] = 4"):
         daes(torch.rand(2, 2, 3))
     opaque = DenoisingAutoencoders([nn.Identity(), nn.Identity()], [4, 4, 3], noise=None)
-    with pytest.raises(
-        ValueError, match=r"encoder 1 maps \(2, 4\) to \(2, 4\), but widths\[2\] = 3"
-    ):
+    with pytest.raises(ValueError, match=r"encoder 1 maps \(2, 4\) to \(2, 4\), but widths\[2\] = 3"):
         opaque(torch.rand(2, 4))
     bce = DenoisingAutoencoders(_blocks(4, 3), [4, 3], noise=None, cost="bce")
     with pytest.raises(ValueError, match=r"DAE 0: the 'bce' cost needs a target x_0 in \[0, 1\]"):
@@ -311,9 +298,7 @@ def test_wrapper_computes_only_the_requested_tasks() -> None:
 
 def test_wrapper_rejects_a_name_clash() -> None:
     net = TinyNet()
-    model = WithReconstruction(
-        net, DenoisingAutoencoders.for_trunk(net.trunk, noise=None), task="class"
-    )
+    model = WithReconstruction(net, DenoisingAutoencoders.for_trunk(net.trunk, noise=None), task="class")
     with pytest.raises(ValueError, match="already has an output named 'class'"):
         model(torch.rand(2, 6))
 

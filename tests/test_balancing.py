@@ -126,8 +126,9 @@ def test_gradnorm_hand_step():
         gradnorm.initial_loss.copy_(torch.tensor([2.0, 1.0]))
     losses = _mse_losses(model, x)
     layer = list(model.trunk.parameters())
-    g = [torch.cat([q.reshape(-1) for q in torch.autograd.grad(losses[t], layer, retain_graph=True)]).norm()
-         for t in AB]
+    g = [
+        torch.cat([q.reshape(-1) for q in torch.autograd.grad(losses[t], layer, retain_graph=True)]).norm() for t in AB
+    ]
     w = torch.tensor([0.5, 1.5], dtype=torch.float64)
     big_g = w * torch.stack(g)
     ratio = torch.stack([losses["a"].detach() / 2.0, losses["b"].detach() / 1.0])
@@ -339,8 +340,10 @@ def _weighted_trainer(method, folder, seed=5, model_seed=0):
     model = toy_model(seed=model_seed, dropout=0.3)
     weighting = _make(method, AB)
     opt = torch.optim.Adam([*model.parameters(), *weighting.parameters()], lr=1e-2)
-    return model, weighting, Trainer(
-        model, opt, LOSSES, weighting=weighting, progress=False, checkpoint_dir=folder, seed=seed
+    return (
+        model,
+        weighting,
+        Trainer(model, opt, LOSSES, weighting=weighting, progress=False, checkpoint_dir=folder, seed=seed),
     )
 
 
@@ -363,8 +366,9 @@ def _same(a, b):
     if isinstance(a, dict):
         return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
     if isinstance(a, torch.Tensor):
-        return torch.equal(a, b) or (a.is_floating_point() and torch.equal(a.isnan(), b.isnan())
-                                     and torch.equal(a.nan_to_num(), b.nan_to_num()))
+        return torch.equal(a, b) or (
+            a.is_floating_point() and torch.equal(a.isnan(), b.isnan()) and torch.equal(a.nan_to_num(), b.nan_to_num())
+        )
     return a == b
 
 

@@ -20,8 +20,22 @@ needs_data = pytest.mark.skipif(not os.environ.get("MTLKIT_DATA"), reason="needs
 
 
 def _command(tmp: Path) -> list[str]:
-    return [sys.executable, "-m", "mtlkit.cli", "reproduce", *EXPERIMENTS, "--mode", "quick", "--jobs", "2",
-            "--results-dir", str(tmp / "results"), "--runs-dir", str(tmp / "runs"), "--no-progress"]
+    return [
+        sys.executable,
+        "-m",
+        "mtlkit.cli",
+        "reproduce",
+        *EXPERIMENTS,
+        "--mode",
+        "quick",
+        "--jobs",
+        "2",
+        "--results-dir",
+        str(tmp / "results"),
+        "--runs-dir",
+        str(tmp / "runs"),
+        "--no-progress",
+    ]
 
 
 def _stable(value):
@@ -44,8 +58,9 @@ def test_a_campaign_killed_mid_way_and_restarted_gives_the_uninterrupted_results
     subprocess.run(_command(tmp_path / "whole"), check=True, env=env, cwd=ROOT, timeout=300, capture_output=True)
 
     cut = tmp_path / "cut"
-    runner = subprocess.Popen(_command(cut), env=env, cwd=ROOT, start_new_session=True,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    runner = subprocess.Popen(
+        _command(cut), env=env, cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     markers = cut / "runs" / "campaign" / "quick"
     deadline = time.monotonic() + 240
     while not list(markers.glob("*.done")) and time.monotonic() < deadline:
@@ -71,8 +86,14 @@ def test_campaign_arguments_are_checked(tmp_path):
 def test_status_reads_progress_and_gates_from_the_results_file(tmp_path):
     from mtlkit.gates import Gate
 
-    results = ResultsFile(tmp_path / "toy_exp.json", experiment="toy_exp", seed_file="s", command="c",
-                          mode="reduced", gates=[Gate("trains", key="ours", below=50.0)])
+    results = ResultsFile(
+        tmp_path / "toy_exp.json",
+        experiment="toy_exp",
+        seed_file="s",
+        command="c",
+        mode="reduced",
+        gates=[Gate("trains", key="ours", below=50.0)],
+    )
     results.plan(["a", "b", "c", "d"])
     results.record_done("a", 100.0)
     results.record_done("b", 300.0)
@@ -81,14 +102,20 @@ def test_status_reads_progress_and_gates_from_the_results_file(tmp_path):
     assert (status.done, status.total, status.cpu_s, status.eta_s) == (2, 4, 400.0, 400.0)
     assert status.gates == (("trains", True),) and not status.finished
     assert experiment_status("toy-exp", "full", tmp_path, tmp_path / "runs").mode == "reduced"
-    assert ResultsFile(tmp_path / "toy_exp.json", experiment="toy_exp", seed_file="s", command="c",
-                       mode="reduced").is_done("b")
+    assert ResultsFile(
+        tmp_path / "toy_exp.json", experiment="toy_exp", seed_file="s", command="c", mode="reduced"
+    ).is_done("b")
 
 
 @needs_data
 def test_mtlkit_status_prints_every_experiment(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "mtlkit.cli", "status", "--results-dir", str(ROOT / "results")],
-                         check=True, capture_output=True, text=True, cwd=ROOT,
-                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    out = subprocess.run(
+        [sys.executable, "-m", "mtlkit.cli", "status", "--results-dir", str(ROOT / "results")],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert out.stdout.splitlines()[0].split() == ["experiment", "done", "cpu", "eta", "gates"]
     assert "dmtrl-mnist" in out.stdout and "DMTRL shares ✗" in out.stdout

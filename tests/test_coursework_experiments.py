@@ -60,14 +60,20 @@ def test_task6_resumes_from_its_results_file_without_retraining(quick_runs, tmp_
     again = reproduce_quick("coursework-task6", tmp_path)
     assert again["per_seed"] == first["per_seed"]
     assert [(r["setting"], r["metric"], r["ours"]) for r in again["rows"]] == [
-        (r["setting"], r["metric"], r["ours"]) for r in first["rows"]]
+        (r["setting"], r["metric"], r["ours"]) for r in first["rows"]
+    ]
     assert not (tmp_path / "runs" / "coursework-task6" / "quick" / "v2" / "lam0.5" / "seed0" / "last.pt").exists()
 
 
 def test_task6_discards_rows_of_an_older_protocol(tmp_path, monkeypatch):
     monkeypatch.delenv("MTLKIT_DATA", raising=False)
-    stale = {"schema": 2, "experiment": "coursework_task6", "mode": "quick", "protocol": "v1",
-             "rows": [{"setting": "STL seed 0", "metric": "test_acc_item", "ours": 0.5}]}
+    stale = {
+        "schema": 2,
+        "experiment": "coursework_task6",
+        "mode": "quick",
+        "protocol": "v1",
+        "rows": [{"setting": "STL seed 0", "metric": "test_acc_item", "ours": 0.5}],
+    }
     (tmp_path / "coursework_task6.json").write_text(json.dumps(stale))
     data = reproduce_quick("coursework-task6", tmp_path)
     assert all("seed" not in r["setting"] for r in data["rows"]) and data["protocol"].startswith("v2")
@@ -94,8 +100,9 @@ def test_notebook_executes_in_quick_mode(data_root, quick_runs):
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)  # the kernel inherits this process's environment
     try:
-        nbclient.NotebookClient(notebook, timeout=120, kernel_name="python3",
-                                resources={"metadata": {"path": str(ROOT)}}).execute()
+        nbclient.NotebookClient(
+            notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}
+        ).execute()
     finally:
         for key, value in old.items():
             if value is None:
@@ -109,8 +116,11 @@ def test_notebook_executes_in_quick_mode(data_root, quick_runs):
 def _task6_protocol() -> str:
     """Task 6's ``PROTOCOL`` constant, read from the script's source (importing it would register it twice)."""
     tree = ast.parse((ROOT / "examples" / "coursework" / "task6_mtl.py").read_text())
-    return next(node.value.value for node in tree.body if isinstance(node, ast.Assign)
-                and any(getattr(t, "id", None) == "PROTOCOL" for t in node.targets))
+    return next(
+        node.value.value
+        for node in tree.body
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "PROTOCOL" for t in node.targets)
+    )
 
 
 def _stored_text(notebook: dict) -> str:
@@ -132,8 +142,10 @@ def test_committed_notebook_shows_the_reduced_campaign():
     task6 = json.loads((ROOT / "results" / "coursework_task6.json").read_text())
     protocol = _task6_protocol()
     if task6.get("protocol") != protocol:
-        pytest.skip(f"results/coursework_task6.json is from protocol {task6.get('protocol')!r}, not the current "
-                    f"{protocol!r}: the reduced campaign has not been run, so the notebook cannot show its results yet")
+        pytest.skip(
+            f"results/coursework_task6.json is from protocol {task6.get('protocol')!r}, not the current "
+            f"{protocol!r}: the reduced campaign has not been run, so the notebook cannot show its results yet"
+        )
     assert task6["mode"] == "reduced"
     text = _stored_text(json.loads(NOTEBOOK.read_text()))
     assert "mode=reduced" in text and "mode=quick" not in text and "(quick mode)" not in text

@@ -44,15 +44,21 @@ def test_zero_weighted_head_is_bit_identical_after_training(lam, frozen, trained
     x = torch.randn(8, 1, 28, 28)
     data = [(x, {"item": torch.arange(8) % 10, "group": torch.arange(8) % 3})] * 2
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    trainer = Trainer(model, torch.optim.Adam(model.parameters(), 1e-3), {"item": F.cross_entropy,
-                      "group": F.cross_entropy}, weights={"item": lam, "group": 1 - lam}, progress=False)
+    trainer = Trainer(
+        model,
+        torch.optim.Adam(model.parameters(), 1e-3),
+        {"item": F.cross_entropy, "group": F.cross_entropy},
+        weights={"item": lam, "group": 1 - lam},
+        progress=False,
+    )
     trainer.fit(data, epochs=1)
     after = model.state_dict()
     for key, value in before.items():
         if key.startswith(f"heads.{frozen}."):
             assert torch.equal(value, after[key]), key
-    assert not torch.equal(before[f"heads.{trained}.body.blocks.0.0.weight"],
-                           after[f"heads.{trained}.body.blocks.0.0.weight"])
+    assert not torch.equal(
+        before[f"heads.{trained}.body.blocks.0.0.weight"], after[f"heads.{trained}.body.blocks.0.0.weight"]
+    )
     assert not torch.equal(before["trunk.layers.0.0.weight"], after["trunk.layers.0.0.weight"])
 
 
@@ -65,11 +71,14 @@ def test_lambda_one_mtl_is_the_one_head_single_task_network():
     torch.manual_seed(0)
     single = cw_models.fashion_wide_single_task(10, branch_hidden=(8,))
     assert cw_models.count_parameters(single) == cw_models.count_parameters(mtl.trunk) + cw_models.count_parameters(
-        mtl.heads["item"])
+        mtl.heads["item"]
+    )
     optimisers = [torch.optim.Adam(m.parameters(), 1e-3) for m in (mtl, single)]
     for _ in range(2):
-        losses = [F.cross_entropy(mtl(x)["item"], targets["item"]) + 0.0 * F.cross_entropy(mtl(x)["group"],
-                  targets["group"]), F.cross_entropy(single(x), targets["item"])]
+        losses = [
+            F.cross_entropy(mtl(x)["item"], targets["item"]) + 0.0 * F.cross_entropy(mtl(x)["group"], targets["group"]),
+            F.cross_entropy(single(x), targets["item"]),
+        ]
         for loss, opt in zip(losses, optimisers, strict=True):
             opt.zero_grad()
             loss.backward()

@@ -20,12 +20,24 @@ def test_prose_words_skips_tables_and_directives():
 
 
 def test_rows_of_a_failed_gate_are_uninformative_and_brief_numbers_are_illustrations():
-    result = {"mode": "reduced", "mtlkit_commit": "abc", "protocol": "v2", "figures": [],
-              "checks": [{"name": "training converged", "passed": False, "settings": "MTL*", "metric": "*"}],
-              "rows": [{"setting": "MTL λ=0.5", "metric": "test_acc_item", "ours": 0.9, "ours_std": 0.01, "n": 3,
-                        "brief_says": 0.91},
-                       {"setting": "STL wide (MTL trunk)", "metric": "test_acc_item", "ours": 0.8, "ours_std": 0.02,
-                        "n": 3}]}
+    result = {
+        "mode": "reduced",
+        "mtlkit_commit": "abc",
+        "protocol": "v2",
+        "figures": [],
+        "checks": [{"name": "training converged", "passed": False, "settings": "MTL*", "metric": "*"}],
+        "rows": [
+            {
+                "setting": "MTL λ=0.5",
+                "metric": "test_acc_item",
+                "ours": 0.9,
+                "ours_std": 0.01,
+                "n": 3,
+                "brief_says": 0.91,
+            },
+            {"setting": "STL wide (MTL trunk)", "metric": "test_acc_item", "ours": 0.8, "ours_std": 0.02, "n": 3},
+        ],
+    }
     text = "\n".join(coursework_report.section(6, result))
     assert "uninformative: training converged" in text and "0.91 (illustration)" in text
     assert "0.8 ± 0.02 (n=3)" in text and "Failed sanity gates" in text

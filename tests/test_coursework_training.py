@@ -13,12 +13,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples" / "cours
 import cw_training
 
 
-@pytest.mark.parametrize(("values", "min_epochs", "patience", "expected"), [
-    ((0.9, 0.95, 0.94, 0.95), 3, 2, True),   # best at epoch 2, two epochs without a new best
-    ((0.9, 0.95, 0.96), 3, 2, False),        # still improving
-    ((0.9, 0.8, 0.7), 4, 1, False),          # fewer than min_epochs done
-    ((0.9, 0.8, 0.7), 0, None, False),       # no patience: never stops early
-])
+@pytest.mark.parametrize(
+    ("values", "min_epochs", "patience", "expected"),
+    [
+        ((0.9, 0.95, 0.94, 0.95), 3, 2, True),  # best at epoch 2, two epochs without a new best
+        ((0.9, 0.95, 0.96), 3, 2, False),  # still improving
+        ((0.9, 0.8, 0.7), 4, 1, False),  # fewer than min_epochs done
+        ((0.9, 0.8, 0.7), 0, None, False),  # no patience: never stops early
+    ],
+)
 def test_stopped(values, min_epochs, patience, expected):
     curves = [{"val/acc": v} for v in values]
     assert cw_training.stopped(curves, min_epochs, patience, "val/acc") is expected
@@ -27,8 +30,13 @@ def test_stopped(values, min_epochs, patience, expected):
 def _trainer(run_dir: Path) -> Trainer:
     torch.manual_seed(0)
     model = SingleTaskModels({"digit": torch.nn.Linear(4, 3)})
-    return Trainer(model, torch.optim.SGD(model.parameters(), lr=0.0), {"digit": F.cross_entropy},
-                   checkpoint_dir=run_dir, progress=False)
+    return Trainer(
+        model,
+        torch.optim.SGD(model.parameters(), lr=0.0),
+        {"digit": F.cross_entropy},
+        checkpoint_dir=run_dir,
+        progress=False,
+    )
 
 
 def test_fit_with_curves_stops_on_a_flat_validation_curve_and_reads_back(tmp_path):
@@ -49,8 +57,13 @@ def test_reading_curves_back_restores_the_trained_model(tmp_path):
     def sgd_trainer(seed: int) -> Trainer:
         torch.manual_seed(seed)
         model = SingleTaskModels({"digit": torch.nn.Linear(4, 3)})
-        return Trainer(model, torch.optim.SGD(model.parameters(), lr=0.5), {"digit": F.cross_entropy},
-                       checkpoint_dir=tmp_path, progress=False)
+        return Trainer(
+            model,
+            torch.optim.SGD(model.parameters(), lr=0.5),
+            {"digit": F.cross_entropy},
+            checkpoint_dir=tmp_path,
+            progress=False,
+        )
 
     trained = sgd_trainer(0)
     cw_training.fit_with_curves(trained, data, 3, {"val": data})

@@ -22,8 +22,9 @@ def cnn() -> torch.nn.Module:
 @pytest.mark.parametrize("target", [2, 9])
 def test_deep_dream_increases_the_target_class_score(cnn, target):
     start = torch.zeros(1, 28, 28)
-    dream = viz.deep_dream(cnn, target, steps=15, lr=0.1, jitter=1, blur_sigma=0.5, octaves=2,
-                           value_range=(-0.5, 2.5), init=start, seed=0)
+    dream = viz.deep_dream(
+        cnn, target, steps=15, lr=0.1, jitter=1, blur_sigma=0.5, octaves=2, value_range=(-0.5, 2.5), init=start, seed=0
+    )
     assert dream.shape == (1, 28, 28)
     assert float(dream.min()) >= -0.5 and float(dream.max()) <= 2.5
     with torch.no_grad():

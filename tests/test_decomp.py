@@ -28,9 +28,7 @@ def task_stacked_weights(draw: st.DrawFn) -> torch.Tensor:
     rank = draw(st.integers(1, 3))
     factors = [torch.randn(d, rank, generator=generator, dtype=torch.float64) for d in shape]
     low_rank = torch.einsum(
-        ",".join(f"{chr(97 + i)}z" for i in range(len(shape)))
-        + "->"
-        + "".join(chr(97 + i) for i in range(len(shape))),
+        ",".join(f"{chr(97 + i)}z" for i in range(len(shape))) + "->" + "".join(chr(97 + i) for i in range(len(shape))),
         *factors,
     )
     return low_rank + noise * torch.randn(*shape, generator=generator, dtype=torch.float64)
@@ -102,9 +100,7 @@ def test_fixed_ranks_give_requested_shapes() -> None:
 
 def test_low_rank_laf_recovers_the_matrix_rank() -> None:
     generator = torch.Generator().manual_seed(0)
-    weights = torch.einsum(
-        "ak,bk,tk->abt", *(torch.randn(d, 2, generator=generator) for d in (6, 5, 8))
-    )
+    weights = torch.einsum("ak,bk,tk->abt", *(torch.randn(d, 2, generator=generator) for d in (6, 5, 8)))
     assert decompose("laf", weights, eps=1e-4)[1].shape[0] == 2
 
 

@@ -1,6 +1,5 @@
 """DMTRL reproductions (seed 002): the DMTRLNet builder, per-task batching and the quick runs."""
 
-
 import pytest
 import torch
 from helpers import reproduce_quick

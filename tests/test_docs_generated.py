@@ -18,8 +18,14 @@ def test_an_accelerator_benchmark_file_gets_its_own_page_and_is_not_an_experimen
     results, pages = tmp_path / "results", tmp_path / "pages"
     results.mkdir()
     (results / "benchmarks.json").write_text((ROOT / "results" / "benchmarks.json").read_text())
-    entry = {"module": "bench_factorized", "name": "fc1/laf batched_vs_loop", "ratio": 0.25, "baseline_s": 0.004,
-             "ours_s": 0.001, "target": "<= 0.33 (3x faster)"}
+    entry = {
+        "module": "bench_factorized",
+        "name": "fc1/laf batched_vs_loop",
+        "ratio": 0.25,
+        "baseline_s": 0.004,
+        "ours_s": 0.001,
+        "target": "<= 0.33 (3x faster)",
+    }
     machine = {"hardware": "test host", "device": "Example GPU", "torch_threads": 1}
     (results / "benchmarks-cuda.json").write_text(json.dumps({"quick": False, "machine": machine, "entries": [entry]}))
     monkeypatch.setattr(gen, "RESULTS", results)

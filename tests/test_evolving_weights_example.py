@@ -1,6 +1,5 @@
 """The evolving-weights reproductions (seed 001) run end to end in quick mode."""
 
-
 import pytest
 from helpers import reproduce_quick
 
@@ -12,8 +11,12 @@ from mtlkit.lr_schedules import tail_linear_decay
     [
         (
             "evolving-weights-table1a",
-            {"NN1 l=20 u=0 exp40", "NN1 l=20 u=40 lin100", "NN1 l=20 u=40 supervised-only",
-             "NN1 l=20 u=40 exp40 (weighted sum)"},
+            {
+                "NN1 l=20 u=0 exp40",
+                "NN1 l=20 u=40 lin100",
+                "NN1 l=20 u=40 supervised-only",
+                "NN1 l=20 u=40 exp40 (weighted sum)",
+            },
         ),
         ("evolving-weights-table1b", {"NN2 l=20 u=0 exp40", "NN2 l=20 u=40 exp40"}),
     ],
@@ -95,8 +98,9 @@ def test_cell_statistics_and_the_control_beside_each_cell():
         Cell.of([])
     with pytest.raises(ValueError, match="min_n"):
         claim({}, {}, min_n=0)
-    _, text = claim(_paper_cells(0.1), {1_000: [-0.2, -0.3, -0.1]}, min_n=3,
-                    paired={("exp40", 1_000): [-0.6, -0.5, -0.7]})
+    _, text = claim(
+        _paper_cells(0.1), {1_000: [-0.2, -0.3, -0.1]}, min_n=3, paired={("exp40", 1_000): [-0.6, -0.5, -0.7]}
+    )
     assert "control -0.20 ± 0.10 (n=3" in text and "exp40 - control -0.60" in text
 
 
@@ -106,21 +110,31 @@ def test_gate_quantities_of_a_history():
 
     # Loss 4 -> 0.1 over 10 epochs, flat at the end: the last epoch moves it by 0.01 = 0.26 % of its fall.
     losses = [4.0, 2.0, 1.0, 0.5, 0.3, 0.2, 0.15, 0.12, 0.11, 0.1]
-    history = [{"train/label/loss": v, "train/reconstruction/loss": r}
-               for v, r in zip(losses, [10.0, 6.0, 5.0, 5.5, 6.0, 6.0, 6.0, 6.0, 6.0, 6.0], strict=True)]
+    history = [
+        {"train/label/loss": v, "train/reconstruction/loss": r}
+        for v, r in zip(losses, [10.0, 6.0, 5.0, 5.5, 6.0, 6.0, 6.0, 6.0, 6.0, 6.0], strict=True)
+    ]
     gates = convergence(history)
     assert gates["train_loss_change_last10pct"] == pytest.approx(0.01 / 0.11)
     assert gates["train_loss_change_last10pct_of_fall"] == pytest.approx(0.01 / 3.9)
     # From 20 before training, the DAE cost fell to a quarter, then rose again once the encoder served the
     # supervised task alone (the first epoch's mean, 10, is no "initial value": it holds that epoch's updates).
     assert reconstruction_fall(history, initial=20.0) == pytest.approx(
-        {"reconstruction_loss_initial": 20.0, "reconstruction_loss_min": 5.0, "reconstruction_loss_fall": 0.75,
-         "reconstruction_loss_fall_final": 0.7})
+        {
+            "reconstruction_loss_initial": 20.0,
+            "reconstruction_loss_min": 5.0,
+            "reconstruction_loss_fall": 0.75,
+            "reconstruction_loss_fall_final": 0.7,
+        }
+    )
     # A loss that never fell cannot pass the gate.
-    assert convergence([{"train/label/loss": 1.0}, {"train/label/loss": 1.0}])[
-        "train_loss_change_last10pct_of_fall"] == 1.0
+    assert (
+        convergence([{"train/label/loss": 1.0}, {"train/label/loss": 1.0}])["train_loss_change_last10pct_of_fall"]
+        == 1.0
+    )
     assert _worst([{"reconstruction_loss_fall": 0.5}, {"reconstruction_loss_fall": 0.2}]) == {
-        "reconstruction_loss_fall": 0.2}
+        "reconstruction_loss_fall": 0.2
+    }
 
 
 def test_difference_figure_is_written(tmp_path):

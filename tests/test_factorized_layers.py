@@ -170,16 +170,21 @@ def test_compressive_plans_never_build_the_weights() -> None:
 @pytest.mark.parametrize("method", METHODS)
 def test_forward_tasks_takes_ragged_lists_and_equals_the_loop(method: type[Factorization]) -> None:
     torch.manual_seed(0)
-    for layer, shape in ((FactorizedLinear(16, 12, 3, method, rule=Ranks(2)), (16,)),  # type: ignore[arg-type]
-                         (FactorizedConv2d(2, 3, 3, 3, method, rule=Ranks(2)), (2, 6, 6))):  # type: ignore[arg-type]
+    for layer, shape in (
+        (FactorizedLinear(16, 12, 3, method, rule=Ranks(2)), (16,)),  # type: ignore[arg-type]
+        (FactorizedConv2d(2, 3, 3, 3, method, rule=Ranks(2)), (2, 6, 6)),
+    ):  # type: ignore[arg-type]
         ragged = [torch.randn(n, *shape) for n in (1, 2, 3)]
         for task, (out, x) in enumerate(zip(layer.forward_tasks(ragged), ragged, strict=True)):
             torch.testing.assert_close(out, layer.forward_per_task(x.expand(3, *x.shape))[task])
         stacked = torch.randn(3, 4, *shape)
         ours, oracle = torch.stack(layer.forward_tasks(stacked)), layer.forward_per_task(stacked)
         torch.testing.assert_close(ours, oracle)
-        for a, b in zip(torch.autograd.grad(ours.square().sum(), list(layer.parameters())),
-                        torch.autograd.grad(oracle.square().sum(), list(layer.parameters())), strict=True):
+        for a, b in zip(
+            torch.autograd.grad(ours.square().sum(), list(layer.parameters())),
+            torch.autograd.grad(oracle.square().sum(), list(layer.parameters())),
+            strict=True,
+        ):
             torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
         shared = torch.randn(4, *shape)
         torch.testing.assert_close(torch.stack(layer.forward_tasks(shared)), layer.forward_per_task(shared))

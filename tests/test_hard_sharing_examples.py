@@ -88,8 +88,9 @@ def test_reuse_heads_get_the_other_prediction_with_the_configured_gradient(cifar
 @pytest.mark.parametrize(("name", "n_rows"), [("pooled-mnist", 3 + 13 + 6 + 18), ("cifar100-coarse-fine", 1 + 36 + 10)])
 def test_quick_mode_writes_every_row(data_root, tmp_path, name, n_rows):
     stale = {"setting": "old protocol", "metric": "test_acc_mnist", "ours": 1.0, "n": 1}
-    (tmp_path / f"{name.replace('-', '_')}.json").write_text(json.dumps(
-        {"schema": 2, "experiment": name.replace("-", "_"), "mode": "quick", "rows": [stale]}))
+    (tmp_path / f"{name.replace('-', '_')}.json").write_text(
+        json.dumps({"schema": 2, "experiment": name.replace("-", "_"), "mode": "quick", "rows": [stale]})
+    )
     data = reproduce_quick(name, tmp_path, data_root)
     assert data["mode"] == "quick" and data["deviations"] and data["conclusions"]
     assert validate(data) == []
@@ -111,7 +112,8 @@ def test_quick_mode_writes_every_row(data_root, tmp_path, name, n_rows):
         for k, pool in ((2, "F+N"), (3, "F+N+M")):
             # The control gets exactly the optimiser steps of pre-training + retraining (quick sets are equal-sized).
             assert runs[f"control{k} mnist seed0"]["steps"] == (
-                runs[f"pretrain {pool} seed0"]["steps"] + runs[f"retrain {pool} fashion_mnist seed0"]["steps"])
+                runs[f"pretrain {pool} seed0"]["steps"] + runs[f"retrain {pool} fashion_mnist seed0"]["steps"]
+            )
         # A restart retrains nothing: every configuration is skipped, the records are unchanged.
         again = reproduce_quick(name, tmp_path, data_root)
         assert again["per_run"] == data["per_run"] and again["progress"] == data["progress"]

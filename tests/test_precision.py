@@ -42,8 +42,9 @@ def test_bf16_learns_what_fp32_learns():
     accuracy = {}
     for precision in ("fp32", "bf16"):
         model = toy_model(seed=3)
-        trainer = Trainer(model, torch.optim.SGD(model.parameters(), lr=0.1), LOSSES, progress=False, seed=1,
-                          precision=precision)
+        trainer = Trainer(
+            model, torch.optim.SGD(model.parameters(), lr=0.1), LOSSES, progress=False, seed=1, precision=precision
+        )
         trainer.fit(ShuffledBatches(x, y, 16), epochs=8)
         accuracy[precision] = trainer.evaluate(ShuffledBatches(x, y, 64))["b/acc"]
     assert accuracy["bf16"] > 0.8 and abs(accuracy["bf16"] - accuracy["fp32"]) < 0.1
@@ -68,8 +69,9 @@ def test_a_checkpoint_resumes_only_at_its_precision(tmp_path):
     x, y = toy_problem()
     _trainer(toy_model(), tmp_path).fit(ShuffledBatches(x, y, 32), epochs=1)
     model = toy_model()
-    fp32 = Trainer(model, torch.optim.SGD(model.parameters(), lr=0.1), LOSSES, progress=False,
-                   checkpoint_dir=tmp_path / "ckpt")
+    fp32 = Trainer(
+        model, torch.optim.SGD(model.parameters(), lr=0.1), LOSSES, progress=False, checkpoint_dir=tmp_path / "ckpt"
+    )
     with pytest.raises(ValueError, match=r"precision='bf16'.*precision='fp32'"):
         fp32.fit(ShuffledBatches(x, y, 32), epochs=2)
 
@@ -95,8 +97,16 @@ def test_two_process_ddp_in_bf16_matches_single_process(tmp_path):
     env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parents[1]), env.get("PYTHONPATH", "")])
     single, double = tmp_path / "single.pt", tmp_path / "ddp.pt"
     subprocess.run([sys.executable, str(WORKER), str(single), "bf16"], check=True, env=env, timeout=120)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone", str(WORKER),
-           str(double), "bf16"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node=2",
+        "--standalone",
+        str(WORKER),
+        str(double),
+        "bf16",
+    ]
     subprocess.run(cmd, check=True, env=env, timeout=180, capture_output=True)
     a, b = torch.load(single, weights_only=True), torch.load(double, weights_only=True)
     # Half-batches change bf16 rounding of the activations, so the runs agree to bf16 precision only.

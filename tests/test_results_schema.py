@@ -15,8 +15,9 @@ from mtlkit.results import ResultsFile, failed_gates, validate
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("path", sorted(p for p in (ROOT / "results").glob("*.json") if "benchmarks" not in p.name),
-                         ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path", sorted(p for p in (ROOT / "results").glob("*.json") if "benchmarks" not in p.name), ids=lambda p: p.name
+)
 def test_every_committed_results_file_validates(path):
     data = json.loads(path.read_text())
     assert validate(data) == []
@@ -24,8 +25,7 @@ def test_every_committed_results_file_validates(path):
 
 
 def _results(tmp_path, gates=()):
-    return ResultsFile(tmp_path / "x.json", experiment="x", seed_file="s.txt", command="c", mode="reduced",
-                       gates=gates)
+    return ResultsFile(tmp_path / "x.json", experiment="x", seed_file="s.txt", command="c", mode="reduced", gates=gates)
 
 
 def test_a_spread_needs_its_n(tmp_path):
@@ -46,13 +46,32 @@ def test_comparable_must_be_true_or_a_reason(tmp_path):
 
 
 def test_validate_names_each_problem():
-    problems = validate({"schema": 2, "experiment": "x", "seed_file": "s", "command": "c", "mode": "fast",
-                         "deviations": [], "checks": [{"name": "g"}], "hardware": "h", "wall_time_s": 1.0,
-                         "seeds": [], "rows": [{"setting": "a", "metric": "m", "ours": "1", "n": 0, "comparable": True},
-                                               {"setting": "a", "metric": "m", "ours": 1, "n": 1, "comparable": True}]})
+    problems = validate(
+        {
+            "schema": 2,
+            "experiment": "x",
+            "seed_file": "s",
+            "command": "c",
+            "mode": "fast",
+            "deviations": [],
+            "checks": [{"name": "g"}],
+            "hardware": "h",
+            "wall_time_s": 1.0,
+            "seeds": [],
+            "rows": [
+                {"setting": "a", "metric": "m", "ours": "1", "n": 0, "comparable": True},
+                {"setting": "a", "metric": "m", "ours": 1, "n": 1, "comparable": True},
+            ],
+        }
+    )
     text = "\n".join(problems)
-    for expected in ("mode must be one of", "checks[0] lacks", "n must be a positive integer",
-                     "ours must be a number", "duplicate row"):
+    for expected in (
+        "mode must be one of",
+        "checks[0] lacks",
+        "n must be a positive integer",
+        "ours must be a number",
+        "duplicate row",
+    ):
         assert expected in text
 
 
@@ -117,18 +136,62 @@ def _synthetic(tmp_path, monkeypatch):
     gen = docs_generator()
     results = tmp_path / "results"
     results.mkdir()
-    data = {"schema": 2, "experiment": "toy", "seed_file": "s.txt", "command": "mtlkit reproduce toy --mode reduced",
-            "mode": "reduced", "deviations": [], "hardware": "h", "wall_time_s": 1.0, "seeds": [0, 1, 2],
-            "mtlkit_commit": "abc1234", "conclusions": ["MTL wins."],
-            "checks": [{"name": "baseline trains", "threshold": "ours < 40", "value": 88.0, "passed": False,
-                        "settings": "STL", "metric": "*"}],
-            "rows": [
-                {"setting": "STL", "metric": "err", "ours": 88.0, "ours_std": None, "n": 1, "paper": 12.0,
-                 "comparable": True, "headline": True},
-                {"setting": "MTL", "metric": "err", "ours": 10.5, "ours_std": 0.25, "n": 3, "paper": 11.5,
-                 "comparable": "different metric", "headline": True, "mtlkit_commit": "def5678"},
-                {"setting": "MTL", "metric": "acc", "ours": 0.9, "ours_std": 0.01, "n": 3, "paper": 0.91,
-                 "comparable": True, "headline": True}]}
+    data = {
+        "schema": 2,
+        "experiment": "toy",
+        "seed_file": "s.txt",
+        "command": "mtlkit reproduce toy --mode reduced",
+        "mode": "reduced",
+        "deviations": [],
+        "hardware": "h",
+        "wall_time_s": 1.0,
+        "seeds": [0, 1, 2],
+        "mtlkit_commit": "abc1234",
+        "conclusions": ["MTL wins."],
+        "checks": [
+            {
+                "name": "baseline trains",
+                "threshold": "ours < 40",
+                "value": 88.0,
+                "passed": False,
+                "settings": "STL",
+                "metric": "*",
+            }
+        ],
+        "rows": [
+            {
+                "setting": "STL",
+                "metric": "err",
+                "ours": 88.0,
+                "ours_std": None,
+                "n": 1,
+                "paper": 12.0,
+                "comparable": True,
+                "headline": True,
+            },
+            {
+                "setting": "MTL",
+                "metric": "err",
+                "ours": 10.5,
+                "ours_std": 0.25,
+                "n": 3,
+                "paper": 11.5,
+                "comparable": "different metric",
+                "headline": True,
+                "mtlkit_commit": "def5678",
+            },
+            {
+                "setting": "MTL",
+                "metric": "acc",
+                "ours": 0.9,
+                "ours_std": 0.01,
+                "n": 3,
+                "paper": 0.91,
+                "comparable": True,
+                "headline": True,
+            },
+        ],
+    }
     (results / "toy.json").write_text(json.dumps(data))
     monkeypatch.setattr(gen, "RESULTS", results)
     monkeypatch.setattr(gen, "PAGES", tmp_path / "pages")

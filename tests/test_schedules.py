@@ -51,9 +51,7 @@ def simplex_points(draw: st.DrawFn, tasks: tuple[str, ...]) -> dict[str, float]:
 
 @settings(max_examples=60, deadline=None)
 @given(schedule=paper_schedules(), t=times)
-def test_paper_schedules_stay_in_unit_interval_and_sum_to_one(
-    schedule: TransitionSchedule, t: float
-) -> None:
+def test_paper_schedules_stay_in_unit_interval_and_sum_to_one(schedule: TransitionSchedule, t: float) -> None:
     w = schedule.value(t)
     assert set(w) == {SUP, REC}
     assert 0.0 <= w[SUP] <= 1.0 and 0.0 <= w[REC] <= 1.0
@@ -90,9 +88,7 @@ def test_stairs_switches_exactly_at_t1(t1: float, t: float) -> None:
 
 @settings(max_examples=50, deadline=None)
 @given(t1=positive, fraction=st.floats(0.0, 1.0), extra=times)
-def test_abridged_linear_is_linear_then_saturates_at_t1(
-    t1: float, fraction: float, extra: float
-) -> None:
+def test_abridged_linear_is_linear_then_saturates_at_t1(t1: float, fraction: float, extra: float) -> None:
     lin = AbridgedLinearSchedule(t1)
     assert math.isclose(lin.value(fraction * t1)[SUP], fraction, abs_tol=1e-12)
     assert lin.value(t1) == {SUP: 1.0, REC: 0.0}
@@ -110,22 +106,16 @@ def test_lin_spans_the_whole_run(total: int) -> None:
 
 @settings(max_examples=50, deadline=None)
 @given(sigma=positive, r0=st.floats(0.0, 1.0), t=times)
-def test_exponential_reaches_one_over_e_of_its_start_at_sigma(
-    sigma: float, r0: float, t: float
-) -> None:
+def test_exponential_reaches_one_over_e_of_its_start_at_sigma(sigma: float, r0: float, t: float) -> None:
     schedule = ExponentialSchedule(sigma, start={SUP: 1 - r0, REC: r0}, end={SUP: 1.0, REC: 0.0})
     assert math.isclose(schedule.value(sigma)[REC], r0 * math.exp(-1), rel_tol=1e-12, abs_tol=1e-15)
     # exp(-t/sigma) is the whole law, not just one point.
-    assert math.isclose(
-        schedule.value(t)[REC], r0 * math.exp(-t / sigma), rel_tol=1e-12, abs_tol=1e-15
-    )
+    assert math.isclose(schedule.value(t)[REC], r0 * math.exp(-t / sigma), rel_tol=1e-12, abs_tol=1e-15)
 
 
 @settings(max_examples=50, deadline=None)
 @given(data=st.data(), n_tasks=st.integers(1, 5), t=times, sigma=positive)
-def test_any_number_of_tasks_stays_on_the_simplex(
-    data: st.DataObject, n_tasks: int, t: float, sigma: float
-) -> None:
+def test_any_number_of_tasks_stays_on_the_simplex(data: st.DataObject, n_tasks: int, t: float, sigma: float) -> None:
     tasks = tuple(f"task{i}" for i in range(n_tasks))
     start, end = data.draw(simplex_points(tasks)), data.draw(simplex_points(tasks))
     w = ExponentialSchedule(sigma, start=start, end=end).value(t)
@@ -248,9 +238,7 @@ def test_negative_time_is_rejected() -> None:
 
 
 def test_constraint_can_be_lifted() -> None:
-    schedule = StairsSchedule(
-        2, start={"a": 2.0, "b": 1.0}, end={"a": 0.0, "b": 3.0}, sum_to_one=False
-    )
+    schedule = StairsSchedule(2, start={"a": 2.0, "b": 1.0}, end={"a": 0.0, "b": 3.0}, sum_to_one=False)
     assert schedule.value(0) == {"a": 2.0, "b": 1.0}
     assert schedule.value(2) == {"a": 0.0, "b": 3.0}
 

@@ -36,9 +36,7 @@ def test_regularized_mtl_limits() -> None:
     np.testing.assert_allclose(independent, ridge, atol=1e-6)
 
 
-@pytest.mark.parametrize(
-    "model", [ConvexMTFL(gamma=5.0, n_iter=30), GOMTL(n_latent=2, mu=1.0, lam=0.5, n_iter=15)]
-)
+@pytest.mark.parametrize("model", [ConvexMTFL(gamma=5.0, n_iter=30), GOMTL(n_latent=2, mu=1.0, lam=0.5, n_iter=15)])
 def test_alternating_objectives_never_increase(model) -> None:
     X, Y, _ = _related_tasks()
     model.fit(X, Y)

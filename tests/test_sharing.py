@@ -26,9 +26,7 @@ def test_single_task_learning_identity_has_zero_sharing(tasks: int) -> None:
 
 @pytest.mark.parametrize("normalization", ["softmax", "abs"])
 @pytest.mark.parametrize(("rows", "tasks"), [(1, 2), (3, 4), (5, 10)])
-def test_hard_sharing_single_ones_row_has_full_sharing(
-    normalization: str, rows: int, tasks: int
-) -> None:
+def test_hard_sharing_single_ones_row_has_full_sharing(normalization: str, rows: int, tasks: int) -> None:
     factor = torch.zeros(rows, tasks)
     factor[0] = 1.0  # the paper's UD-MTL reference S = [1_{1×T}; 0]
     assert sharing_strength_of_factor(factor, normalization).item() == pytest.approx(1.0, abs=1e-6)  # type: ignore[arg-type]
@@ -37,12 +35,8 @@ def test_hard_sharing_single_ones_row_has_full_sharing(
 @pytest.mark.parametrize("tasks", [2, 5, 10])
 def test_softmax_identity_is_closed_form_and_vanishes_in_the_limit(tasks: int) -> None:
     identity = torch.eye(tasks, dtype=torch.float64)
-    assert sharing_strength_of_factor(identity).item() == pytest.approx(
-        softmax_identity_strength(tasks)
-    )
-    values = [
-        sharing_strength_of_factor(scale * identity).item() for scale in (1.0, 5.0, 20.0, 60.0)
-    ]
+    assert sharing_strength_of_factor(identity).item() == pytest.approx(softmax_identity_strength(tasks))
+    values = [sharing_strength_of_factor(scale * identity).item() for scale in (1.0, 5.0, 20.0, 60.0)]
     assert values == sorted(values, reverse=True)
     assert values[-1] < 1e-12
 
@@ -57,9 +51,7 @@ def test_softmax_identity_is_closed_form_and_vanishes_in_the_limit(tasks: int) -
 def test_strength_is_in_unit_interval_and_sign_and_order_invariant(
     rows: int, tasks: int, seed: int, normalization: str
 ) -> None:
-    factor = torch.randn(
-        rows, tasks, generator=torch.Generator().manual_seed(seed), dtype=torch.float64
-    )
+    factor = torch.randn(rows, tasks, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
     rho = sharing_strength_of_factor(factor, normalization).item()  # type: ignore[arg-type]
     assert -1e-12 <= rho <= 1 + 1e-12
     permuted = -factor[:, torch.randperm(tasks, generator=torch.Generator().manual_seed(seed))]

@@ -258,8 +258,11 @@ def write_rows(results: ResultsFile, b: Budget, runs: dict[str, dict], counts: d
         results.add_row(f"{arch} − {reference}", metric, round(g["gain"], 3), n=len(seeds), paper=paper,
                         unit="points", claim=claim, standard_error=None if se is None else round(se, 3),
                         beyond_2_standard_errors=g["beyond_2_standard_errors"])  # fmt: skip
-        verdict = "one seed: no spread" if se is None else (
-            ("beyond" if g["beyond_2_standard_errors"] else "within") + f" 2 SE ({2 * se:.2f})")
+        verdict = (
+            "one seed: no spread"
+            if se is None
+            else (("beyond" if g["beyond_2_standard_errors"] else "within") + f" 2 SE ({2 * se:.2f})")
+        )
         what = "test accuracy" if quantity == "acc" else "generalisation gap"
         paper_part = f"; slides {paper:+.2f}" if paper is not None else ""
         conclusions.append(f"'{claim}': {arch} − {reference}, {t} {what} {g['gain']:+.2f} pt "

@@ -77,9 +77,7 @@ def conv_specs(channels: Sequence[int]) -> list:
     return [*specs, Flatten()]
 
 
-def build(
-    name: str, widths: Widths, input_shape: Sequence[int] = (3, 32, 32), detach: bool = False
-) -> MultiTaskModel:
+def build(name: str, widths: Widths, input_shape: Sequence[int] = (3, 32, 32), detach: bool = False) -> MultiTaskModel:
     """One of :data:`ARCHITECTURES`; ``detach`` stops the reuse head's gradient into its source."""
     if name not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {name!r}; choose from {ARCHITECTURES}")

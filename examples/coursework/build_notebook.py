@@ -94,7 +94,9 @@ print(f"mode={MODE}, results in {RESULTS}")
 '''
 
 CELLS: list[tuple[str, str]] = [
-    ("md", """\
+    (
+        "md",
+        """\
 # Deep-learning coursework with mtlkit
 
 The six tasks of the coursework (PCA, perceptron, MLPs, CNNs, CNN visualisation, multi-task
@@ -105,48 +107,72 @@ campaign in `results/` (the first output cell says which mode; executing it read
 retrains nothing). CI executes a `quick` copy (tiny subsets: a smoke run whose accuracies mean
 nothing); `full` is the coursework protocol, for a GPU. The scripts live in
 `examples/coursework/`; the reusable parts are `perceptron.py` (beside the scripts), `mtlkit.viz` and the mtlkit
-models and Trainer."""),
+models and Trainer.""",
+    ),
     ("code", SETUP),
-    ("md", """\
+    (
+        "md",
+        """\
 ## Task 1 — PCA of MNIST
 
 The 60 000 training images, vectorised to 784 pixels in [0, 1], projected on their first two
 principal components (scikit-learn `PCA`). The table gives the explained variance and, per digit
 pair, the training accuracy of a linear classifier in the 2-D projection: a number near 1 means the
-pair is linearly separable already in 2-D."""),
+pair is linearly separable already in 2-D.""",
+    ),
     ("code", "task1 = run(1)\nshow(task1)"),
-    ("md", """\
+    (
+        "md",
+        """\
 ## Task 2 — Perceptron (numpy only)
 
 `predict(x, w, b) = sign(w·x + b)` and `optimize(x, y)` (random init, online perceptron rule,
-error per pass) live in `perceptron.py` beside the scripts, which imports nothing but numpy:"""),
-    ("code", "import perceptron\n\n"
-             "print(inspect.getsource(perceptron.predict))\nprint(inspect.getsource(perceptron.perceptron_update))"),
+error per pass) live in `perceptron.py` beside the scripts, which imports nothing but numpy:""",
+    ),
+    (
+        "code",
+        "import perceptron\n\n"
+        "print(inspect.getsource(perceptron.predict))\nprint(inspect.getsource(perceptron.perceptron_update))",
+    ),
     ("code", "task2 = run(2)\nshow(task2)"),
-    ("md", """\
+    (
+        "md",
+        """\
 ## Task 3 — MLPs
 
 [784, 1000, 1000, 10] with ReLU, Adam and cross-entropy, then four deeper nets (3, 4, 5 and 7 hidden
 layers). Each is an `mtlkit.nn.ConvNet` spec (`Flatten` then `Dense` layers) trained by
-`mtlkit.Trainer`; the table gives parameters, accuracy and training time."""),
-    ("code", "import cw_models\n\n"
-             "print(cw_models.mlp(cw_models.MLP_31))\ntask3 = run(3)\n"
-             "show(task3, metrics={'test_acc', 'train_acc', 'train_time_s', 'params'})"),
-    ("md", """\
+`mtlkit.Trainer`; the table gives parameters, accuracy and training time.""",
+    ),
+    (
+        "code",
+        "import cw_models\n\n"
+        "print(cw_models.mlp(cw_models.MLP_31))\ntask3 = run(3)\n"
+        "show(task3, metrics={'test_acc', 'train_acc', 'train_time_s', 'params'})",
+    ),
+    (
+        "md",
+        """\
 ## Task 4 — CNNs
 
 [32, 64, 128] filters, 4×4 kernels, strides 1, 2, 2, flatten, a dense layer of 10; four other CNNs
-of different depth and width; and the comparison with the MLPs of Task 3 (same data budget)."""),
+of different depth and width; and the comparison with the MLPs of Task 3 (same data budget).""",
+    ),
     ("code", "print(cw_models.task41_cnn())\ntask4 = run(4)\nshow(task4)"),
-    ("md", """\
+    (
+        "md",
+        """\
 ## Task 5 — What the Task-4 CNN learned
 
 Filters of every convolution (`mtlkit.viz.plot_filters`), the feature maps of every convolution for
 a test '2' and a test '9' (`plot_activations`), and DeepDream class images for 2 and 9
 (`deep_dream`: gradient ascent on the input with jitter, blur and octaves), each fed back to the
-CNN."""),
+CNN.""",
+    ),
     ("code", "task5 = run(5)\nshow(task5)"),
-    ("md", """\
+    (
+        "md",
+        """\
 ## Task 6 — Multi-task learning on Fashion-MNIST
 
 Items (10 classes) and groups (clothing, footwear, bags). Two single-task CNNs, and one network
@@ -154,15 +180,19 @@ with a shared backbone and shared dense layer of 3136 and two branches, trained 
 $L = \\lambda L_\\text{item} + (1 - \\lambda) L_\\text{group}$ with the Adam setting chosen on a
 validation split carved from the training set. Beside the brief's small single-task CNNs, two
 capacity-matched single-task baselines: the MTL network trained on one task ($\\lambda = 1$ for
-items, $\\lambda = 0$ for groups) and a wide single-task CNN with the MTL trunk's dense layer."""),
-    ("code", "print(cw_models.fashion_multitask())\ntask6 = run(6)\n"
-             "selection = task6['adam_selection']\n"
-             "display(Markdown('**Adam selection:** ' + selection['procedure'] + '.\\n\\n'\n"
-             "                 + '| setting | val acc item | val acc group | mean |\\n|---|---|---|---|\\n'\n"
-             "                 + '\\n'.join(f\"| {c['adam']} | {c['val_acc_item']:.4f} | {c['val_acc_group']:.4f} \"\n"
-             "                             f\"| {c['val_acc_mean']:.4f} |\" for c in selection['candidates'])\n"
-             "                 + f\"\\n\\nSelected and used for every final model: **{task6['adam_used']}**\"))\n"
-             "show(task6, metrics={'test_acc_item', 'test_acc_group'})"),
+items, $\\lambda = 0$ for groups) and a wide single-task CNN with the MTL trunk's dense layer.""",
+    ),
+    (
+        "code",
+        "print(cw_models.fashion_multitask())\ntask6 = run(6)\n"
+        "selection = task6['adam_selection']\n"
+        "display(Markdown('**Adam selection:** ' + selection['procedure'] + '.\\n\\n'\n"
+        "                 + '| setting | val acc item | val acc group | mean |\\n|---|---|---|---|\\n'\n"
+        "                 + '\\n'.join(f\"| {c['adam']} | {c['val_acc_item']:.4f} | {c['val_acc_group']:.4f} \"\n"
+        "                             f\"| {c['val_acc_mean']:.4f} |\" for c in selection['candidates'])\n"
+        "                 + f\"\\n\\nSelected and used for every final model: **{task6['adam_used']}**\"))\n"
+        "show(task6, metrics={'test_acc_item', 'test_acc_group'})",
+    ),
     ("code", "display(Markdown('**What λ = 0 and λ = 1 mean:** ' + task6['lambda_interpretation']))"),
 ]
 
@@ -172,8 +202,9 @@ def build() -> NotebookNode:
 
     notebook = nbformat.v4.new_notebook()
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    notebook.cells = [nbformat.v4.new_markdown_cell(text) if kind == "md" else nbformat.v4.new_code_cell(text)
-                      for kind, text in CELLS]
+    notebook.cells = [
+        nbformat.v4.new_markdown_cell(text) if kind == "md" else nbformat.v4.new_code_cell(text) for kind, text in CELLS
+    ]
     return notebook
 
 
@@ -188,8 +219,9 @@ def main() -> None:
         from nbclient import NotebookClient
 
         os.environ.setdefault("COURSEWORK_MODE", "quick")
-        NotebookClient(notebook, timeout=600, kernel_name="python3",
-                       resources={"metadata": {"path": str(ROOT)}}).execute()
+        NotebookClient(
+            notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}
+        ).execute()
     nbformat.write(notebook, HERE / "coursework.ipynb")
     print(f"wrote {HERE / 'coursework.ipynb'}")
 

@@ -40,9 +40,11 @@ class Budget:
         if self.n_test is not None:
             out.append(f"tested on a class-balanced {self.n_test}-image subset of the 10 000 test images")
         if self.patience is not None:
-            out.append(f"at least {self.min_epochs} and at most {self.epochs} epochs: training stops once validation "
-                       f"accuracy (on {self.n_val} carved training images) has not improved for {self.patience} epochs "
-                       "(the FAQ suggests 100-300 epochs)")
+            out.append(
+                f"at least {self.min_epochs} and at most {self.epochs} epochs: training stops once validation "
+                f"accuracy (on {self.n_val} carved training images) has not improved for {self.patience} epochs "
+                "(the FAQ suggests 100-300 epochs)"
+            )
         else:
             out.append(f"{self.epochs} epochs (the FAQ suggests 100-300)")
         out.append(f"training accuracy per epoch is measured on {self.n_train_eval} training images")
@@ -54,8 +56,7 @@ class Budget:
 BUDGETS = {
     "quick": Budget(n_train=500, n_test=200, n_val=200, n_train_eval=200, epochs=2, min_epochs=2, patience=None),
     "reduced": Budget(n_train=None, n_test=None, n_val=5000, n_train_eval=5000, epochs=30, min_epochs=10, patience=3),
-    "full": Budget(n_train=None, n_test=None, n_val=5000, n_train_eval=10000, epochs=300, min_epochs=100,
-                   patience=10),
+    "full": Budget(n_train=None, n_test=None, n_val=5000, n_train_eval=10000, epochs=300, min_epochs=100, patience=10),
 }
 
 
@@ -82,8 +83,9 @@ def train_one(
     cw_training.seeded(seed)
     net = build()
     trainer = cw_training.classifier(ctx, net, (_slug(name), f"seed{seed}"), lr=budget.lr)
-    curves = cw_training.fit_with_curves(trainer, train, budget.epochs, evals, min_epochs=budget.min_epochs,
-                                         patience=budget.patience)
+    curves = cw_training.fit_with_curves(
+        trainer, train, budget.epochs, evals, min_epochs=budget.min_epochs, patience=budget.patience
+    )
     return net, trainer, curves
 
 
@@ -107,11 +109,23 @@ def train_architectures(
         val = [r["val/acc"] for r in curves]
         common = {"params": params, "epochs": len(curves), "best_val_epoch": val.index(max(val)) + 1}
         losses = [r["train_loss/digit"] for r in curves]
-        results.add_row(name, "test_acc", last["test/acc"], **common, val_acc=last["val/acc"],
-                        train_loss_change_last10pct=last_fraction_change(losses), **brief(paper, name))
+        results.add_row(
+            name,
+            "test_acc",
+            last["test/acc"],
+            **common,
+            val_acc=last["val/acc"],
+            train_loss_change_last10pct=last_fraction_change(losses),
+            **brief(paper, name),
+        )
         results.add_row(name, "train_acc", last["train/acc"], **common)
-        results.add_row(name, "train_time_s", sum(r["train_time_s"] for r in curves), **common,
-                        per_epoch=[round(r["train_time_s"], 2) for r in curves])
+        results.add_row(
+            name,
+            "train_time_s",
+            sum(r["train_time_s"] for r in curves),
+            **common,
+            per_epoch=[round(r["train_time_s"], 2) for r in curves],
+        )
         results.add_row(name, "test_time_s", last["test_eval_time_s"], n_test=n_test, **common)
         results.add_row(name, "params", float(params))
     return all_curves
@@ -124,8 +138,13 @@ def brief(paper: Mapping[str, float], name: str) -> dict[str, float]:
 
 def save_curves(ctx: RunContext, curves: list[dict[str, float]], name: str, title: str) -> str:
     """Train/test accuracy per epoch as ``figures/<name>.png``; returns the path relative to results."""
-    fig = plot_curves(curves, ["train/acc", "val/acc", "test/acc"], labels=["train", "validation", "test"],
-                      ylabel="accuracy", title=title)
+    fig = plot_curves(
+        curves,
+        ["train/acc", "val/acc", "test/acc"],
+        labels=["train", "validation", "test"],
+        ylabel="accuracy",
+        title=title,
+    )
     return ctx.save_figure(fig, name, dpi=120)
 
 

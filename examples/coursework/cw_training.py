@@ -78,14 +78,19 @@ def fit_with_curves(
         # must still be the one they describe, so load the last checkpoint (fit trains no epoch here).
         trainer.fit(train, epochs=len(curves))
     for epoch in range(1, epochs + 1):
-        if stopped(curves[:epoch - 1], min_epochs or 0, patience, monitor):
-            return curves[:epoch - 1]
+        if stopped(curves[: epoch - 1], min_epochs or 0, patience, monitor):
+            return curves[: epoch - 1]
         if len(curves) >= epoch:
             continue
         history = trainer.fit(train, epochs=epoch)
         record = {"epoch": float(epoch), "train_time_s": history[epoch - 1]["time_s"]}
-        record.update({f"train_loss/{key.split('/')[1]}": value for key, value in history[epoch - 1].items()
-                       if key.startswith("train/") and key.endswith("/loss")})
+        record.update(
+            {
+                f"train_loss/{key.split('/')[1]}": value
+                for key, value in history[epoch - 1].items()
+                if key.startswith("train/") and key.endswith("/loss")
+            }
+        )
         for name, data in evals.items():
             metrics, seconds = timed_evaluate(trainer, data)
             record.update({f"{name}/{key.split('/', 1)[1]}": value for key, value in metrics.items()})

@@ -38,25 +38,53 @@ def draw_perceptron(n_inputs: int = 784) -> Figure:
             continue
         ax.add_patch(Circle((1.0, y), 0.38, fc="#dbe9f6", ec="#1f4e79", lw=1.5))
         ax.text(1.0, y, f"${label}$", ha="center", va="center", fontsize=12)
-        ax.add_patch(FancyArrowPatch((1.4, y), (sum_xy[0] - 0.55, sum_xy[1] + (y - 3.0) * 0.25),
-                                     arrowstyle="-|>", mutation_scale=12, color="#444444", lw=1.2))
+        ax.add_patch(
+            FancyArrowPatch(
+                (1.4, y),
+                (sum_xy[0] - 0.55, sum_xy[1] + (y - 3.0) * 0.25),
+                arrowstyle="-|>",
+                mutation_scale=12,
+                color="#444444",
+                lw=1.2,
+            )
+        )
         ax.text(2.9, y + (3.0 - y) * 0.35 + 0.18, f"${weight}$", ha="center", fontsize=11, color="#8b0000")
     # Bias: a constant input 1 with weight b.
     ax.add_patch(Circle((sum_xy[0], 5.3), 0.33, fc="#eeeeee", ec="#555555", lw=1.2))
     ax.text(sum_xy[0], 5.3, "$1$", ha="center", va="center", fontsize=12)
-    ax.add_patch(FancyArrowPatch((sum_xy[0], 4.95), (sum_xy[0], sum_xy[1] + 0.55), arrowstyle="-|>",
-                                 mutation_scale=12, color="#444444", lw=1.2))
+    ax.add_patch(
+        FancyArrowPatch(
+            (sum_xy[0], 4.95),
+            (sum_xy[0], sum_xy[1] + 0.55),
+            arrowstyle="-|>",
+            mutation_scale=12,
+            color="#444444",
+            lw=1.2,
+        )
+    )
     ax.text(sum_xy[0] + 0.2, 4.3, "$b$", fontsize=11, color="#8b0000")
     ax.add_patch(Circle(sum_xy, 0.55, fc="#fff2cc", ec="#7f6000", lw=1.8))
     ax.text(*sum_xy, r"$\Sigma$", ha="center", va="center", fontsize=18)
     ax.text(sum_xy[0], sum_xy[1] - 0.95, r"$z = \mathbf{w}^\top\mathbf{x} + b$", ha="center", fontsize=11)
-    ax.add_patch(FancyArrowPatch((sum_xy[0] + 0.55, 3.0), (act_xy[0] - 0.7, 3.0), arrowstyle="-|>",
-                                 mutation_scale=12, color="#444444", lw=1.2))
-    ax.add_patch(FancyBboxPatch((act_xy[0] - 0.7, 2.45), 1.4, 1.1, boxstyle="round,pad=0.05", fc="#e2f0d9",
-                                ec="#385723", lw=1.8))
+    ax.add_patch(
+        FancyArrowPatch(
+            (sum_xy[0] + 0.55, 3.0),
+            (act_xy[0] - 0.7, 3.0),
+            arrowstyle="-|>",
+            mutation_scale=12,
+            color="#444444",
+            lw=1.2,
+        )
+    )
+    ax.add_patch(
+        FancyBboxPatch((act_xy[0] - 0.7, 2.45), 1.4, 1.1, boxstyle="round,pad=0.05", fc="#e2f0d9", ec="#385723", lw=1.8)
+    )
     ax.text(*act_xy, r"$\mathrm{sign}(z)$", ha="center", va="center", fontsize=12)
-    ax.add_patch(FancyArrowPatch((act_xy[0] + 0.75, 3.0), (out_x - 0.45, 3.0), arrowstyle="-|>",
-                                 mutation_scale=12, color="#444444", lw=1.2))
+    ax.add_patch(
+        FancyArrowPatch(
+            (act_xy[0] + 0.75, 3.0), (out_x - 0.45, 3.0), arrowstyle="-|>", mutation_scale=12, color="#444444", lw=1.2
+        )
+    )
     ax.text(out_x, 3.0, r"$\hat y$", ha="center", va="center", fontsize=14)
     ax.text(out_x, 2.35, r"$\in\{-1, +1\}$", ha="center", fontsize=10)
     ax.text(1.0, 0.05, f"{n_inputs} pixel inputs", ha="center", fontsize=10)

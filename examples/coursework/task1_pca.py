@@ -49,8 +49,13 @@ def run(ctx: RunContext) -> None:
     ratio = pca.explained_variance_ratio_
     results.add_row("PCA PC1", "explained_variance_ratio", float(ratio[0]))
     results.add_row("PCA PC2", "explained_variance_ratio", float(ratio[1]))
-    results.add_row("PCA PC1+PC2", "explained_variance_ratio", float(ratio.sum()), paper=0.25,
-                    note="the brief cites 'about 25%' from another analysis (standardisation unknown)")
+    results.add_row(
+        "PCA PC1+PC2",
+        "explained_variance_ratio",
+        float(ratio.sum()),
+        paper=0.25,
+        note="the brief cites 'about 25%' from another analysis (standardisation unknown)",
+    )
     for a, b in PAIRS:
         results.add_row(f"pair {a}-{b} in PCA-2D", "logreg_train_acc", _pair_separability(points, labels, a, b))
     fig = plot_embedding_2d(

@@ -49,8 +49,10 @@ def pair_data(dataset: ImageDataset, a: int, b: int, n: int | None, seed: int = 
 )
 def run(ctx: RunContext) -> None:
     budget = BUDGETS[ctx.mode]
-    deviations = [f"at most {budget.max_iter} passes over the training pairs (stops earlier at zero training error)",
-                  "returned w, b are the pocket (lowest-training-error) pass, since most pairs are not separable"]
+    deviations = [
+        f"at most {budget.max_iter} passes over the training pairs (stops earlier at zero training error)",
+        "returned w, b are the pocket (lowest-training-error) pass, since most pairs are not separable",
+    ]
     if budget.n_train is not None:
         deviations.append(f"{budget.n_train} random training images per pair")
     results = ctx.results(deviations=deviations, seeds=[0])
@@ -64,24 +66,47 @@ def run(ctx: RunContext) -> None:
         name = f"{a}-{b}"
         curves[name] = errors
         weights.append(w.reshape(28, 28))
-        results.add_row(f"pair {name}", "test_acc", 1.0 - error_rate(x_test, y_test, w, bias),
-                        **({"brief_says": BRIEF[(a, b)]} if (a, b) in BRIEF else {}),
-                        train_error=min(errors), final_train_error=errors[-1],
-                        iterations=len(errors) - 1, n_train=len(x), n_test=len(x_test))
-    records = [{"iteration": float(i), **{k: v[i] for k, v in curves.items() if i < len(v)}}
-               for i in range(max(map(len, curves.values())))]
-    plot_curves(records, list(curves), x_key="iteration", xlabel="iteration (pass over the data)",
-                ylabel="training error rate", title="Perceptron training error").savefig(
-        ctx.figures_dir / "coursework_task2_errors.png", dpi=120)
-    plot_image_grid(weights, titles=[f"w: {a} (−) vs {b} (+)" for a, b in PAIRS], ncols=4, cmap="RdBu_r",
-                    symmetric=True, cell_size=1.8, suptitle="Learned perceptron weights").savefig(
-        ctx.figures_dir / "coursework_task2_weights.png", dpi=120)
+        results.add_row(
+            f"pair {name}",
+            "test_acc",
+            1.0 - error_rate(x_test, y_test, w, bias),
+            **({"brief_says": BRIEF[(a, b)]} if (a, b) in BRIEF else {}),
+            train_error=min(errors),
+            final_train_error=errors[-1],
+            iterations=len(errors) - 1,
+            n_train=len(x),
+            n_test=len(x_test),
+        )
+    records = [
+        {"iteration": float(i), **{k: v[i] for k, v in curves.items() if i < len(v)}}
+        for i in range(max(map(len, curves.values())))
+    ]
+    plot_curves(
+        records,
+        list(curves),
+        x_key="iteration",
+        xlabel="iteration (pass over the data)",
+        ylabel="training error rate",
+        title="Perceptron training error",
+    ).savefig(ctx.figures_dir / "coursework_task2_errors.png", dpi=120)
+    plot_image_grid(
+        weights,
+        titles=[f"w: {a} (−) vs {b} (+)" for a, b in PAIRS],
+        ncols=4,
+        cmap="RdBu_r",
+        symmetric=True,
+        cell_size=1.8,
+        suptitle="Learned perceptron weights",
+    ).savefig(ctx.figures_dir / "coursework_task2_weights.png", dpi=120)
     diagram = ctx.save_figure(draw_perceptron(), "coursework_task2_diagram", dpi=120)
     results.set("figures", [diagram, "figures/coursework_task2_errors.png", "figures/coursework_task2_weights.png"])
     accs = {r["setting"]: r["ours"] for r in results.rows}
     easiest, hardest = max(accs, key=accs.get), min(accs, key=accs.get)
-    results.set("conclusions", f"A linear perceptron separates {easiest} best ({accs[easiest]:.1%} test accuracy) and "
-                               f"{hardest} worst ({accs[hardest]:.1%}): digits that share strokes are harder.")
+    results.set(
+        "conclusions",
+        f"A linear perceptron separates {easiest} best ({accs[easiest]:.1%} test accuracy) and "
+        f"{hardest} worst ({accs[hardest]:.1%}): digits that share strokes are harder.",
+    )
 
 
 if __name__ == "__main__":

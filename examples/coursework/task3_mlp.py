@@ -29,18 +29,21 @@ GATES = [
 )
 def run(ctx: RunContext) -> None:
     budget = BUDGETS[ctx.mode]
-    deviations = budget.deviations() + [
-        "batch size 128, Adam lr 1e-3 (the FAQ's suggested values); one seed"]
+    deviations = budget.deviations() + ["batch size 128, Adam lr 1e-3 (the FAQ's suggested values); one seed"]
     results = ctx.results(deviations=deviations, seeds=[0])
     nets = {name: functools.partial(cw_models.mlp, hidden) for name, hidden in cw_models.MLP_VARIANTS.items()}
     curves = cw_compare.train_architectures(ctx, results, nets, budget, paper=PAPER)
-    figure = cw_compare.save_curves(ctx, curves["MLP 3.1 [1000,1000]"], "coursework_task3_curves",
-                                    "MLP [784, 1000, 1000, 10] on MNIST")
+    figure = cw_compare.save_curves(
+        ctx, curves["MLP 3.1 [1000,1000]"], "coursework_task3_curves", "MLP [784, 1000, 1000, 10] on MNIST"
+    )
     results.set("figures", [figure])
     test = {name: results.get(name, "test_acc")["ours"] for name in nets}
     best = max(test, key=test.get)
-    results.set("conclusions", f"All MLPs land within {max(test.values()) - min(test.values()):.1%} of each other "
-                               f"(best: {best}, {test[best]:.2%}); extra depth adds little on MNIST.")
+    results.set(
+        "conclusions",
+        f"All MLPs land within {max(test.values()) - min(test.values()):.1%} of each other "
+        f"(best: {best}, {test[best]:.2%}); extra depth adds little on MNIST.",
+    )
 
 
 if __name__ == "__main__":

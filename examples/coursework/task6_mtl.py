@@ -95,8 +95,12 @@ BUDGETS = {
 }
 # Illustrations in the brief ("say, 90 %"), not measurements: kept as `brief_says`, never as `paper`.
 # They are for L = L_item + λ' L_group with λ' = 1, i.e. our λ = 0.5 up to a factor 2.
-BRIEF = {("MTL λ=0.5", "item"): 0.91, ("MTL λ=0.5", "group"): 0.99,
-         ("STL (brief CNN)", "item"): 0.90, ("STL (brief CNN)", "group"): 0.995}
+BRIEF = {
+    ("MTL λ=0.5", "item"): 0.91,
+    ("MTL λ=0.5", "group"): 0.99,
+    ("STL (brief CNN)", "item"): 0.90,
+    ("STL (brief CNN)", "group"): 0.995,
+}
 
 
 @dataclass(frozen=True)
@@ -118,11 +122,14 @@ def models(budget: Budget) -> list[Model]:
 
     out = [
         Model("STL (brief CNN)", "stl", pair(cw_models.fashion_single_task), {"item": 1.0, "group": 1.0}),
-        Model("STL wide (MTL trunk)", "stl_wide", pair(cw_models.fashion_wide_single_task),
-              {"item": 1.0, "group": 1.0}),
+        Model(
+            "STL wide (MTL trunk)", "stl_wide", pair(cw_models.fashion_wide_single_task), {"item": 1.0, "group": 1.0}
+        ),
     ]
-    out += [Model(f"MTL λ={lam:g}", f"lam{lam:g}", cw_models.fashion_multitask,
-                  {"item": lam, "group": 1.0 - lam}, lam) for lam in budget.lambdas]
+    out += [
+        Model(f"MTL λ={lam:g}", f"lam{lam:g}", cw_models.fashion_multitask, {"item": lam, "group": 1.0 - lam}, lam)
+        for lam in budget.lambdas
+    ]
     return out
 
 
@@ -158,8 +165,7 @@ def validation_split(train: ImageDataset, budget: Budget) -> tuple[ImageDataset,
     return train.subset(rest), train.subset(val_index)
 
 
-def make_trainer(ctx: RunContext, model: nn.Module, weights: Mapping[str, float], adam: Adam,
-                 run_dir: Path) -> Trainer:
+def make_trainer(ctx: RunContext, model: nn.Module, weights: Mapping[str, float], adam: Adam, run_dir: Path) -> Trainer:
     return Trainer(
         model,
         torch.optim.Adam(model.parameters(), lr=adam.lr, betas=adam.betas),
@@ -184,8 +190,9 @@ def _finish(run_dir: Path, metrics: dict[str, Any]) -> dict[str, Any]:
     return metrics
 
 
-def select_adam(ctx: RunContext, train: ImageDataset, budget: Budget,
-                done: Mapping[str, dict[str, Any]]) -> tuple[Adam, list[dict[str, Any]]]:
+def select_adam(
+    ctx: RunContext, train: ImageDataset, budget: Budget, done: Mapping[str, dict[str, Any]]
+) -> tuple[Adam, list[dict[str, Any]]]:
     """Score every sweep setting on the validation split; the best mean validation accuracy wins."""
     sweep_train, val = validation_split(train, budget)
     scored = []
@@ -197,9 +204,15 @@ def select_adam(ctx: RunContext, train: ImageDataset, budget: Budget,
             trainer = make_trainer(ctx, cw_models.fashion_multitask(), {"item": 0.5, "group": 0.5}, adam, run_dir)
             trainer.fit(sweep_train.batches(budget.batch_size, seed=0), epochs=budget.sweep_epochs)
             metrics = trainer.evaluate(val.batches(1000, shuffle=False))
-            record = _finish(run_dir, {"adam": adam.name, "val_acc_item": metrics["item/acc"],
-                                       "val_acc_group": metrics["group/acc"],
-                                       "val_acc_mean": (metrics["item/acc"] + metrics["group/acc"]) / 2})
+            record = _finish(
+                run_dir,
+                {
+                    "adam": adam.name,
+                    "val_acc_item": metrics["item/acc"],
+                    "val_acc_group": metrics["group/acc"],
+                    "val_acc_mean": (metrics["item/acc"] + metrics["group/acc"]) / 2,
+                },
+            )
         scored.append(record)
     best = max(range(len(scored)), key=lambda i: scored[i]["val_acc_mean"])
     return budget.sweep[best], scored
@@ -213,8 +226,16 @@ def _head_unchanged(model: nn.Module, initial: Mapping[str, torch.Tensor], task:
     return all(torch.equal(initial[k], now[k]) for k in keys)
 
 
-def train_final(ctx: RunContext, results: ResultsFile, spec: Model, seed: int, train: ImageDataset,
-                test: ImageDataset, adam: Adam, budget: Budget) -> dict[str, Any]:
+def train_final(
+    ctx: RunContext,
+    results: ResultsFile,
+    spec: Model,
+    seed: int,
+    train: ImageDataset,
+    test: ImageDataset,
+    adam: Adam,
+    budget: Budget,
+) -> dict[str, Any]:
     """Train one final model (or resume it, or read its finished metrics); test it once."""
     run_dir = ctx.run_dir(_RUN_ROOT, spec.run, f"seed{seed}")
     key = f"{spec.run}/seed{seed}"
@@ -234,15 +255,23 @@ def train_final(ctx: RunContext, results: ResultsFile, spec: Model, seed: int, t
     # The gate reads the objective each model minimises: its own task's loss for a single-task
     # net, the weighted sum for the MTL net (at λ=0 or 1 that is the one trained task's loss).
     objective = [sum(spec.weights[t] * task_losses[t][e] for t in TASKS) for e in range(len(history))]
-    out: dict[str, Any] = {"setting": spec.setting, "seed": seed, "adam": adam.name,
-                           "train_time_s": sum(r["time_s"] for r in history), "epochs": len(history)}
+    out: dict[str, Any] = {
+        "setting": spec.setting,
+        "seed": seed,
+        "adam": adam.name,
+        "train_time_s": sum(r["time_s"] for r in history),
+        "epochs": len(history),
+    }
     for task in TASKS:
         curve = objective if spec.lam is not None else task_losses[task]
         net = model.trunk[task] if isinstance(model, SingleTaskModels) else model
-        out[task] = {"test_acc": metrics[f"{task}/acc"], "train_loss": task_losses[task],
-                     "train_loss_change_last10pct": last_fraction_change(curve),
-                     "params": cw_models.count_parameters(net),
-                     "head_unchanged": _head_unchanged(model, initial, task)}
+        out[task] = {
+            "test_acc": metrics[f"{task}/acc"],
+            "train_loss": task_losses[task],
+            "train_loss_change_last10pct": last_fraction_change(curve),
+            "params": cw_models.count_parameters(net),
+            "head_unchanged": _head_unchanged(model, initial, task),
+        }
     results.data["per_seed"][key] = out
     results.save()
     return _finish(run_dir, out)
@@ -255,8 +284,9 @@ def _std(values: list[float]) -> float | None:
 
 GATES = [
     Gate("single-task CNN trains", key="ours", above=0.7, settings="STL*", metric="test_acc_item"),
-    Gate("training converged", key="train_loss_change_last10pct", below=0.02, settings="STL*|MTL*",
-         metric="test_acc_*"),
+    Gate(
+        "training converged", key="train_loss_change_last10pct", below=0.02, settings="STL*|MTL*", metric="test_acc_*"
+    ),
 ]
 
 
@@ -268,7 +298,7 @@ def _previous(path: Path) -> dict[str, Any]:
     "coursework-task6",
     seed_file="004_63daf360e7c99336.txt",
     description="Task 6: Fashion-MNIST item/group: brief and capacity-matched single-task CNNs vs λ-weighted MTL, "
-                "Adam chosen on a validation split, 3 seeds",
+    "Adam chosen on a validation split, 3 seeds",
     gates=GATES,
 )
 def run(ctx: RunContext) -> None:
@@ -289,18 +319,22 @@ def run(ctx: RunContext) -> None:
     train = cw_data.subset(full_train, budget.n_train, seed=0)
     earlier = previous.get("adam_selection", {}).get("candidates", []) if same else []
     adam, scored = select_adam(ctx, train, budget, {c["adam"]: c for c in earlier})
-    results.set("adam_selection", {
-        "procedure": f"each setting trains the λ=0.5 MTL net (seed 0) for {budget.sweep_epochs} epoch(s) on "
-                     f"{budget.sweep_train or 'all'} training images and is scored by mean item/group accuracy on "
-                     f"{budget.n_val} class-balanced validation images carved from the training set (never the test "
-                     "set); the best is used for all final models",
-        "candidates": scored, "selected": adam.name})
+    results.set(
+        "adam_selection",
+        {
+            "procedure": f"each setting trains the λ=0.5 MTL net (seed 0) for {budget.sweep_epochs} epoch(s) on "
+            f"{budget.sweep_train or 'all'} training images and is scored by mean item/group accuracy on "
+            f"{budget.n_val} class-balanced validation images carved from the training set (never the test "
+            "set); the best is used for all final models",
+            "candidates": scored,
+            "selected": adam.name,
+        },
+    )
     results.set("adam_used", adam.name)
 
     runs: dict[str, list[dict[str, Any]]] = {}
     for spec in models(budget):
-        runs[spec.setting] = [train_final(ctx, results, spec, seed, train, test, adam, budget)
-                               for seed in budget.seeds]
+        runs[spec.setting] = [train_final(ctx, results, spec, seed, train, test, adam, budget) for seed in budget.seeds]
         add_rows(results, runs[spec.setting])
     results.set("n_train", len(train))
     results.set("n_test", len(test))
@@ -318,15 +352,25 @@ def add_rows(results: ResultsFile, records: list[dict[str, Any]]) -> None:
         unchanged = [r[task]["head_unchanged"] for r in records]
         if all(u is not None for u in unchanged):
             extra["head_unchanged"] = all(unchanged)
-        results.add_row(setting, f"test_acc_{task}", statistics.fmean(values), ours_std=_std(values),
-                        n=len(values), per_seed=values, seeds=[r["seed"] for r in records],
-                        train_loss_change_last10pct=max(r[task]["train_loss_change_last10pct"] for r in records),
-                        params=records[0][task]["params"], epochs=records[0]["epochs"],
-                        train_time_s=statistics.fmean(r["train_time_s"] for r in records), **extra)
+        results.add_row(
+            setting,
+            f"test_acc_{task}",
+            statistics.fmean(values),
+            ours_std=_std(values),
+            n=len(values),
+            per_seed=values,
+            seeds=[r["seed"] for r in records],
+            train_loss_change_last10pct=max(r[task]["train_loss_change_last10pct"] for r in records),
+            params=records[0][task]["params"],
+            epochs=records[0]["epochs"],
+            train_time_s=statistics.fmean(r["train_time_s"] for r in records),
+            **extra,
+        )
 
 
 def summarise(ctx: RunContext, results: ResultsFile, budget: Budget, runs: Mapping[str, list[dict[str, Any]]]) -> None:
     """The accuracy-vs-λ figure, the λ = 0 / 1 interpretation and the MTL-vs-STL conclusions."""
+
     def acc(setting: str, task: str) -> float:
         return results.get(setting, f"test_acc_{task}")["ours"]
 
@@ -338,35 +382,50 @@ def summarise(ctx: RunContext, results: ResultsFile, budget: Budget, runs: Mappi
     for task in TASKS:
         rows = [results.get(f"MTL λ={lam:g}", f"test_acc_{task}") for lam in budget.lambdas]
         series[f"MTL {task}"] = ([r["ours"] for r in rows], [r["ours_std"] or 0.0 for r in rows])
-    references = {f"{name} {task}": acc(name, task) for name in ("STL (brief CNN)", "STL wide (MTL trunk)")
-                  for task in TASKS}
-    fig = plot_sweep(list(budget.lambdas), series, references=references,
-                     xlabel="λ (weight of the item loss; group loss weighted 1 − λ)", ylabel="test accuracy",
-                     title=f"Fashion-MNIST MTL, mean ± std over {len(budget.seeds)} seed(s)")
+    references = {
+        f"{name} {task}": acc(name, task) for name in ("STL (brief CNN)", "STL wide (MTL trunk)") for task in TASKS
+    }
+    fig = plot_sweep(
+        list(budget.lambdas),
+        series,
+        references=references,
+        xlabel="λ (weight of the item loss; group loss weighted 1 − λ)",
+        ylabel="test accuracy",
+        title=f"Fashion-MNIST MTL, mean ± std over {len(budget.seeds)} seed(s)",
+    )
     results.set("figures", [ctx.save_figure(fig, "coursework_task6_lambda", dpi=120)])
     if not {0.0, 1.0} <= set(budget.lambdas):
         return
-    frozen = {lam: results.get(f"MTL λ={lam:g}", f"test_acc_{task}").get("head_unchanged")
-              for lam, task in ((0.0, "item"), (1.0, "group"))}
-    results.set("lambda_interpretation", (
-        "λ = 1 trains only the item loss: the network is a single-task item classifier with the shared layers "
-        "plus an extra group branch that receives exactly zero gradient, so the group branch keeps its random "
-        f"initialisation (bit-identical after training: {frozen[1.0]}) and its accuracy "
-        f"({acc('MTL λ=1', 'group'):.1%}) only reflects how a random read-out of item-trained features happens to "
-        "fall. λ = 0 is the mirror image: a single-task group classifier whose item branch is never trained "
-        f"(unchanged: {frozen[0.0]}; item accuracy {acc('MTL λ=0', 'item'):.1%}). Only 0 < λ < 1 is multi-task "
-        "learning; λ = 1 (item) and λ = 0 (group) are the capacity-matched single-task baselines."
-    ))
+    frozen = {
+        lam: results.get(f"MTL λ={lam:g}", f"test_acc_{task}").get("head_unchanged")
+        for lam, task in ((0.0, "item"), (1.0, "group"))
+    }
+    results.set(
+        "lambda_interpretation",
+        (
+            "λ = 1 trains only the item loss: the network is a single-task item classifier with the shared layers "
+            "plus an extra group branch that receives exactly zero gradient, so the group branch keeps its random "
+            f"initialisation (bit-identical after training: {frozen[1.0]}) and its accuracy "
+            f"({acc('MTL λ=1', 'group'):.1%}) only reflects how a random read-out of item-trained features happens to "
+            "fall. λ = 0 is the mirror image: a single-task group classifier whose item branch is never trained "
+            f"(unchanged: {frozen[0.0]}; item accuracy {acc('MTL λ=0', 'item'):.1%}). Only 0 < λ < 1 is multi-task "
+            "learning; λ = 1 (item) and λ = 0 (group) are the capacity-matched single-task baselines."
+        ),
+    )
     mixed = [lam for lam in budget.lambdas if 0 < lam < 1]
     best = max(mixed, key=lambda lam: acc(f"MTL λ={lam:g}", "item"))
     mtl = f"MTL λ={best:g}"
     matched = {"item": "MTL λ=1", "group": "MTL λ=0"}
-    parts = [f"Best mixed weighting for the item task: λ={best:g}, {spread(mtl, 'item')} item / "
-             f"{spread(mtl, 'group')} group test accuracy (mean ± std over {len(budget.seeds)} seeds)."]
+    parts = [
+        f"Best mixed weighting for the item task: λ={best:g}, {spread(mtl, 'item')} item / "
+        f"{spread(mtl, 'group')} group test accuracy (mean ± std over {len(budget.seeds)} seeds)."
+    ]
     for task in TASKS:
-        baselines = {"the brief's single-task CNN": "STL (brief CNN)",
-                     "the wide single-task CNN": "STL wide (MTL trunk)",
-                     f"the MTL net trained on {task} alone ({matched[task].split()[1]})": matched[task]}
+        baselines = {
+            "the brief's single-task CNN": "STL (brief CNN)",
+            "the wide single-task CNN": "STL wide (MTL trunk)",
+            f"the MTL net trained on {task} alone ({matched[task].split()[1]})": matched[task],
+        }
         std_mtl = results.get(mtl, f"test_acc_{task}")["ours_std"] or 0.0
         verdicts = []
         for label, setting in baselines.items():

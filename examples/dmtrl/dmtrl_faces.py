@@ -128,14 +128,20 @@ def _select_ud(ctx: RunContext, b: Budget, fraction: float, data: ImageDataset) 
 
 GATES = [
     Gate("STL trains", key="ours", below=40.0, settings="STL @*", metric="test_error_gender_pct"),
-    Gate("DMTRL shares", key="parameters_vs_stl", below=0.6, settings="DMTRL-*", metric="test_error_*",
-         marks="DMTRL-*"),
+    Gate(
+        "DMTRL shares", key="parameters_vs_stl", below=0.6, settings="DMTRL-*", metric="test_error_*", marks="DMTRL-*"
+    ),
     Gate("training converged", key="train_loss_change_last10pct", below=0.02, metric="test_error_*"),
 ]
 
 
-@register_experiment(NAME, seed_file=SEED_FILE, description="DMTRL Sec. 4.2: gender + age group (UTKFace for Adience)",
-                     threads=1, gates=GATES)
+@register_experiment(
+    NAME,
+    seed_file=SEED_FILE,
+    description="DMTRL Sec. 4.2: gender + age group (UTKFace for Adience)",
+    threads=1,
+    gates=GATES,
+)
 def run(ctx: RunContext) -> None:
     b = BUDGETS[ctx.mode]
     results = ctx.results(deviations=_deviations(ctx.mode, b), seeds=list(range(b.repeats)))

@@ -140,15 +140,21 @@ def _plot(ctx: RunContext, b: Budget, table: dict) -> str:
 
 GATES = [
     Gate("STL trains", key="ours", below=50.0, settings="STL @*", metric="multiclass_error_pct"),
-    Gate("DMTRL shares", key="parameters_vs_stl", below=0.6, settings="DMTRL-*", metric="binary_error_pct",
-         marks="DMTRL-*"),
-    Gate("training converged", key="train_loss_change_last10pct", below=0.02, metric="binary_error_pct",
-         marks="*"),
+    Gate(
+        "DMTRL shares",
+        key="parameters_vs_stl",
+        below=0.6,
+        settings="DMTRL-*",
+        metric="binary_error_pct",
+        marks="DMTRL-*",
+    ),
+    Gate("training converged", key="train_loss_change_last10pct", below=0.02, metric="binary_error_pct", marks="*"),
 ]
 
 
-@register_experiment(NAME, seed_file=SEED_FILE, description="DMTRL Sec. 4.1: MNIST one-vs-all, STL/UD-MTL/DMTRL",
-                     threads=1, gates=GATES)
+@register_experiment(
+    NAME, seed_file=SEED_FILE, description="DMTRL Sec. 4.1: MNIST one-vs-all, STL/UD-MTL/DMTRL", threads=1, gates=GATES
+)
 def run(ctx: RunContext) -> None:
     b = BUDGETS[ctx.mode]
     results = ctx.results(deviations=_deviations(ctx.mode, b), seeds=list(range(b.repeats)))

@@ -180,8 +180,13 @@ GATES = [
 ]
 
 
-@register_experiment(NAME, seed_file=SEED_FILE, description="DMTRL Sec. 4.3: Omniglot, 50 alphabet tasks, ρ per layer",
-                     threads=1, gates=GATES)
+@register_experiment(
+    NAME,
+    seed_file=SEED_FILE,
+    description="DMTRL Sec. 4.3: Omniglot, 50 alphabet tasks, ρ per layer",
+    threads=1,
+    gates=GATES,
+)
 def run(ctx: RunContext) -> None:
     b = BUDGETS[ctx.mode]
     results = ctx.results(deviations=_deviations(ctx.mode, b), seeds=list(range(b.repeats)))

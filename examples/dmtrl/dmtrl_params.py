@@ -90,8 +90,9 @@ def _deviations(mode: str, b: Budget) -> list[str]:
     return out
 
 
-@register_experiment(NAME, seed_file=SEED_FILE, description="DMTRL App. B: parameter counts after the ε=0.1 init",
-                     threads=1)
+@register_experiment(
+    NAME, seed_file=SEED_FILE, description="DMTRL App. B: parameter counts after the ε=0.1 init", threads=1
+)
 def run(ctx: RunContext) -> None:
     b = BUDGETS[ctx.mode]
     results = ctx.results(deviations=_deviations(ctx.mode, b), seeds=[0])
@@ -131,8 +132,12 @@ def run(ctx: RunContext) -> None:
         "common initialisation read with the Frobenius bound and with the authors' spectral rule. Capacity control "
         f"at 1 % (dmtrl-mnist protocol): UD-MTL {errors['ud']:.2f} % vs UD-MTL-Large {errors['ud_large']:.2f} % "
         "binary error; the paper found no gain from the extra capacity (9.34 vs 9.39)"
-        + ("" if errors["ud_large"] >= errors["ud"] else ", here the wider UD-MTL is better, so part of DMTRL's "
-           "margin over UD-MTL in dmtrl-mnist may be capacity")
+        + (
+            ""
+            if errors["ud_large"] >= errors["ud"]
+            else ", here the wider UD-MTL is better, so part of DMTRL's "
+            "margin over UD-MTL in dmtrl-mnist may be capacity"
+        )
         + ".",
     )
 

@@ -116,8 +116,9 @@ GATES = [
 ]
 
 
-@register_experiment(NAME, seed_file=SEED_FILE, description="DMTRL App. A: shallow MTL on PCA / CNN features",
-                     threads=1, gates=GATES)
+@register_experiment(
+    NAME, seed_file=SEED_FILE, description="DMTRL App. A: shallow MTL on PCA / CNN features", threads=1, gates=GATES
+)
 def run(ctx: RunContext) -> None:
     # One BLAS thread: on a loaded machine OpenBLAS's own threads make the d×d solves ~70× slower.
     with threadpool_limits(limits=1):

@@ -115,5 +115,6 @@ def claim(
     return verdict, (
         f"Main claim (l=100: {' and '.join(schedules)} beat the baseline by about a point or more, beyond 2 standard "
         f"errors, at u >= 1000, and not at u = 0) {head[verdict]}. Differences in points (mean ± std over seeds): "
-        + "; ".join(parts) + "."
+        + "; ".join(parts)
+        + "."
     )

@@ -30,8 +30,14 @@ def plot_differences(
         us = sorted(u for s, u in cells if s == name)
         stats = [Cell.of(cells[name, u]) for u in us]
         low, high = min(c.n for c in stats), max(c.n for c in stats)
-        line = ax.errorbar(us, [c.mean for c in stats], yerr=[c.std or 0.0 for c in stats], marker="o", capsize=3,
-                           label=f"{name} (n={low}{'' if low == high else f'–{high}'})")
+        line = ax.errorbar(
+            us,
+            [c.mean for c in stats],
+            yerr=[c.std or 0.0 for c in stats],
+            marker="o",
+            capsize=3,
+            label=f"{name} (n={low}{'' if low == high else f'–{high}'})",
+        )
         known = [(u, paper.get((name, u))) for u in us]
         known = [(u, v) for u, v in known if v is not None]
         if known:

@@ -31,9 +31,15 @@ TABLE_1A = {
 
 #: Table 1b baselines, (network, l) -> test error in %.
 BASELINE_1B = {
-    ("NN2", 100): 31.48, ("NN3", 100): 33.58, ("NN4", 100): 30.53,
-    ("NN2", 1_000): 12.32, ("NN3", 1_000): 11.96, ("NN4", 1_000): 12.54,
-    ("NN2", 10_000): 5.62, ("NN3", 10_000): 5.69, ("NN4", 10_000): 5.5,
+    ("NN2", 100): 31.48,
+    ("NN3", 100): 33.58,
+    ("NN4", 100): 30.53,
+    ("NN2", 1_000): 12.32,
+    ("NN3", 1_000): 11.96,
+    ("NN4", 1_000): 12.54,
+    ("NN2", 10_000): 5.62,
+    ("NN3", 10_000): 5.69,
+    ("NN4", 10_000): 5.5,
 }
 
 #: Table 1b (schedule exp40): (network, l) -> differences over ``UNLABELED``.
@@ -55,8 +61,10 @@ def paper_difference(network: str, labeled: int, unlabeled: int, schedule: str) 
     key = None if unlabeled == 50_000 - labeled else unlabeled
     if key not in UNLABELED:
         return None
-    column = TABLE_1A.get((labeled, schedule)) if network == "NN1" else (
-        TABLE_1B.get((network, labeled)) if schedule == "exp40" else None
+    column = (
+        TABLE_1A.get((labeled, schedule))
+        if network == "NN1"
+        else (TABLE_1B.get((network, labeled)) if schedule == "exp40" else None)
     )
     return None if column is None else column[UNLABELED.index(key)]
 

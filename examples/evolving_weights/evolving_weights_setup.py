@@ -111,7 +111,11 @@ class Job:
     def folder(self) -> tuple[str, ...]:
         variant = "wsum" if self.weighted_sum else "alg1"
         return (
-            self.network, f"l{self.labeled}", f"u{self.unlabeled}", f"{self.schedule}-{variant}", f"seed{self.seed}"
+            self.network,
+            f"l{self.labeled}",
+            f"u{self.unlabeled}",
+            f"{self.schedule}-{variant}",
+            f"seed{self.seed}",
         )
 
 
@@ -211,15 +215,24 @@ class Table1:
         model = full.model  # the DAE-less network: the baseline never sees J_r
         run_dir = self.ctx.run_dir(network, f"l{labeled}", "baseline", f"seed{seed}")
         trainer = self._trainer(model, {TASK: F.cross_entropy}, run_dir, seed)
-        history = trainer.fit(split.labeled.batches(self.budget.batch_size, seed=seed, normalize=False),
-                              self.budget.epochs)
+        history = trainer.fit(
+            split.labeled.batches(self.budget.batch_size, seed=seed, normalize=False), self.budget.epochs
+        )
         error = 100.0 * (1.0 - trainer.evaluate(self.test_batches(split))[f"{TASK}/acc"])
         per_seed[str(seed)] = {"error_pct": error, **convergence(history)}
         errors = [v["error_pct"] for v in per_seed.values()]
         paper = paper_baseline(network, labeled)
         self.results.add_row(
-            setting, "test_error_pct", statistics.fmean(errors), ours_std=_std(errors), n=len(errors), paper=paper,
-            per_seed=per_seed, network=network, labeled=labeled, protocol=self.budget.describe(),
+            setting,
+            "test_error_pct",
+            statistics.fmean(errors),
+            ours_std=_std(errors),
+            n=len(errors),
+            paper=paper,
+            per_seed=per_seed,
+            network=network,
+            labeled=labeled,
+            protocol=self.budget.describe(),
             **({} if paper is None else {"baseline_vs_paper_ratio": statistics.fmean(errors) / paper}),
             **_worst(per_seed.values()),
         )
@@ -245,15 +258,21 @@ class Table1:
             )
         phases = None if job.weighted_sum else [Phase(("reconstruction",)), Phase((TASK,))]
         trainer = self._trainer(
-            model, {TASK: F.cross_entropy, "reconstruction": None}, self.ctx.run_dir(*job.folder), job.seed,
-            weights=schedule, phases=phases,
+            model,
+            {TASK: F.cross_entropy, "reconstruction": None},
+            self.ctx.run_dir(*job.folder),
+            job.seed,
+            weights=schedule,
+            phases=phases,
         )
         # Before training: the epoch-1 mean already holds (l + u)/600 updates, a large fall at big u.
         initial = None if job.schedule == SAME_STREAM else self.initial_reconstruction(job)
         history = trainer.fit(train, self.budget.epochs)
         error = 100.0 * (1.0 - trainer.evaluate(self.test_batches(split))[f"{TASK}/acc"])
         per_seed[str(job.seed)] = {
-            "error_pct": error, "baseline_error_pct": baseline, **convergence(history),
+            "error_pct": error,
+            "baseline_error_pct": baseline,
+            **convergence(history),
             # The control never trains its DAEs (λr ≡ 0): their loss is logged but is no gate of it.
             **({} if initial is None else reconstruction_fall(history, initial)),
         }
@@ -291,13 +310,25 @@ class Table1:
         cell = Cell.of(diffs)
         paper = None if job.weighted_sum else paper_difference(job.network, job.labeled, job.unlabeled, job.schedule)
         self.results.add_row(
-            job.setting, METRIC, cell.mean, ours_std=cell.std, n=cell.n, paper=paper,
+            job.setting,
+            METRIC,
+            cell.mean,
+            ours_std=cell.std,
+            n=cell.n,
+            paper=paper,
             error_pct=statistics.fmean(v["error_pct"] for v in per_seed.values()),
             baseline_error_pct=statistics.fmean(v["baseline_error_pct"] for v in per_seed.values()),
-            diff_se=cell.se, beyond_2se=cell.beyond_2se,
-            per_seed=per_seed, n_seeds=cell.n, network=job.network, labeled=job.labeled,
-            unlabeled=job.unlabeled, schedule=job.schedule, variant="weighted sum" if job.weighted_sum else "Alg. 1",
-            protocol=self.budget.describe(), **_worst(per_seed.values()),
+            diff_se=cell.se,
+            beyond_2se=cell.beyond_2se,
+            per_seed=per_seed,
+            n_seeds=cell.n,
+            network=job.network,
+            labeled=job.labeled,
+            unlabeled=job.unlabeled,
+            schedule=job.schedule,
+            variant="weighted sum" if job.weighted_sum else "Alg. 1",
+            protocol=self.budget.describe(),
+            **_worst(per_seed.values()),
             **({"headline": True} if headline else {}),
         )
         self.write_csv()
@@ -307,15 +338,24 @@ class Table1:
         return {
             (r["schedule"], r["unlabeled"]): [v["error_pct"] - v["baseline_error_pct"] for v in r["per_seed"].values()]
             for r in self.results.rows
-            if r["metric"] == METRIC and r["network"] == network and r["labeled"] == labeled and r["variant"] == variant
+            if r["metric"] == METRIC
+            and r["network"] == network
+            and r["labeled"] == labeled
+            and r["variant"] == variant
             and r.get("protocol") == self.budget.describe()
         }
 
     def paired_with_control(self, network: str, labeled: int) -> dict[tuple[str, int], list[float]]:
         """(schedule, u) -> per-seed ``error(schedule) - error(control)`` over the seeds both ran."""
-        rows = {(r["schedule"], r["unlabeled"]): r["per_seed"] for r in self.results.rows
-                if r["metric"] == METRIC and r["network"] == network and r["labeled"] == labeled
-                and r["variant"] == "Alg. 1" and r.get("protocol") == self.budget.describe()}
+        rows = {
+            (r["schedule"], r["unlabeled"]): r["per_seed"]
+            for r in self.results.rows
+            if r["metric"] == METRIC
+            and r["network"] == network
+            and r["labeled"] == labeled
+            and r["variant"] == "Alg. 1"
+            and r.get("protocol") == self.budget.describe()
+        }
         out = {}
         for (name, u), runs in rows.items():
             control = rows.get((SAME_STREAM, u))
@@ -333,13 +373,19 @@ class Table1:
                 ["network", "l", "u", "schedule", "ours Δ", "± (seeds)", "paper Δ", "ours error", "baseline"]
             )
             for r in sorted((r for r in self.results.rows if r["metric"] == METRIC), key=_order):
-                writer.writerow([
-                    r["network"], r["labeled"], r["unlabeled"], r["setting"].split(" ", 3)[3],
-                    f"{r['ours']:+.2f}",
-                    f"{'–' if r['ours_std'] is None else format(r['ours_std'], '.2f')} ({r['n_seeds']})",
-                    "–" if r["paper"] is None else f"{r['paper']:+.2f}",
-                    f"{r['error_pct']:.2f}", f"{r['baseline_error_pct']:.2f}",
-                ])
+                writer.writerow(
+                    [
+                        r["network"],
+                        r["labeled"],
+                        r["unlabeled"],
+                        r["setting"].split(" ", 3)[3],
+                        f"{r['ours']:+.2f}",
+                        f"{'–' if r['ours_std'] is None else format(r['ours_std'], '.2f')} ({r['n_seeds']})",
+                        "–" if r["paper"] is None else f"{r['paper']:+.2f}",
+                        f"{r['error_pct']:.2f}",
+                        f"{r['baseline_error_pct']:.2f}",
+                    ]
+                )
 
 
 def jobs(
@@ -419,17 +465,24 @@ def reconstruction_fall(history: list[dict[str, float]], initial: float) -> dict
     losses = [record["train/reconstruction/loss"] for record in history if "train/reconstruction/loss" in record]
     if not losses:
         return {}
-    return {"reconstruction_loss_initial": initial, "reconstruction_loss_min": min(losses),
-            "reconstruction_loss_fall": relative_fall(initial, min(losses)),
-            "reconstruction_loss_fall_final": relative_fall(initial, losses[-1])}
+    return {
+        "reconstruction_loss_initial": initial,
+        "reconstruction_loss_min": min(losses),
+        "reconstruction_loss_fall": relative_fall(initial, min(losses)),
+        "reconstruction_loss_fall_final": relative_fall(initial, losses[-1]),
+    }
 
 
 def _worst(records: Any) -> dict[str, float]:
     """The gate fields of a row: the worst value over its seeds (largest change, smallest fall)."""
     records = list(records)
     out: dict[str, float] = {}
-    for key, pick in (("train_loss_change_last10pct", max), ("train_loss_change_last10pct_of_fall", max),
-                      ("reconstruction_loss_fall", min), ("reconstruction_loss_fall_final", min)):
+    for key, pick in (
+        ("train_loss_change_last10pct", max),
+        ("train_loss_change_last10pct_of_fall", max),
+        ("reconstruction_loss_fall", min),
+        ("reconstruction_loss_fall_final", min),
+    ):
         values = [r[key] for r in records if key in r]
         if values:
             out[key] = pick(values)
@@ -444,5 +497,10 @@ def _std(values: Any) -> float | None:
 def _order(row: dict[str, Any]) -> tuple:
     schedules = (*PAPER_SCHEDULE_NAMES, SAME_STREAM)
     name = row["schedule"]
-    return (row["network"], row["labeled"], row["variant"], schedules.index(name) if name in schedules else 9,
-            row["unlabeled"])
+    return (
+        row["network"],
+        row["labeled"],
+        row["variant"],
+        schedules.index(name) if name in schedules else 9,
+        row["unlabeled"],
+    )

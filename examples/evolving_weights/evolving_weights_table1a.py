@@ -85,34 +85,66 @@ def plot(table: Table1) -> list[str]:
 
 DAE_SCHEDULES = "|".join(f"NN? l=* u=* {name}*" for name in PAPER_SCHEDULE_NAMES)
 GATES = [
-    Gate("NN1 baseline trains at l=100 (test error < 40 %)", key="ours", below=40.0, settings="NN1 l=100 baseline",
-         metric="test_error_pct", marks="*"),
-    Gate("baseline within 1.5x the paper's", key="baseline_vs_paper_ratio", below=1.5, settings="NN? l=* baseline",
-         metric="test_error_pct", marks="*"),
-    Gate("DAE reconstruction loss falls >= 30 %", key="reconstruction_loss_fall", above=0.3, settings=DAE_SCHEDULES,
-         metric=METRIC),
-    Gate("training converged (last 10 % of epochs move the loss < 2 % of its fall)",
-         key="train_loss_change_last10pct_of_fall", below=0.02),
+    Gate(
+        "NN1 baseline trains at l=100 (test error < 40 %)",
+        key="ours",
+        below=40.0,
+        settings="NN1 l=100 baseline",
+        metric="test_error_pct",
+        marks="*",
+    ),
+    Gate(
+        "baseline within 1.5x the paper's",
+        key="baseline_vs_paper_ratio",
+        below=1.5,
+        settings="NN? l=* baseline",
+        metric="test_error_pct",
+        marks="*",
+    ),
+    Gate(
+        "DAE reconstruction loss falls >= 30 %",
+        key="reconstruction_loss_fall",
+        above=0.3,
+        settings=DAE_SCHEDULES,
+        metric=METRIC,
+    ),
+    Gate(
+        "training converged (last 10 % of epochs move the loss < 2 % of its fall)",
+        key="train_loss_change_last10pct_of_fall",
+        below=0.02,
+    ),
 ]
 
 
 # exp40's λr(t) = e^{-t/σ} and saturated sigmoids/softmaxes give float32 denormals, which make
 # CPU arithmetic 10-100x slower; flushing them to zero changes no value above 1e-38.
 # One thread: the CPU machine is shared, one core per training process.
-@register_experiment(NAME, seed_file="001_9bc79a8a3513fb16.txt",
-                     description="Evolving weights (ESANN 2016), Table 1a: NN1, four schedules, l x u grid",
-                     threads=1, flush_denormal=True, gates=GATES)
+@register_experiment(
+    NAME,
+    seed_file="001_9bc79a8a3513fb16.txt",
+    description="Evolving weights (ESANN 2016), Table 1a: NN1, four schedules, l x u grid",
+    threads=1,
+    flush_denormal=True,
+    gates=GATES,
+)
 def run(ctx: RunContext) -> None:
     budget = BUDGETS[ctx.mode]
     todo = plan(ctx.mode)
-    results = ctx.results(deviations=[*UNSTATED, *budget_deviations(budget), *grid_deviations(ctx.mode)],
-                          seeds=sorted({job.seed for job in todo}))
+    results = ctx.results(
+        deviations=[*UNSTATED, *budget_deviations(budget), *grid_deviations(ctx.mode)],
+        seeds=sorted({job.seed for job in todo}),
+    )
     figure = ctx.figures_dir / "evolving_weights_schedules.png"
     plot_paper_schedules(figure, budget.epochs)
     table = Table1(ctx, budget, results)
     for job in todo:
-        table.run(job, headline=job.labeled == 100 and job.schedule in MAIN and job.unlabeled in (0, 49_900)
-                  and not job.weighted_sum)
+        table.run(
+            job,
+            headline=job.labeled == 100
+            and job.schedule in MAIN
+            and job.unlabeled in (0, 49_900)
+            and not job.weighted_sum,
+        )
         results.set("figures", [f"figures/{figure.name}", *plot(table)])
         results.set("conclusions", conclusion(table))
 
@@ -126,8 +158,8 @@ def grid_deviations(mode: str) -> list[str]:
         "(paper: also l = 10000), then exp40 as a weighted sum; seeds 0, 1, 2 for every cell (n per row says how "
         "many finished; cells not in the file have not run yet). Added control, not in the paper: supervised-only "
         "training on the same labeled + unlabeled stream (λr ≡ 0), i.e. the same supervised updates without the DAE."
-        if mode == "reduced" else
-        "Quick smoke run: l = 20, u in {0, 40}, 2 epochs, 500 test images; numbers are meaningless.",
+        if mode == "reduced"
+        else "Quick smoke run: l = 20, u in {0, 40}, 2 epochs, 500 test images; numbers are meaningless.",
     ]
 
 

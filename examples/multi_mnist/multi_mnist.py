@@ -119,16 +119,36 @@ def _add_rows(results, variant: str, runs: dict[str, dict[int, dict]], b: Budget
         common = {"epochs": b.epochs, "train_loss_change_last10pct": round(change, 5), "variant": variant,
                   "method": method}  # fmt: skip
         for t in TASKS:
-            results.add_row(f"{variant} / {method}", f"test_acc_{t}", round(table[method][t], 3),
-                            ours_std=_std(acc[t]), per_repeat=[round(a, 3) for a in acc[t]], unit="%", **common)
+            results.add_row(
+                f"{variant} / {method}",
+                f"test_acc_{t}",
+                round(table[method][t], 3),
+                ours_std=_std(acc[t]),
+                per_repeat=[round(a, 3) for a in acc[t]],
+                unit="%",
+                **common,
+            )
         if method != STL:
             deltas = [delta_m({t: per_seed[s][f"{t}/acc"] for t in TASKS},
                               {t: runs[STL][s][f"{t}/acc"] for t in TASKS}, up) for s in seeds]  # fmt: skip
-            results.add_row(f"{variant} / {method}", "delta_m_pct", round(statistics.fmean(deltas), 3),
-                            ours_std=_std(deltas), per_repeat=[round(d, 3) for d in deltas], unit="%", **common)
+            results.add_row(
+                f"{variant} / {method}",
+                "delta_m_pct",
+                round(statistics.fmean(deltas), 3),
+                ours_std=_std(deltas),
+                per_repeat=[round(d, 3) for d in deltas],
+                unit="%",
+                **common,
+            )
             ratios = [per_seed[s]["epoch_time_s"] / runs["EW"][s]["epoch_time_s"] for s in seeds]
-            results.add_row(f"{variant} / {method}", "time_ratio_vs_EW", round(statistics.fmean(ratios), 3),
-                            ours_std=_std(ratios), per_repeat=[round(r, 3) for r in ratios], **common)
+            results.add_row(
+                f"{variant} / {method}",
+                "time_ratio_vs_EW",
+                round(statistics.fmean(ratios), 3),
+                ours_std=_std(ratios),
+                per_repeat=[round(r, 3) for r in ratios],
+                **common,
+            )
     ranks = mean_rank({m: v for m, v in table.items() if m != STL}, up)
     results.set(f"mean_rank_{variant}", {m: round(r, 3) for m, r in ranks.items()})
 

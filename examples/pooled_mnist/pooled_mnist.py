@@ -208,8 +208,15 @@ def configurations(b: Budget) -> list[str]:
     return out
 
 
-def _run_seed(ctx: RunContext, b: Budget, splits, seed: int, device, runs: dict[str, dict],
-              done: Callable[[str, Callable[[], dict]], None]) -> None:
+def _run_seed(
+    ctx: RunContext,
+    b: Budget,
+    splits,
+    seed: int,
+    device,
+    runs: dict[str, dict],
+    done: Callable[[str, Callable[[], dict]], None],
+) -> None:
     """Train every configuration of one seed; ``done`` skips the finished ones (those in ``runs``)."""
     tag = protocol_tag(b)
 
@@ -269,8 +276,9 @@ def _tsne(ctx: RunContext, b: Budget, splits, seed: int) -> list[str]:
         panels = {}
         for title, column in (("with MTL (F+N+M pre-training)", "F+N+M"), ("without MTL (single-task)", "single")):
             net = _single_net(b.width, d)
-            state = torch.load(ctx.run_dir(protocol_tag(b), column, d, f"seed{seed}") / "last.pt",
-                               weights_only=False)["model"]
+            state = torch.load(ctx.run_dir(protocol_tag(b), column, d, f"seed{seed}") / "last.pt", weights_only=False)[
+                "model"
+            ]
             net.load_state_dict(state)
             panels[title] = hidden_features(net.trunk, batches, d)
         path = ctx.figures_dir / f"pooled_mnist_tsne_{d}.png"

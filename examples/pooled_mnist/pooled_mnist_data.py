@@ -13,9 +13,7 @@ from mtlkit.label_space import PooledLabelSpace
 SHORT = {"M": "mnist", "N": "notmnist", "F": "fashion_mnist"}
 
 
-def digit_splits(
-    root: str | None, n_train: int | None, n_test: int | None, data_seed: int = 0
-) -> dict[str, Split]:
+def digit_splits(root: str | None, n_train: int | None, n_test: int | None, data_seed: int = 0) -> dict[str, Split]:
     """Each dataset as its own 10-class task (task name = dataset name), pixels scaled to [0, 1].
 
     All three come from one :func:`~mtlkit.data.pooled_digits` call so that single-task and

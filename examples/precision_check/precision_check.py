@@ -37,8 +37,11 @@ class Budget:
     batch_size: int = 128
 
 
-BUDGETS = {"quick": Budget(small=True, epochs=2), "reduced": Budget(small=False, epochs=8),
-           "full": Budget(small=False, epochs=8)}
+BUDGETS = {
+    "quick": Budget(small=True, epochs=2),
+    "reduced": Budget(small=False, epochs=8),
+    "full": Budget(small=False, epochs=8),
+}
 
 GATES = [
     Gate("fp32 trains", key="ours", above=0.8, settings="fp32", metric="test_acc_item"),
@@ -58,21 +61,36 @@ def train_one(ctx: RunContext, b: Budget, precision: str, seed: int) -> dict[str
     train, test = (fashion_mnist_tasks(split, root=ctx.data_root, small=b.small) for split in ("train", "test"))
     net = model(seed)
     run_dir = ctx.run_dir(precision, f"seed{seed}")
-    trainer = Trainer(net, torch.optim.Adam(net.parameters(), 1e-3), {t: F.cross_entropy for t in TASKS},
-                      weights={"item": LAMBDA, "group": 1 - LAMBDA}, checkpoint_dir=run_dir, seed=seed,
-                      progress=ctx.progress, precision=precision)
+    trainer = Trainer(
+        net,
+        torch.optim.Adam(net.parameters(), 1e-3),
+        {t: F.cross_entropy for t in TASKS},
+        weights={"item": LAMBDA, "group": 1 - LAMBDA},
+        checkpoint_dir=run_dir,
+        seed=seed,
+        progress=ctx.progress,
+        precision=precision,
+    )
     start = time.process_time()
     history = trainer.fit(train.batches(b.batch_size, seed=seed), epochs=b.epochs)
     cpu_s = time.process_time() - start
     scores = trainer.evaluate(test.batches(1000, shuffle=False))
     curve = [LAMBDA * r["train/item/loss"] + (1 - LAMBDA) * r["train/group/loss"] for r in history]
-    return {"item": scores["item/acc"], "group": scores["group/acc"], "cpu_s": cpu_s,
-            "train_loss_change_last10pct": last_fraction_change(curve)}
+    return {
+        "item": scores["item/acc"],
+        "group": scores["group/acc"],
+        "cpu_s": cpu_s,
+        "train_loss_change_last10pct": last_fraction_change(curve),
+    }
 
 
-@register_experiment(NAME, seed_file="004_63daf360e7c99336.txt",
-                     description="bf16 autocast vs fp32: same accuracy? (Fashion-MNIST item+group CNN, 3 seeds)",
-                     threads=1, gates=GATES)
+@register_experiment(
+    NAME,
+    seed_file="004_63daf360e7c99336.txt",
+    description="bf16 autocast vs fp32: same accuracy? (Fashion-MNIST item+group CNN, 3 seeds)",
+    threads=1,
+    gates=GATES,
+)
 def run(ctx: RunContext) -> None:
     b = BUDGETS[ctx.mode]
     deviations = [
@@ -99,20 +117,38 @@ def run(ctx: RunContext) -> None:
         for precision, by_seed in runs.items():
             values = [by_seed[s][task] for s in b.seeds]
             means[precision] = values
-            results.add_row(precision, f"test_acc_{task}", round(statistics.mean(values), 4),
-                            ours_std=round(statistics.stdev(values), 4), per_repeat=values,
-                            train_loss_change_last10pct=max(by_seed[s]["train_loss_change_last10pct"]
-                                                            for s in b.seeds),
-                            cpu_s=[round(by_seed[s]["cpu_s"], 1) for s in b.seeds], headline=task == "item")
+            results.add_row(
+                precision,
+                f"test_acc_{task}",
+                round(statistics.mean(values), 4),
+                ours_std=round(statistics.stdev(values), 4),
+                per_repeat=values,
+                train_loss_change_last10pct=max(by_seed[s]["train_loss_change_last10pct"] for s in b.seeds),
+                cpu_s=[round(by_seed[s]["cpu_s"], 1) for s in b.seeds],
+                headline=task == "item",
+            )
         diff = statistics.mean(means["bf16"]) - statistics.mean(means["fp32"])
-        se = math.sqrt(statistics.variance(means["bf16"]) / len(b.seeds) + statistics.variance(means["fp32"])
-                       / len(b.seeds))
-        results.add_row("bf16 − fp32", f"test_acc_{task}", round(diff, 4), n=len(b.seeds), standard_error=round(se, 4),
-                        within_2_standard_errors=bool(abs(diff) <= 2 * se))
+        se = math.sqrt(
+            statistics.variance(means["bf16"]) / len(b.seeds) + statistics.variance(means["fp32"]) / len(b.seeds)
+        )
+        results.add_row(
+            "bf16 − fp32",
+            f"test_acc_{task}",
+            round(diff, 4),
+            n=len(b.seeds),
+            standard_error=round(se, 4),
+            within_2_standard_errors=bool(abs(diff) <= 2 * se),
+        )
     cpu = {p: statistics.mean(runs[p][s]["cpu_s"] for s in b.seeds) for p in runs}
     results.add_row("bf16 / fp32", "cpu_time_ratio", round(cpu["bf16"] / cpu["fp32"], 3), n=len(b.seeds))
     verdicts = [r for r in results.rows if r["setting"] == "bf16 − fp32"]
-    results.set("conclusions", [
-        f"{r['metric']}: bf16 − fp32 = {r['ours']:+.4f} (2 SE = {2 * r['standard_error']:.4f}, n = {r['n']} each): "
-        + ("within" if r["within_2_standard_errors"] else "NOT within") + " the seed spread." for r in verdicts
-    ] + [f"bf16 training took {cpu['bf16'] / cpu['fp32']:.2f}× the CPU time of fp32."])
+    results.set(
+        "conclusions",
+        [
+            f"{r['metric']}: bf16 − fp32 = {r['ours']:+.4f} (2 SE = {2 * r['standard_error']:.4f}, n = {r['n']} each): "
+            + ("within" if r["within_2_standard_errors"] else "NOT within")
+            + " the seed spread."
+            for r in verdicts
+        ]
+        + [f"bf16 training took {cpu['bf16'] / cpu['fp32']:.2f}× the CPU time of fp32."],
+    )

@@ -57,9 +57,7 @@ class FAMO(TaskWeighting):
     logits: torch.Tensor
     previous_log_loss: torch.Tensor
 
-    def __init__(
-        self, tasks: Sequence[str], lr: float = 0.025, weight_decay: float = 0.001, eps: float = 1e-8
-    ) -> None:
+    def __init__(self, tasks: Sequence[str], lr: float = 0.025, weight_decay: float = 0.001, eps: float = 1e-8) -> None:
         super().__init__(tasks)
         for name, value in (("lr", lr), ("weight_decay", weight_decay)):
             if not (math.isfinite(value) and value >= 0):

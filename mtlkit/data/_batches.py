@@ -24,7 +24,6 @@ from mtlkit.metrics import IGNORE_INDEX
 __all__ = ["IGNORE_INDEX", "InMemoryBatches", "ScaleNormalize"]
 
 
-
 class ScaleNormalize:
     r"""Batch transform: uint8 pixels to float32, then per-channel normalisation.
 
@@ -45,9 +44,7 @@ class ScaleNormalize:
     [[[[-1.0, 1.0]]]]
     """
 
-    def __init__(
-        self, mean: Sequence[float] | None = None, std: Sequence[float] | None = None
-    ) -> None:
+    def __init__(self, mean: Sequence[float] | None = None, std: Sequence[float] | None = None) -> None:
         if (mean is None) != (std is None):
             raise ValueError("give both mean and std, or neither")
         self.mean = None if mean is None else tuple(float(m) for m in mean)
@@ -157,9 +154,7 @@ class InMemoryBatches:
     def __iter__(self) -> Iterator[tuple[Tensor, dict[str, Tensor]]]:
         # Draw the permutation now, not lazily at the first next(): the
         # generator's state then advances exactly once per iter() call.
-        order = (
-            torch.randperm(self.num_examples, generator=self.generator) if self.shuffle else None
-        )
+        order = torch.randperm(self.num_examples, generator=self.generator) if self.shuffle else None
         return self._epoch(order)
 
     def _epoch(self, order: Tensor | None) -> Iterator[tuple[Tensor, dict[str, Tensor]]]:

@@ -65,6 +65,8 @@ FASHION_MNIST_CLASSES = [
     "Ankle boot",
 ]
 NOTMNIST_CLASSES = list("ABCDEFGHIJ")
+
+
 class _GroupSplitOptions(TypedDict):
     test_fraction: float
     seed: int
@@ -94,9 +96,7 @@ def _read_image_label_pair(files: Mapping[str, Path]) -> tuple[np.ndarray, np.nd
     if images.ndim != 3 or labels.ndim != 1:
         raise FormatError(images_path, f"images {images.shape} / labels {labels.shape} not 3-D/1-D")
     if len(images) != len(labels):
-        raise FormatError(
-            labels_path, f"{len(labels)} labels for {len(images)} images in {images_path.name}"
-        )
+        raise FormatError(labels_path, f"{len(labels)} labels for {len(images)} images in {images_path.name}")
     return images, labels
 
 
@@ -276,9 +276,7 @@ def build_utkface(split: str, files: Mapping[str, Path]) -> ImageDataset:
     """
     path = _pick(files, "utkface")
     arrays = read_npz(path, ("age", "gender", "race", "fold", "filename"))
-    decoded = load_or_decode_jpegs(
-        path, len(arrays["age"]), (64, 64, 3), key=f"utkface64-{file_digest(path)[:16]}"
-    )
+    decoded = load_or_decode_jpegs(path, len(arrays["age"]), (64, 64, 3), key=f"utkface64-{file_digest(path)[:16]}")
     race = arrays["race"].astype(np.int64)
     race[race < 0] = -100
     dataset = ImageDataset(
@@ -336,9 +334,7 @@ def build_cifar100(split: str, files: Mapping[str, Path]) -> ImageDataset:
     """
     path = files.get(ARCHIVE_NAME) or _pick(files, ".bin")
     stat = path.stat()
-    records, fine_names, coarse_names = _cifar_records(
-        str(path), split, stat.st_size, stat.st_mtime_ns
-    )
+    records, fine_names, coarse_names = _cifar_records(str(path), split, stat.st_size, stat.st_mtime_ns)
     label = f"{path}:{split}.bin" if fine_names is not None else str(path)
     images, fine, coarse = read_cifar100_records(records, name=label)
     if fine_names is None or coarse_names is None:

@@ -83,9 +83,7 @@ def read_cifar100_records(
     data = _decompress(raw, label)
     n, rest = divmod(len(data), RECORD_BYTES)
     if rest:
-        raise FormatError(
-            label, f"{len(data)} bytes is not a whole number of {RECORD_BYTES}-byte records"
-        )
+        raise FormatError(label, f"{len(data)} bytes is not a whole number of {RECORD_BYTES}-byte records")
     if expected_records is not None and n != expected_records:
         raise FormatError(label, f"expected {expected_records} records, found {n}")
     records = np.frombuffer(data, dtype=np.uint8).reshape(n, RECORD_BYTES)
@@ -150,8 +148,7 @@ def read_cifar100_archive(path: Path, split: str) -> tuple[bytes, tuple[str, ...
         FormatError: a member is missing or the archive is truncated or corrupt.
     """
     members = [
-        f"{_ARCHIVE_FOLDER}/{name}"
-        for name in (f"{split}.bin", "fine_label_names.txt", "coarse_label_names.txt")
+        f"{_ARCHIVE_FOLDER}/{name}" for name in (f"{split}.bin", "fine_label_names.txt", "coarse_label_names.txt")
     ]
     found = read_tar_members(path, members)
     records, fine, coarse = (found[name] for name in members)

@@ -22,9 +22,7 @@ class MissingFileError(DataError, FileNotFoundError):
     handlers keep working.
     """
 
-    def __init__(
-        self, path: Path, expected: str, how_to_obtain: str, algorithm: str = "sha256"
-    ) -> None:
+    def __init__(self, path: Path, expected: str, how_to_obtain: str, algorithm: str = "sha256") -> None:
         self.path = Path(path)
         self.expected = expected
         self.algorithm = algorithm

@@ -47,9 +47,7 @@ def read_npz(path: Path, keys: Sequence[str]) -> dict[str, np.ndarray]:
         raise FormatError(path, f"not a readable pickle-free npz archive ({exc})") from exc
 
 
-def _decode_range(
-    blob: np.ndarray, offsets: np.ndarray, out: np.ndarray, start: int, stop: int
-) -> None:
+def _decode_range(blob: np.ndarray, offsets: np.ndarray, out: np.ndarray, start: int, stop: int) -> None:
     # Imported here: Pillow is only needed by the one dataset stored as JPEG.
     from PIL import Image  # noqa: PLC0415 - Pillow, for the one JPEG dataset
 
@@ -79,18 +77,13 @@ def decode_jpeg_blob(
     workers = max(1, min(workers, n))
     bounds = np.linspace(0, n, workers + 1).astype(int)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        jobs = [
-            pool.submit(_decode_range, blob, offsets, out, int(a), int(b))
-            for a, b in itertools.pairwise(bounds)
-        ]
+        jobs = [pool.submit(_decode_range, blob, offsets, out, int(a), int(b)) for a, b in itertools.pairwise(bounds)]
         for job in jobs:
             job.result()
     return out
 
 
-def load_or_decode_jpegs(
-    path: Path, count: int, shape: tuple[int, int, int], key: str
-) -> np.ndarray:
+def load_or_decode_jpegs(path: Path, count: int, shape: tuple[int, int, int], key: str) -> np.ndarray:
     """Decoded images of a JPEG-in-npz file, channel-first, via an ``.npy`` cache.
 
     ``shape`` is one decoded image's ``(H, W, C)``; the result is
@@ -113,9 +106,7 @@ def load_or_decode_jpegs(
     arrays = read_npz(path, ("jpeg", "offsets"))
     if len(arrays["offsets"]) != count + 1:
         raise FormatError(path, f"{len(arrays['offsets'])} offsets for {count} images")
-    decoded = decode_jpeg_blob(
-        arrays["jpeg"], arrays["offsets"], shape, workers=min(4, os.cpu_count() or 1)
-    )
+    decoded = decode_jpeg_blob(arrays["jpeg"], arrays["offsets"], shape, workers=min(4, os.cpu_count() or 1))
     images = np.ascontiguousarray(decoded.transpose(0, 3, 1, 2))
     del decoded
     try:
@@ -129,9 +120,7 @@ def load_or_decode_jpegs(
     return images
 
 
-def cached_arrays(
-    key: str, make: Callable[[], dict[str, np.ndarray]], keys: Sequence[str]
-) -> dict[str, np.ndarray]:
+def cached_arrays(key: str, make: Callable[[], dict[str, np.ndarray]], keys: Sequence[str]) -> dict[str, np.ndarray]:
     """Arrays from ``<cache_dir>/<key>.npz``, else from ``make()``, then cached there.
 
     ``key`` must identify everything ``make`` depends on (e.g. include the

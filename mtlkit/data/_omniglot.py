@@ -55,9 +55,7 @@ def _decode_png(data: bytes, path: Path, member: str) -> np.ndarray:
     try:
         with Image.open(io.BytesIO(data)) as img:
             if img.size != (IMAGE_SIZE, IMAGE_SIZE):
-                raise FormatError(
-                    path, f"{member} is {img.size[0]}x{img.size[1]}, not {IMAGE_SIZE}x{IMAGE_SIZE}"
-                )
+                raise FormatError(path, f"{member} is {img.size[0]}x{img.size[1]}, not {IMAGE_SIZE}x{IMAGE_SIZE}")
             # convert("L") maps a 1-bit image to 0 (ink) and 255 (paper), the npz layout's values.
             return np.asarray(img.convert("L"))
     except (OSError, ValueError, SyntaxError) as exc:  # Pillow's ways of saying "not a PNG"
@@ -105,16 +103,9 @@ def read_omniglot_zip(path: Path, part: str) -> dict[str, np.ndarray]:
                 if _skipped(info):
                     continue
                 match = _PNG_PATH.fullmatch(info.filename)
-                if (
-                    match is None
-                    or match["part"] != part
-                    or int(match["character"]) < 1
-                    or int(match["drawer"]) < 1
-                ):
+                if match is None or match["part"] != part or int(match["character"]) < 1 or int(match["drawer"]) < 1:
                     expected = f"images_{part}/<alphabet>/characterNN/NNNN_DD.png"
-                    raise FormatError(
-                        path, f"bad image path {info.filename!r}; expected {expected}"
-                    )
+                    raise FormatError(path, f"bad image path {info.filename!r}; expected {expected}")
                 key = (match["alphabet"], int(match["character"]), int(match["drawer"]))
                 rows.append((key, int(match["char_id"]), info))
             if not rows:
@@ -132,9 +123,7 @@ def _labels(path: Path, rows: list[tuple[tuple[str, int, int], int]]) -> dict[st
     keys = [key for key, _ in rows]
     for prev, key in itertools.pairwise(keys):  # sorted, so duplicates are neighbours
         if prev == key:
-            raise FormatError(
-                path, f"two images of {key[0]} character{key[1]:02d} drawer {key[2]:02d}"
-            )
+            raise FormatError(path, f"two images of {key[0]} character{key[1]:02d} drawer {key[2]:02d}")
     names, alphabet = np.unique([key[0] for key in keys], return_inverse=True)
     character = np.array([key[1] - 1 for key in keys])
     drawer = np.array([key[2] - 1 for key in keys])

@@ -60,9 +60,7 @@ class FileSpec:
 
     def __post_init__(self) -> None:
         if not (self.sha256 or self.md5):
-            raise ValueError(
-                f"{self.path}: a FileSpec needs sha256 or md5 digests to verify against"
-            )
+            raise ValueError(f"{self.path}: a FileSpec needs sha256 or md5 digests to verify against")
 
     @property
     def key(self) -> str:
@@ -112,9 +110,7 @@ class DatasetSpec:
             raise ValueError(f"{self.name} has splits {sorted(self.splits)}, not {split!r}")
         return [self.splits[split]] + ([self.upstream[split]] if split in self.upstream else [])
 
-    def paths(
-        self, split: str, root: str | os.PathLike[str] | None = None, download: bool = False
-    ) -> dict[str, Path]:
+    def paths(self, split: str, root: str | os.PathLike[str] | None = None, download: bool = False) -> dict[str, Path]:
         """Choose a file set for ``split``, fetch it if asked, and verify its files.
 
         The first set whose files are all present is used. If none is and
@@ -158,16 +154,12 @@ class DatasetSpec:
         algorithm, accepted = spec.digests
         return MissingFileError(base / spec.path, accepted[0], how, algorithm)
 
-    def load(
-        self, split: str, root: str | os.PathLike[str] | None = None, download: bool = False
-    ) -> ImageDataset:
+    def load(self, split: str, root: str | os.PathLike[str] | None = None, download: bool = False) -> ImageDataset:
         """Verified files of ``split`` turned into an :class:`ImageDataset`."""
         dataset = self.build(split, self.paths(split, root, download))
         expected = self.counts.get(split)
         if expected is not None and len(dataset) != expected:
-            raise FormatError(
-                f"{self.name}/{split}", f"expected {expected} examples, found {len(dataset)}"
-            )
+            raise FormatError(f"{self.name}/{split}", f"expected {expected} examples, found {len(dataset)}")
         return dataset
 
 
@@ -199,13 +191,8 @@ _FASHION_MIRRORS = (
 )
 
 
-def _idx_files(
-    folder: str, mirrors: tuple[str, ...], digests: dict[str, tuple[str, ...]]
-) -> dict[str, FileSpec]:
-    return {
-        name: FileSpec(f"{folder}/{name}", sha, tuple(m + name for m in mirrors))
-        for name, sha in digests.items()
-    }
+def _idx_files(folder: str, mirrors: tuple[str, ...], digests: dict[str, tuple[str, ...]]) -> dict[str, FileSpec]:
+    return {name: FileSpec(f"{folder}/{name}", sha, tuple(m + name for m in mirrors)) for name, sha in digests.items()}
 
 
 # (copy in the shared data root, upstream .gz) -- see mnist/SOURCE.md.
@@ -285,9 +272,7 @@ _OMNIGLOT_HOW = (
 _OMNIGLOT_URL = "https://raw.githubusercontent.com/brendenlake/omniglot/master/python/"
 # md5s as published by torchvision's Omniglot dataset class (upstream publishes none).
 _OMNIGLOT_ZIPS = {
-    part: FileSpec(
-        f"omniglot/images_{part}.zip", md5=(md5,), urls=(f"{_OMNIGLOT_URL}images_{part}.zip",)
-    )
+    part: FileSpec(f"omniglot/images_{part}.zip", md5=(md5,), urls=(f"{_OMNIGLOT_URL}images_{part}.zip",))
     for part, md5 in (
         ("background", "68d2efa1b9178cc56df9314c21c6e718"),
         ("evaluation", "6b91aef0f799c5bb55b94e3f2daec811"),

@@ -254,9 +254,7 @@ def download_file(
         # http.client ends a body cut off by the server quietly; say so rather
         # than report the checksum mismatch it would cause.
         if announced is not None and announced.isdigit() and size < int(announced):
-            raise DataError(
-                f"could not download {url}: connection closed after {size} of {announced} bytes"
-            )
+            raise DataError(f"could not download {url}: connection closed after {size} of {announced} bytes")
         actual = digest.hexdigest()
         if actual not in accepted:
             raise ChecksumError(Path(url), tuple(accepted), actual, size, algorithm)

@@ -28,9 +28,7 @@ def _class_blocks(labels: np.ndarray, rng: np.random.Generator) -> dict[int, np.
     return {int(c): order[s:e] for c, s, e in zip(classes, starts, ends, strict=True)}
 
 
-def stratified_fraction(
-    labels: np.ndarray, fraction: float, seed: int = 0, *, min_per_class: int = 1
-) -> np.ndarray:
+def stratified_fraction(labels: np.ndarray, fraction: float, seed: int = 0, *, min_per_class: int = 1) -> np.ndarray:
     r"""Sorted indices of a class-stratified random ``fraction`` of the rows.
 
     Class :math:`c` with :math:`n_c` rows contributes
@@ -92,9 +90,7 @@ def balanced_sample(labels: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
     return np.sort(np.concatenate(chosen))
 
 
-def group_split(
-    groups: np.ndarray, test_fraction: float, seed: int = 0
-) -> tuple[np.ndarray, np.ndarray]:
+def group_split(groups: np.ndarray, test_fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Split rows so that every group lies entirely on one side.
 
     A random ``test_fraction`` of the distinct groups (rounded, at least one

@@ -10,9 +10,7 @@ from mtlkit.data._load import load
 __all__ = ["cifar100_tasks"]
 
 
-def cifar100_tasks(
-    split: str = "train", root: str | os.PathLike[str] | None = None
-) -> ImageDataset:
+def cifar100_tasks(split: str = "train", root: str | os.PathLike[str] | None = None) -> ImageDataset:
     """CIFAR-100 with tasks ``"fine"`` (100 classes) and ``"coarse"`` (20 superclasses).
 
     Each fine class belongs to exactly one superclass, so the coarse task is

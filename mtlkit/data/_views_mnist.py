@@ -83,9 +83,7 @@ class SemiSupervised:
             labels={"label": label},
             meta={
                 "true_label": true_label,
-                "source_index": torch.cat(
-                    [self.labeled.meta["source_index"], self.unlabeled.meta["source_index"]]
-                ),
+                "source_index": torch.cat([self.labeled.meta["source_index"], self.unlabeled.meta["source_index"]]),
             },
             name="mnist/semi-supervised",
         )
@@ -107,9 +105,7 @@ def mnist_semi_supervised(
     official training file.
     """
     if n_labeled + n_unlabeled > SEMI_SUPERVISED_POOL or min(n_labeled, n_unlabeled) < 0:
-        raise ValueError(
-            f"need 0 <= l, u and l + u <= {SEMI_SUPERVISED_POOL}, got {n_labeled} + {n_unlabeled}"
-        )
+        raise ValueError(f"need 0 <= l, u and l + u <= {SEMI_SUPERVISED_POOL}, got {n_labeled} + {n_unlabeled}")
     train = load("mnist", "train", root)
     train.meta["source_index"] = torch.arange(len(train))
     labels = train.labels["label"][:SEMI_SUPERVISED_POOL].numpy()

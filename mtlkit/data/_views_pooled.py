@@ -82,9 +82,7 @@ def pooled_digits(
         torch.cat([p.images for p in parts]),
         {"pooled": label + offset, "dataset": dataset_id},
         classes={
-            "pooled": [
-                f"{n}:{c}" for n, p in zip(datasets, parts, strict=True) for c in p.classes["label"]
-            ],
+            "pooled": [f"{n}:{c}" for n, p in zip(datasets, parts, strict=True) for c in p.classes["label"]],
             "dataset": list(datasets),
         },
         meta={"label": label, "offset": offset},

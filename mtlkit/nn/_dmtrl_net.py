@@ -80,9 +80,7 @@ def _shareable(layers: Sequence[nn.Module]) -> bool:
     first = layers[0]
     if type(first) not in (nn.Linear, nn.Conv2d):
         return False
-    return all(
-        type(layer) is type(first) and layer.weight.shape == first.weight.shape for layer in layers
-    )
+    return all(type(layer) is type(first) and layer.weight.shape == first.weight.shape for layer in layers)
 
 
 class DMTRLNet(nn.Module):

@@ -42,19 +42,14 @@ class UserDefinedSharing(nn.Module):
     {'a': (5, 1), 'b': (5, 3)}
     """
 
-    def __init__(
-        self, layers: Sequence[LayerSpec], num_shared: int, task_names: Sequence[str]
-    ) -> None:
+    def __init__(self, layers: Sequence[LayerSpec], num_shared: int, task_names: Sequence[str]) -> None:
         super().__init__()
         self.task_names = [str(name) for name in task_names]
         if not self.task_names or len(set(self.task_names)) != len(self.task_names):
-            raise ValueError(
-                f"UserDefinedSharing: task_names must be unique and non-empty, got {task_names!r}"
-            )
+            raise ValueError(f"UserDefinedSharing: task_names must be unique and non-empty, got {task_names!r}")
         if not 0 <= num_shared <= len(layers):
             raise ValueError(
-                f"UserDefinedSharing: num_shared={num_shared} must be in [0, {len(layers)}] "
-                "(number of layers)"
+                f"UserDefinedSharing: num_shared={num_shared} must be in [0, {len(layers)}] (number of layers)"
             )
         for index, spec in enumerate(layers):
             if isinstance(spec, Mapping):
@@ -71,15 +66,10 @@ class UserDefinedSharing(nn.Module):
         self.num_shared = num_shared
         self.shared = nn.Sequential(*(_build(spec, None) for spec in layers[:num_shared]))
         self.towers = nn.ModuleDict(
-            {
-                task: nn.Sequential(*(_build(spec, task) for spec in layers[num_shared:]))
-                for task in self.task_names
-            }
+            {task: nn.Sequential(*(_build(spec, task) for spec in layers[num_shared:])) for task in self.task_names}
         )
 
-    def forward(
-        self, inputs: Tensor | Mapping[str, Tensor], tasks: Sequence[str] | None = None
-    ) -> dict[str, Tensor]:
+    def forward(self, inputs: Tensor | Mapping[str, Tensor], tasks: Sequence[str] | None = None) -> dict[str, Tensor]:
         """Shared batch → trunk once, then every tower; per-task batches → trunk per task.
 
         ``tasks`` (as the Trainer passes it) restricts which towers run (default: all).
@@ -88,9 +78,7 @@ class UserDefinedSharing(nn.Module):
         if isinstance(inputs, Mapping):
             missing = set(wanted) - set(inputs)
             if missing:
-                raise ValueError(
-                    f"UserDefinedSharing: per-task inputs miss tasks {sorted(missing)}"
-                )
+                raise ValueError(f"UserDefinedSharing: per-task inputs miss tasks {sorted(missing)}")
             return {task: self.towers[task](self.shared(inputs[task])) for task in wanted}
         features = self.shared(inputs)
         return {task: self.towers[task](features) for task in wanted}
@@ -104,10 +92,7 @@ def _build(spec: LayerSpec, task: str | None) -> nn.Module:
         )
     module = factory()
     if not isinstance(module, nn.Module):
-        raise TypeError(
-            f"UserDefinedSharing: a layer factory returned {type(module).__name__}, "
-            "not an nn.Module"
-        )
+        raise TypeError(f"UserDefinedSharing: a layer factory returned {type(module).__name__}, not an nn.Module")
     return module
 
 

@@ -37,12 +37,8 @@ def tiny_mnist(root: Path, n: int = 20, seed: int = 0) -> dict[str, str]:
     images = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
     labels = (np.arange(n) % 10).astype(np.uint8)
     return {
-        "train-images-idx3-ubyte.gz": write_gz(
-            root / "mnist" / "train-images-idx3-ubyte.gz", idx_bytes(images)
-        ),
-        "train-labels-idx1-ubyte.gz": write_gz(
-            root / "mnist" / "train-labels-idx1-ubyte.gz", idx_bytes(labels)
-        ),
+        "train-images-idx3-ubyte.gz": write_gz(root / "mnist" / "train-images-idx3-ubyte.gz", idx_bytes(images)),
+        "train-labels-idx1-ubyte.gz": write_gz(root / "mnist" / "train-labels-idx1-ubyte.gz", idx_bytes(labels)),
     }
 
 
@@ -71,9 +67,7 @@ def _tar_add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
     tar.addfile(info, io.BytesIO(data))
 
 
-def write_cifar_archive(
-    path: Path, splits: dict[str, np.ndarray], *, skip: tuple[str, ...] = ()
-) -> str:
+def write_cifar_archive(path: Path, splits: dict[str, np.ndarray], *, skip: tuple[str, ...] = ()) -> str:
     """Write a ``cifar-100-binary.tar.gz`` holding ``splits`` (name -> records); return its md5.
 
     Members named in ``skip`` (e.g. ``"coarse_label_names.txt"``) are left out.
@@ -117,9 +111,7 @@ class OmniglotImage(NamedTuple):
         return f"{self.alphabet}/character{self.character:02d}/{self.char_id:04d}_{self.drawer:02d}.png"
 
 
-def tiny_omniglot(
-    alphabets: dict[str, int], drawers: int, first_id: int, seed: int
-) -> list[OmniglotImage]:
+def tiny_omniglot(alphabets: dict[str, int], drawers: int, first_id: int, seed: int) -> list[OmniglotImage]:
     """Drawings of ``alphabets`` (name -> characters), ``drawers`` each, ids from ``first_id``."""
     rng = np.random.default_rng(seed)
     images, char_id = [], first_id
@@ -164,9 +156,7 @@ def write_omniglot_npz(root: Path, part: str, images: list[OmniglotImage]) -> di
         "images": np.stack([im.pixels for im in images]),
         "alphabet": np.array([names.index(im.alphabet) for im in images], dtype=np.int16),
         "character": np.array([im.character - 1 for im in images], dtype=np.int16),
-        "char_class": np.array(
-            [classes.index((im.alphabet, im.character)) for im in images], dtype=np.int16
-        ),
+        "char_class": np.array([classes.index((im.alphabet, im.character)) for im in images], dtype=np.int16),
         "char_id": np.array([im.char_id for im in images], dtype=np.int16),
         "drawer": np.array([im.drawer - 1 for im in images], dtype=np.int16),
     }

@@ -113,12 +113,8 @@ def test_cifar100() -> None:
     assert test.labels["fine"].bincount().tolist() == [100] * 100
     assert train.classes["fine"][0] == "apple" and train.classes["coarse"][19] == "vehicles_2"
     m, s = _pixel_stats(train.images)
-    torch.testing.assert_close(
-        m, torch.tensor([0.5071, 0.4865, 0.4409], dtype=torch.float64), atol=5e-5, rtol=0
-    )
-    torch.testing.assert_close(
-        s, torch.tensor([0.2673, 0.2564, 0.2762], dtype=torch.float64), atol=5e-5, rtol=0
-    )
+    torch.testing.assert_close(m, torch.tensor([0.5071, 0.4865, 0.4409], dtype=torch.float64), atol=5e-5, rtol=0)
+    torch.testing.assert_close(s, torch.tensor([0.2673, 0.2564, 0.2762], dtype=torch.float64), atol=5e-5, rtol=0)
     # Each fine class has exactly one superclass, five fine classes per superclass.
     pairs = torch.unique(train.labels["fine"] * 100 + train.labels["coarse"])
     assert len(pairs) == 100 and (pairs % 100).bincount().tolist() == [5] * 20

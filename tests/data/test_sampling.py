@@ -29,9 +29,7 @@ def test_fraction_is_stratified(labels: np.ndarray, fraction: float, seed: int) 
 
 @settings(max_examples=60, deadline=None)
 @given(labels=label_arrays, f1=fractions, f2=fractions, seed=seeds)
-def test_fraction_is_seed_stable_and_nested(
-    labels: np.ndarray, f1: float, f2: float, seed: int
-) -> None:
+def test_fraction_is_seed_stable_and_nested(labels: np.ndarray, f1: float, f2: float, seed: int) -> None:
     small, large = sorted((f1, f2))
     a = stratified_fraction(labels, small, seed)
     np.testing.assert_array_equal(a, stratified_fraction(labels, small, seed))
@@ -40,9 +38,7 @@ def test_fraction_is_seed_stable_and_nested(
 
 def test_fraction_depends_on_seed() -> None:
     labels = np.repeat(np.arange(10), 100)
-    assert not np.array_equal(
-        stratified_fraction(labels, 0.1, seed=0), stratified_fraction(labels, 0.1, seed=1)
-    )
+    assert not np.array_equal(stratified_fraction(labels, 0.1, seed=0), stratified_fraction(labels, 0.1, seed=1))
 
 
 @settings(max_examples=60, deadline=None)
@@ -62,9 +58,7 @@ def test_balanced_sample_counts(per_class: int, k: int, n: int, seed: int) -> No
     test_fraction=st.floats(0.0, 0.9),
     seed=seeds,
 )
-def test_group_split_keeps_groups_whole(
-    groups: np.ndarray, test_fraction: float, seed: int
-) -> None:
+def test_group_split_keeps_groups_whole(groups: np.ndarray, test_fraction: float, seed: int) -> None:
     train, test = group_split(groups, test_fraction, seed)
     assert set(groups[train]).isdisjoint(groups[test])
     np.testing.assert_array_equal(np.sort(np.concatenate([train, test])), np.arange(len(groups)))

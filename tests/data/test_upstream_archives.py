@@ -124,9 +124,7 @@ def test_cut_off_download_is_an_error_and_leaves_nothing(server, tmp_path, fresh
     md5 = write_cifar_archive(served / CIFAR_ARCHIVE, {"train": tiny_cifar_records()})
     spec = _cifar_spec(f"{url}short/{CIFAR_ARCHIVE}", md5, {})
     root = tmp_path / "root"
-    with pytest.raises(
-        DataError, match=r"could not download .* connection closed after \d+ of \d+ bytes"
-    ):
+    with pytest.raises(DataError, match=r"could not download .* connection closed after \d+ of \d+ bytes"):
         spec.load("train", root=root, download=True)
     assert _files(root) == []
 
@@ -145,12 +143,8 @@ def test_truncated_archive_is_a_format_error(tmp_path, fresh_cache) -> None:
 
 def test_cifar_missing_member_is_a_format_error(tmp_path, fresh_cache) -> None:
     path = tmp_path / "cifar100" / CIFAR_ARCHIVE
-    md5 = write_cifar_archive(
-        path, {"train": tiny_cifar_records()}, skip=("coarse_label_names.txt",)
-    )
-    with pytest.raises(
-        FormatError, match=r"missing member.*cifar-100-binary/coarse_label_names\.txt"
-    ):
+    md5 = write_cifar_archive(path, {"train": tiny_cifar_records()}, skip=("coarse_label_names.txt",))
+    with pytest.raises(FormatError, match=r"missing member.*cifar-100-binary/coarse_label_names\.txt"):
         _cifar_spec("", md5, {}).load("train", root=tmp_path)
     with pytest.raises(FormatError, match=f"{CIFAR_ARCHIVE}: missing member.*test.bin"):
         _cifar_spec("", md5, {}).load("test", root=tmp_path)
@@ -202,9 +196,7 @@ def _omniglot_spec(url: str, md5s: dict[str, str], digests: dict[str, str]) -> D
 
 def _tiny_parts() -> dict[str, list[OmniglotImage]]:
     # Folder names chosen so that sorting matters (the zips list them shuffled).
-    background = tiny_omniglot(
-        {"Zeta_(z)": 2, "Alpha-A": 3, "N_Ko": 1}, drawers=3, first_id=1, seed=0
-    )
+    background = tiny_omniglot({"Zeta_(z)": 2, "Alpha-A": 3, "N_Ko": 1}, drawers=3, first_id=1, seed=0)
     evaluation = tiny_omniglot({"ULOG": 2, "Angelic": 1}, drawers=3, first_id=7, seed=1)
     return {"background": background, "evaluation": evaluation}
 
@@ -212,27 +204,16 @@ def _tiny_parts() -> dict[str, list[OmniglotImage]]:
 def test_omniglot_download_gives_the_npz_layouts_dataset(server, tmp_path, fresh_cache) -> None:
     url, served = server
     parts = _tiny_parts()
-    md5s = {
-        part: write_omniglot_zip(served / f"images_{part}.zip", part, ims)
-        for part, ims in parts.items()
-    }
+    md5s = {part: write_omniglot_zip(served / f"images_{part}.zip", part, ims) for part, ims in parts.items()}
     converted = tmp_path / "converted"
-    digests = {
-        k: v
-        for part, ims in parts.items()
-        for k, v in write_omniglot_npz(converted, part, ims).items()
-    }
+    digests = {k: v for part, ims in parts.items() for k, v in write_omniglot_npz(converted, part, ims).items()}
     spec = _omniglot_spec(url, md5s, digests)
     root = tmp_path / "root"
     for split in ("all", "train", "test", "background"):
-        _assert_same_dataset(
-            spec.load(split, root=root, download=True), spec.load(split, root=converted)
-        )
+        _assert_same_dataset(spec.load(split, root=root, download=True), spec.load(split, root=converted))
     both = spec.load("all", root=root)
     assert both.classes["alphabet"] == ["Alpha-A", "N_Ko", "Zeta_(z)", "Angelic", "ULOG"]
-    assert len(both) == (6 + 3) * 3 and both.labels["character"].tolist() == sorted(
-        both.labels["character"].tolist()
-    )
+    assert len(both) == (6 + 3) * 3 and both.labels["character"].tolist() == sorted(both.labels["character"].tolist())
     assert set(both.images.unique().tolist()) == {0, 255}
     assert _files(root) == ["omniglot/images_background.zip", "omniglot/images_evaluation.zip"]
     # Decoded once per archive, cached under its md5 outside the data root.
@@ -244,8 +225,7 @@ def test_omniglot_download_gives_the_npz_layouts_dataset(server, tmp_path, fresh
 def test_omniglot_zip_is_decoded_once(tmp_path, fresh_cache, monkeypatch) -> None:
     parts = _tiny_parts()
     md5s = {
-        part: write_omniglot_zip(tmp_path / "omniglot" / f"images_{part}.zip", part, ims)
-        for part, ims in parts.items()
+        part: write_omniglot_zip(tmp_path / "omniglot" / f"images_{part}.zip", part, ims) for part, ims in parts.items()
     }
     spec = _omniglot_spec("", md5s, {})
     first = spec.load("train", root=tmp_path)
@@ -280,15 +260,11 @@ def test_omniglot_malformed_zips(tmp_path) -> None:
     good = png_bytes(np.full((105, 105), 255, dtype=np.uint8))
     cases = {
         "bad image path": {"images_background/Latin/char01/0001_01.png": good},
-        "bad image path 'images_evaluation/": {
-            "images_evaluation/Latin/character01/0001_01.png": good
-        },
+        "bad image path 'images_evaluation/": {"images_evaluation/Latin/character01/0001_01.png": good},
         "bad image path .*character00": {"images_background/Latin/character00/0001_01.png": good},
         "not a readable PNG": {"images_background/Latin/character01/0001_01.png": b"not a png"},
         "is 28x28, not 105x105": {
-            "images_background/Latin/character01/0001_01.png": png_bytes(
-                np.zeros((28, 28), np.uint8)
-            )
+            "images_background/Latin/character01/0001_01.png": png_bytes(np.zeros((28, 28), np.uint8))
         },
         "different character numbers": {
             "images_background/Latin/character01/0001_01.png": good,
@@ -325,9 +301,7 @@ def test_registry_carries_the_published_urls_and_md5s() -> None:
         assert archive.urls == (f"{base}images_{part}.zip",)
         assert archive.digests == ("md5", (md5,))
     assert omniglot["all"] == omniglot["background"] + omniglot["evaluation"]
-    assert (
-        omniglot["train"] == omniglot["background"] and omniglot["test"] == omniglot["evaluation"]
-    )
+    assert omniglot["train"] == omniglot["background"] and omniglot["test"] == omniglot["evaluation"]
 
 
 def test_missing_files_point_to_download(tmp_path) -> None:
@@ -336,13 +310,8 @@ def test_missing_files_point_to_download(tmp_path) -> None:
     converted = REGISTRY["cifar100"].splits["train"][0]
     message = str(err.value)
     assert str(tmp_path / converted.path) in message and converted.sha256[0] in message
-    assert (
-        "download=True" in message
-        and "https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz" in message
-    )
-    with pytest.raises(
-        MissingFileError, match=r"download=True.*images_background\.zip.*images_evaluation\.zip"
-    ):
+    assert "download=True" in message and "https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz" in message
+    with pytest.raises(MissingFileError, match=r"download=True.*images_background\.zip.*images_evaluation\.zip"):
         load("omniglot", "all", root=tmp_path)
     # With one zip present, the other one is what is missing, under its md5.
     (tmp_path / "omniglot").mkdir()
