@@ -21,6 +21,7 @@ from functools import cache
 
 import opt_einsum
 import torch
+from opt_einsum.paths import DynamicProgramming
 from torch import Tensor
 
 __all__ = ["ContractionStep", "ContractionPlan", "plan_contraction", "best_multiply_adds"]
@@ -112,15 +113,20 @@ def plan_contraction(
     equation = f"{','.join(subscripts)}->{output}"
     if path is None:
         if len(subscripts) == 1:
-            chosen: list[tuple[int, ...]] = [(0,)]
-        else:
-            chosen, _ = opt_einsum.contract_path(equation, *shapes, shapes=True, optimize="optimal")
-    else:
-        chosen = [tuple(int(p) for p in step) for step in path]
-        try:  # opt_einsum checks an explicit path (positions in range, one result at the end)
-            opt_einsum.contract_path(equation, *shapes, shapes=True, optimize=chosen)
-        except (IndexError, ValueError, TypeError) as error:
-            raise ValueError(f"plan_contraction: path {chosen} is not a valid path for {equation}: {error}") from None
+            return plan_contraction(subscripts, output, shapes, names, path=[(0,)])
+        # opt_einsum's searches minimise its own FLOP model, which ties orders that differ in
+        # multiply-adds when axes have size 1; cost each search's order in multiply-adds, keep the least.
+        candidates = {
+            tuple(tuple(step) for step in opt_einsum.contract_path(equation, *shapes, shapes=True, optimize=how)[0])
+            for how in ("optimal", "branch-all", DynamicProgramming(minimize="flops", search_outer=True))
+        }
+        plans = [plan_contraction(subscripts, output, shapes, names, path=c) for c in sorted(candidates)]
+        return min(plans, key=lambda plan: plan.multiply_adds)
+    chosen = [tuple(int(p) for p in step) for step in path]
+    try:  # opt_einsum checks an explicit path (positions in range, one result at the end)
+        opt_einsum.contract_path(equation, *shapes, shapes=True, optimize=chosen)
+    except (IndexError, ValueError, TypeError) as error:
+        raise ValueError(f"plan_contraction: path {chosen} is not a valid path for {equation}: {error}") from None
     live = [(term, name) for term, name in zip(subscripts, names, strict=True)]
     steps = []
     for positions in chosen:
