@@ -9,6 +9,12 @@ import torch
 WORKER = Path(__file__).with_name("ddp_worker.py")
 
 
+def _torchrun(cmd: list[str], env: dict[str, str]) -> None:
+    """Run a torchrun command; on failure, show the workers' own error instead of only the exit code."""
+    done = subprocess.run(cmd, env=env, timeout=180, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, f"torchrun exited {done.returncode}:\n{done.stderr[-4000:]}"
+
+
 def _env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK")}
     env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parents[1]), env.get("PYTHONPATH", "")])
@@ -28,7 +34,7 @@ def test_two_process_ddp_matches_single_process(tmp_path):
         str(WORKER),
         str(double),
     ]
-    subprocess.run(cmd, check=True, env=_env(), timeout=180, capture_output=True)
+    _torchrun(cmd, _env())
     a, b = torch.load(single, weights_only=True), torch.load(double, weights_only=True)
     for p, q in zip(a["params"], b["params"], strict=True):
         torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
@@ -42,7 +48,7 @@ def test_adaptive_weightings_under_ddp_match_single_process(method, tmp_path):
     subprocess.run([sys.executable, str(WORKER), str(single), "fp32", method], check=True, env=_env(), timeout=120)
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone", str(WORKER),
            str(double), "fp32", method]  # fmt: skip
-    subprocess.run(cmd, check=True, env=_env(), timeout=180, capture_output=True)
+    _torchrun(cmd, _env())
     a, b = torch.load(single, weights_only=True), torch.load(double, weights_only=True)
     for p, q in zip(a["params"], b["params"], strict=True):
         torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
