@@ -8,7 +8,8 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from mtlkit import ConvNet, LinearHead, MultiTaskModel, Trainer
+from mtlkit import ConvNet, FactorizedConv2d, FactorizedLinear, LinearHead, MultiTaskModel, Trainer
+from mtlkit.factorized import LAF, TT, Ranks, Tucker
 from mtlkit.nn import Conv, Dense, Flatten, MaxPool
 
 pytestmark = pytest.mark.slow
@@ -55,3 +56,30 @@ def test_a_trainer_step_on_a_compiled_model_matches_eager() -> None:
     ):
         torch.testing.assert_close(p_compiled, p_eager, rtol=1e-4, atol=1e-6, msg=name)
     assert any(not torch.equal(p, q) for p, q in zip(eager.parameters(), _model().parameters(), strict=True))
+
+
+@pytest.mark.parametrize(
+    ("factorization", "rule"),
+    [(LAF, Ranks(2)), (Tucker, Ranks(3, 2, 2)), (TT, Ranks(3, 2))],
+    ids=["laf", "tucker", "tt"],
+)
+def test_compiled_factorized_linear_matches_eager_forward_and_gradients(factorization, rule) -> None:
+    torch.manual_seed(0)
+    layer = FactorizedLinear(8, 4, num_tasks=3, factorization=factorization, rule=rule)
+    twin = copy.deepcopy(layer)
+    compiled = torch.compile(twin)
+    x = torch.randn(5, 8)
+    eager_out, compiled_out = layer(x), compiled(x)
+    torch.testing.assert_close(compiled_out, eager_out, rtol=1e-5, atol=1e-6)
+    eager_out.square().sum().backward()
+    compiled_out.square().sum().backward()
+    for (name, p), (_, q) in zip(layer.named_parameters(), twin.named_parameters(), strict=True):
+        torch.testing.assert_close(q.grad, p.grad, rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_compiled_factorized_conv_matches_eager() -> None:
+    torch.manual_seed(0)
+    layer = FactorizedConv2d(2, 4, 3, num_tasks=3, factorization=Tucker, rule=Ranks(2, 2, 2, 3, 2))
+    compiled = torch.compile(copy.deepcopy(layer))
+    x = torch.randn(2, 2, 6, 6)
+    torch.testing.assert_close(compiled(x), layer(x), rtol=1e-5, atol=1e-6)
