@@ -62,6 +62,11 @@ def _rst_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _prose(text: str) -> str:
+    """A sentence from a results file as reST text: ``|x|`` and ``*`` are plain characters there."""
+    return text.replace("|", r"\|").replace("*", r"\*")
+
+
 def _cell(text: str) -> str:
     if len(text) > 4 and text.startswith("``") and text.endswith("``"):
         return text  # an inline literal needs no escaping
@@ -92,7 +97,7 @@ def results_page(result: dict[str, Any]) -> str:
                 "the rows those gates cover are uninformative, and so is any conclusion drawn from them.",
                 "",
             ]
-        out += [*[f"* {c}" for c in conclusions], ""]
+        out += [*[f"* {_prose(c)}" for c in conclusions], ""]
     checks = result.get("checks", [])
     out += ["Sanity gates", "------------", ""]
     if checks:
@@ -127,7 +132,7 @@ def results_page(result: dict[str, Any]) -> str:
     ]
     out.append(_rst_table(header, rows) if rows else "No rows yet.\n")
     out += ["Deviations from the paper's protocol", "------------------------------------", ""]
-    out += [f"* {d}" for d in result.get("deviations", [])] or ["* none"]
+    out += [f"* {_prose(d)}" for d in result.get("deviations", [])] or ["* none"]
     out.append("")
     for figure in result.get("figures", []):
         # Figure paths in results files are relative to the results folder.
@@ -180,6 +185,8 @@ def benchmarks_page(path: Path) -> str:
 
 def write_pages() -> list[str]:
     PAGES.mkdir(exist_ok=True)
+    for stale in PAGES.glob("*.rst"):  # pages of results files that no longer exist must not linger
+        stale.unlink()
     names = []
     for path in sorted(RESULTS.glob("benchmarks*.json"), key=lambda p: p.stem):  # the CPU page first
         (PAGES / f"{path.stem}.rst").write_text(benchmarks_page(path))
