@@ -11,6 +11,7 @@ from helpers import reproduce_quick
 from torch.nn import functional as F
 
 from mtlkit.experiments import get_experiment
+from mtlkit.metrics import paired_gain
 from mtlkit.results import validate
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -132,11 +133,11 @@ def test_pooled_control_schedule_and_paired_gain(pooled_example):
     assert [lr for lr, _ in control] == [lr for lr, _ in stages] * 2
     with pytest.raises(ValueError, match="k must be"):
         example.control_stages(stages, 0)
-    g = example.paired_gain([1.0, 2.0, 3.0], [1.0, 1.0, 1.0])
+    g = paired_gain([1.0, 2.0, 3.0], [1.0, 1.0, 1.0])
     assert g["gain"] == 1.0 and g["standard_error"] == pytest.approx(1 / 3**0.5)
     assert g["beyond_2_standard_errors"] is False  # 1.0 < 2 x 0.577
     with pytest.raises(ValueError, match="paired"):
-        example.paired_gain([1.0], [1.0, 2.0])
+        paired_gain([1.0], [1.0, 2.0])
 
 
 def test_reduced_budgets_meet_the_issue(pooled_example, cifar_example):

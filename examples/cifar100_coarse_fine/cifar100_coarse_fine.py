@@ -17,7 +17,6 @@ the CIFAR-100 test set once, at the end. The seed's three conclusions are judged
 
 from __future__ import annotations
 
-import math
 import statistics
 import sys
 import time
@@ -32,6 +31,7 @@ from mtlkit import Trainer, seed_everything
 from mtlkit.data import CropFlipBatches, ImageDataset, InMemoryBatches, balanced_sample, cifar100_tasks
 from mtlkit.experiments import RunContext, register_experiment
 from mtlkit.gates import Gate, last_fraction_change
+from mtlkit.metrics import paired_gain
 from mtlkit.results import ResultsFile
 
 NAME = "cifar100-coarse-fine"
@@ -101,24 +101,6 @@ def protocol_tag(b: Budget) -> str:
     'c48-96-96-fc256-e30-aug'
     """
     return f"c{'-'.join(map(str, b.widths.conv))}-fc{b.widths.fc}-e{b.max_epochs}" + ("-aug" if b.augment else "")
-
-
-def paired_gain(ours: list[float], reference: list[float]) -> dict[str, Any]:
-    r"""Mean paired difference :math:`\bar\Delta`, its standard error :math:`s_\Delta/\sqrt n`, and whether
-    :math:`|\bar\Delta| > 2\,\mathrm{SE}` (``None`` with one pair: no spread to judge against).
-
-    >>> g = paired_gain([50.0, 51.0, 52.0], [49.0, 49.5, 50.0])
-    >>> g["gain"], g["beyond_2_standard_errors"]
-    (1.5, True)
-    """
-    if len(ours) != len(reference) or not ours:
-        raise ValueError(f"need equally many (>= 1) paired values, got {len(ours)} and {len(reference)}")
-    diffs = [a - r for a, r in zip(ours, reference, strict=True)]
-    gain = statistics.fmean(diffs)
-    if len(diffs) < 2:
-        return {"gain": gain, "standard_error": None, "beyond_2_standard_errors": None}
-    se = statistics.stdev(diffs) / math.sqrt(len(diffs))
-    return {"gain": gain, "standard_error": se, "beyond_2_standard_errors": bool(abs(gain) > 2 * se)}
 
 
 def _deviations(mode: str, b: Budget) -> list[str]:

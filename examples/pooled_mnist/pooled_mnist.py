@@ -15,7 +15,6 @@ paired (same-seed) difference, judged against two standard errors.
 
 from __future__ import annotations
 
-import math
 import statistics
 import sys
 import time
@@ -33,6 +32,7 @@ from mtlkit.experiments import RunContext, register_experiment
 from mtlkit.gates import Gate, last_fraction_change, relative_fall
 from mtlkit.label_space import PooledLabelSpace
 from mtlkit.lr_schedules import staged_time_decay
+from mtlkit.metrics import paired_gain
 from mtlkit.nn import LinearHead, all_conv_trunk
 from mtlkit.results import ResultsFile
 from mtlkit.transfer import hand_over_pooled
@@ -91,26 +91,6 @@ def control_stages(stages: tuple[tuple[float, int], ...], k: int) -> tuple[tuple
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
     return tuple((lr, k * n) for lr, n in stages) + tuple(stages)
-
-
-def paired_gain(ours: list[float], reference: list[float]) -> dict[str, Any]:
-    r"""Mean paired difference :math:`\bar\Delta`, its standard error :math:`s_\Delta/\sqrt n`, and whether
-    :math:`|\bar\Delta| > 2\,\mathrm{SE}` (``None`` with one pair: no spread to judge against).
-
-    >>> g = paired_gain([91.0, 92.0, 93.0], [90.0, 90.5, 91.0])
-    >>> g["gain"], round(g["standard_error"], 3), g["beyond_2_standard_errors"]
-    (1.5, 0.289, True)
-    >>> paired_gain([91.0], [90.0])["beyond_2_standard_errors"] is None
-    True
-    """
-    if len(ours) != len(reference) or not ours:
-        raise ValueError(f"need equally many (>= 1) paired values, got {len(ours)} and {len(reference)}")
-    diffs = [a - r for a, r in zip(ours, reference, strict=True)]
-    gain = statistics.fmean(diffs)
-    if len(diffs) < 2:
-        return {"gain": gain, "standard_error": None, "beyond_2_standard_errors": None}
-    se = statistics.stdev(diffs) / math.sqrt(len(diffs))
-    return {"gain": gain, "standard_error": se, "beyond_2_standard_errors": bool(abs(gain) > 2 * se)}
 
 
 def _deviations(mode: str, b: Budget) -> list[str]:
