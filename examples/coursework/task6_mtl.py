@@ -244,6 +244,8 @@ def train_final(
         if key not in results.data["per_seed"]:
             results.data["per_seed"][key] = record
             results.save()
+        if not results.is_done(key):
+            results.record_done(key, record["train_time_s"])
         return record
     cw_training.seeded(seed)
     model = spec.build()
@@ -273,7 +275,7 @@ def train_final(
             "head_unchanged": _head_unchanged(model, initial, task),
         }
     results.data["per_seed"][key] = out
-    results.save()
+    results.record_done(key, out["train_time_s"])  # saves
     return _finish(run_dir, out)
 
 
@@ -309,9 +311,10 @@ def run(ctx: RunContext) -> None:
     if not same:
         # Rows of an older protocol answer another question: start the file afresh.
         results.data["rows"] = []
-        for key in ("conclusions", "figures"):
+        for key in ("conclusions", "figures", "planned", "progress"):
             results.data.pop(key, None)
     results.set("protocol", PROTOCOL)
+    results.plan([f"{spec.run}/seed{seed}" for spec in models(budget) for seed in budget.seeds])
     # Finished per-seed records live in the results file as well as in each run folder, so a checkout
     # with the committed results but no run folders resumes without retraining.
     results.set("per_seed", previous.get("per_seed", {}) if same else {})
