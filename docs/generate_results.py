@@ -220,11 +220,16 @@ def readme_section() -> str:
     ]
     hidden: dict[str, set[str]] = {}
     for result in load_results():
+        planned_runs = len(result.get("seeds") or [None])
         for r in result["rows"]:
-            # A row a failed gate covers is no result, so it is never a headline.
-            if r.get("headline") and failed_gates(result, r):
+            if not r.get("headline"):
+                continue
+            # A row a failed gate covers is no result, and one with seeds still to run is no claim yet.
+            if failed_gates(result, r):
                 hidden.setdefault(result["experiment"], set()).update(failed_gates(result, r))
-            elif r.get("headline"):
+            elif r.get("n", 1) < planned_runs:
+                hidden.setdefault(result["experiment"], set()).add(f"seeds pending: n < {planned_runs}")
+            else:
                 commit = r.get("mtlkit_commit") or result.get("mtlkit_commit") or "—"
                 lines.append(
                     f"| {result['experiment']} | {r['setting']} | {r['metric']} | {_ours(result, r)} | {_paper(r)} "
@@ -233,8 +238,8 @@ def readme_section() -> str:
     if hidden:
         lines += [
             "",
-            "Not shown: the headline rows of experiments whose sanity gates failed, which are therefore "
-            "uninformative (each results page says why): "
+            "Not shown: headline rows whose sanity gates failed (uninformative; each results page says why) "
+            "or whose seeds have not all run: "
             + "; ".join(f"{name} ({', '.join(sorted(gates))})" for name, gates in sorted(hidden.items()))
             + ".",
         ]

@@ -160,6 +160,16 @@ def _synthetic(tmp_path, monkeypatch):
         ],
         "rows": [
             {
+                "setting": "MTL half-run",
+                "metric": "err",
+                "ours": 9.0,
+                "ours_std": 0.5,
+                "n": 2,
+                "paper": None,
+                "comparable": True,
+                "headline": True,
+            },
+            {
                 "setting": "STL",
                 "metric": "err",
                 "ours": 88.0,
@@ -205,8 +215,9 @@ def test_tables_show_n_hide_non_comparable_paper_numbers_and_flag_failed_gates(t
     assert "| toy | MTL | err | 10.5 ± 0.25 (n=3) | not comparable: different metric | reduced | def5678 |" in readme
     assert "11.5" not in readme
     assert "| toy | STL |" not in readme, "a row whose gate failed is no headline"
-    assert "Not shown: the headline rows of experiments whose sanity gates failed" in readme
-    assert "toy (baseline trains)" in readme
+    assert "Not shown: headline rows whose sanity gates failed" in readme
+    assert "toy (baseline trains, seeds pending: n < 3)" in readme
+    assert "MTL half-run" not in readme, "a headline with seeds still to run is no claim yet"
     gen.write_pages()
     page = (tmp_path / "pages" / "toy.rst").read_text()
     assert "uninformative: baseline trains [88 (n=1)]" in page  # the number stays visible, marked
