@@ -27,12 +27,12 @@ def test_stopped(values, min_epochs, patience, expected):
     assert cw_training.stopped(curves, min_epochs, patience, "val/acc") is expected
 
 
-def _trainer(run_dir: Path) -> Trainer:
-    torch.manual_seed(0)
+def _trainer(run_dir: Path, lr: float = 0.0, seed: int = 0) -> Trainer:
+    torch.manual_seed(seed)
     model = SingleTaskModels({"digit": torch.nn.Linear(4, 3)})
     return Trainer(
         model,
-        torch.optim.SGD(model.parameters(), lr=0.0),
+        torch.optim.SGD(model.parameters(), lr=lr),
         {"digit": F.cross_entropy},
         checkpoint_dir=run_dir,
         progress=False,
@@ -54,20 +54,9 @@ def test_reading_curves_back_restores_the_trained_model(tmp_path):
     """A run killed after training but before its caller finished must not hand back a fresh model."""
     data = [(torch.randn(6, 4), {"digit": torch.arange(6) % 3})]
 
-    def sgd_trainer(seed: int) -> Trainer:
-        torch.manual_seed(seed)
-        model = SingleTaskModels({"digit": torch.nn.Linear(4, 3)})
-        return Trainer(
-            model,
-            torch.optim.SGD(model.parameters(), lr=0.5),
-            {"digit": F.cross_entropy},
-            checkpoint_dir=tmp_path,
-            progress=False,
-        )
-
-    trained = sgd_trainer(0)
+    trained = _trainer(tmp_path, lr=0.5, seed=0)
     cw_training.fit_with_curves(trained, data, 3, {"val": data})
-    restarted = sgd_trainer(1)  # another initialisation, as in a new process
+    restarted = _trainer(tmp_path, lr=0.5, seed=1)  # another initialisation, as in a new process
     cw_training.fit_with_curves(restarted, data, 3, {"val": data})
     for p, q in zip(trained.model.parameters(), restarted.model.parameters(), strict=True):
         assert torch.equal(p, q)
