@@ -34,6 +34,7 @@ __all__ = [
     "plot_sweep",
     "plot_tradeoff",
     "plot_tsne_panels",
+    "plot_two_task_scores",
     "tsne_2d",
 ]
 
@@ -240,6 +241,50 @@ def plot_tradeoff(
         ax.plot([p[0] for p in ordered], [p[1] for p in ordered], marker="o", linestyle=":", label=name)
     if log_x:
         ax.set_xscale("log")
+    _label_line_axes(ax, xlabel, ylabel, title)
+    return fig
+
+
+def plot_two_task_scores(
+    points: Mapping[str, tuple[float, float, float, float]],
+    *,
+    xlabel: str = "task 1",
+    ylabel: str = "task 2",
+    reference: str | None = None,
+    title: str | None = None,
+) -> Figure:
+    """One point per method in the plane of two tasks' scores, with ± error bars on both axes.
+
+    Shows at a glance whether a balancing method trades one task for the other or moves both:
+    points up and to the right of ``reference`` (dashed cross-hairs, e.g. plain summing or the
+    single-task nets) are better on both tasks.
+
+    Args:
+        points: method → ``(mean_1, err_1, mean_2, err_2)``; an error of 0 draws no bar.
+        xlabel, ylabel, title: axis and figure titles.
+        reference: a key of ``points`` to draw cross-hairs through.
+
+    Example:
+        >>> fig = plot_two_task_scores({"EW": (95.0, 0.2, 93.0, 0.3), "UW": (95.2, 0.1, 93.4, 0.2)},
+        ...                            reference="EW")
+        >>> len(fig.axes[0].containers)
+        2
+    """
+    if not points:
+        raise ValueError("plot_two_task_scores needs at least one point")
+    if reference is not None and reference not in points:
+        raise ValueError(f"reference={reference!r} is not one of the methods {sorted(points)}")
+    for name, values in points.items():
+        if len(values) != 4 or not all(math.isfinite(v) for v in values) or min(values[1], values[3]) < 0:
+            raise ValueError(f"point {name!r} must be finite (mean_1, err_1 >= 0, mean_2, err_2 >= 0), got {values}")
+    fig = _new_figure(5.5, 4.5)
+    ax = fig.add_subplot()
+    if reference is not None:
+        x0, _, y0, _ = points[reference]
+        ax.axvline(x0, color="grey", linestyle="--", linewidth=0.8)
+        ax.axhline(y0, color="grey", linestyle="--", linewidth=0.8)
+    for name, (x, x_err, y, y_err) in points.items():
+        ax.errorbar(x, y, xerr=x_err, yerr=y_err, fmt="o", capsize=3, label=name)
     _label_line_axes(ax, xlabel, ylabel, title)
     return fig
 
