@@ -33,15 +33,15 @@ def single_task_nets() -> SingleTaskModels:
     return SingleTaskModels({task: nn.Sequential(lenet_trunk(), lenet_head()) for task in TASKS})
 
 
-#: Method name → weighting factory (plain summing first: every cost is relative to it).
-METHODS: dict[str, Callable[[], TaskWeighting]] = {
-    "EW": lambda: EqualWeighting(TASKS),
-    "UW": lambda: UncertaintyWeighting(TASKS),
-    "DWA": lambda: DynamicWeightAverage(TASKS, temperature=2.0),
-    "RLW": lambda: RandomLossWeighting(TASKS, seed=0),
-    "GradNorm": lambda: GradNorm(TASKS, alpha=1.5),
-    "FAMO": lambda: FAMO(TASKS),
-    "DB-MTL": lambda: DBMTL(TASKS),
+#: Method name → weighting factory of a run's seed (plain summing first: every cost is relative to it).
+METHODS: dict[str, Callable[[int], TaskWeighting]] = {
+    "EW": lambda seed: EqualWeighting(TASKS),
+    "UW": lambda seed: UncertaintyWeighting(TASKS),
+    "DWA": lambda seed: DynamicWeightAverage(TASKS, temperature=2.0),
+    "RLW": lambda seed: RandomLossWeighting(TASKS, seed=seed),
+    "GradNorm": lambda seed: GradNorm(TASKS, alpha=1.5),
+    "FAMO": lambda seed: FAMO(TASKS),
+    "DB-MTL": lambda seed: DBMTL(TASKS),
 }
 
 
@@ -54,13 +54,24 @@ class Budget:
     seeds: tuple[int, ...]
     lr: float = 1e-3
     batch_size: int = 256
+    cosine: bool = False  # anneal the learning rate to 0 over the epochs (stepped once per epoch)
 
 
 BUDGETS = {
     "quick": Budget(("mnist",), n_train=1000, n_test=500, epochs=2, seeds=(0,)),
-    "reduced": Budget(("mnist", "fashion", "fashion_mnist"), n_train=20_000, n_test=None, epochs=10, seeds=(0, 1, 2)),
+    "reduced": Budget(("mnist", "fashion", "fashion_mnist"), n_train=None, n_test=None, epochs=15, seeds=(0, 1, 2),
+                      cosine=True),  # fmt: skip
     "full": Budget(("mnist", "fashion", "fashion_mnist"), n_train=None, n_test=None, epochs=100, seeds=(0, 1, 2)),
 }
+
+
+def protocol_tag(b: Budget) -> str:
+    """A short name of the budget, so that records of another protocol are never mixed with these.
+
+    >>> protocol_tag(BUDGETS["reduced"])
+    'nall-e15-cos'
+    """
+    return f"n{b.n_train or 'all'}-e{b.epochs}" + ("-cos" if b.cosine else "")
 
 
 def optimizer_for(model: nn.Module, weighting: TaskWeighting, lr: float) -> torch.optim.Optimizer:
