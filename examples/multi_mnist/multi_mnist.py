@@ -152,9 +152,10 @@ def _figure(ctx: RunContext, results, variant: str) -> str:
         if left is not None and right is not None:
             points[f"{method} (n={left['n']})"] = (left["ours"], left["ours_std"] or 0.0,
                                                     right["ours"], right["ours_std"] or 0.0)  # fmt: skip
+    reference = f"EW (n={results.get(f'{variant} / EW', 'test_acc_left')['n']})"
+    title = f"Multi-{VARIANT_TITLES[variant]} ({ctx.mode}), mean ± std over seeds"
     fig = plot_two_task_scores(points, xlabel="left-item accuracy (%)", ylabel="right-item accuracy (%)",
-                               reference=f"EW (n={results.get(f'{variant} / EW', 'test_acc_left')['n']})",
-                               title=f"Multi-{VARIANT_TITLES[variant]} ({ctx.mode}), mean ± std over seeds")  # fmt: skip
+                               reference=reference, title=title)  # fmt: skip
     return ctx.save_figure(fig, f"multi_mnist_{variant}_{ctx.mode}")
 
 

@@ -59,8 +59,9 @@ class Budget:
 
 BUDGETS = {
     "quick": Budget(("mnist",), n_train=1000, n_test=500, epochs=2, seeds=(0,)),
-    "reduced": Budget(("mnist", "fashion", "fashion_mnist"), n_train=None, n_test=None, epochs=15, seeds=(0, 1, 2),
-                      cosine=True),  # fmt: skip
+    "reduced": Budget(
+        ("mnist", "fashion", "fashion_mnist"), n_train=None, n_test=None, epochs=15, seeds=(0, 1, 2), cosine=True
+    ),
     "full": Budget(("mnist", "fashion", "fashion_mnist"), n_train=None, n_test=None, epochs=100, seeds=(0, 1, 2)),
 }
 
