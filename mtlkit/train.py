@@ -510,7 +510,13 @@ class Trainer:
             )
         for opt, opt_state in zip(optimizers, state["optimizers"], strict=True):
             opt.load_state_dict(opt_state)
-        if self.lr_scheduler is not None and state["lr_scheduler"] is not None:
+        if (self.lr_scheduler is None) != (state["lr_scheduler"] is None):
+            # Resuming across that difference would silently restart (or drop) the schedule.
+            raise ValueError(
+                f"checkpoint was trained {'without' if state['lr_scheduler'] is None else 'with'} an lr_scheduler, "
+                f"this Trainer has lr_scheduler={type(self.lr_scheduler).__name__ if self.lr_scheduler else None}"
+            )
+        if self.lr_scheduler is not None:
             self.lr_scheduler.load_state_dict(state["lr_scheduler"])
         if "weighting" in state:
             self.weighting.load_state_dict(state["weighting"])

@@ -213,3 +213,21 @@ def test_resume_is_bitwise_with_in_memory_batches(tmp_path):
     resumed = train(3, tmp_path / "cut", seed_noise=77)  # model, data order and RNG all come from the checkpoint
     for p, q in zip(full.parameters(), resumed.parameters(), strict=True):
         assert torch.equal(p, q)
+
+
+@pytest.mark.parametrize("schedule_first", [False, True])
+def test_a_checkpoint_resumes_only_with_the_same_use_of_an_lr_scheduler(tmp_path, schedule_first):
+    """A run resumed from a checkpoint of another schedule would silently restart or drop it."""
+    x, y = toy_problem()
+
+    def trainer(scheduled: bool) -> Trainer:
+        model = toy_model()
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=3) if scheduled else None
+        return Trainer(model, opt, LOSSES, progress=False, checkpoint_dir=tmp_path, lr_scheduler=schedule)
+
+    trainer(schedule_first).fit(ShuffledBatches(x, y, 32), epochs=1)
+    with pytest.raises(ValueError, match="lr_scheduler"):
+        trainer(not schedule_first).fit(ShuffledBatches(x, y, 32), epochs=2)
+    resumed = trainer(schedule_first)
+    assert len(resumed.fit(ShuffledBatches(x, y, 32), epochs=2)) == 2

@@ -137,7 +137,8 @@ def run(ctx: RunContext) -> None:
             train, test = _data(ctx, b, variant)
         for method, seed in todo:
             key = configuration(variant, method, seed)
-            runs[key] = _fit(ctx, b, method, seed, train, test, ctx.run_dir(variant, method, f"seed{seed}"))
+            run_dir = ctx.run_dir(protocol_tag(b), variant, method, f"seed{seed}")
+            runs[key] = _fit(ctx, b, method, seed, train, test, run_dir)
             results.record_done(key, runs[key]["cpu_s"])
             _add_rows(results, variant, runs, b)
         _add_rows(results, variant, runs, b)
