@@ -26,6 +26,7 @@ from dmtrl_common import (
     MAIN_RULE_LABEL,
     SEED_FILE,
     ranks_of,
+    task_rank_report,
 )
 from dmtrl_nets import lenet
 from mnist_setup import BUDGETS as MNIST_BUDGETS
@@ -35,7 +36,7 @@ from mtlkit.data import mnist_one_vs_all
 from mtlkit.experiments import RunContext, register_experiment
 from mtlkit.factorized import ParameterBudget, RankRule, RelativeError, SpectralError
 from mtlkit.gates import Gate
-from mtlkit.nn import DMTRLNet, FactorizedConv2d, UserDefinedSharing, count_parameters
+from mtlkit.nn import DMTRLNet, UserDefinedSharing, count_parameters
 
 NAME = "dmtrl-params"
 PAPER_K = {"stl": 4351, "laf": 1632, "tucker": 1740, "tt": 2187, "ud": 436, "ud_large": 1644}
@@ -170,15 +171,7 @@ def run(ctx: RunContext) -> None:
 
 def layer_report(net: DMTRLNet) -> dict[str, object]:
     """Per-layer ranks and task ranks, and the largest conv task rank as a share of ``T`` (the gate's field)."""
-    layers = net.factorized_layers()
-    task_ranks = {name: int(layer.task_factor().shape[0]) for name, layer in layers.items()}
-    conv = [task_ranks[name] for name, layer in layers.items() if isinstance(layer, FactorizedConv2d)]
-    tasks = len(net.task_names)
-    return {
-        "ranks": ranks_of(net),
-        "task_ranks": task_ranks,
-        "conv_task_rank_over_T": round(max(conv) / tasks, 3) if conv else None,
-    }
+    return {"ranks": ranks_of(net), **task_rank_report(net)}
 
 
 def _conclusions(rows: list[dict], closest: str | None, shares: dict[str, bool]) -> str:

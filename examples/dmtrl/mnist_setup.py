@@ -20,6 +20,9 @@ from mtlkit.metrics import one_vs_all_error
 from mtlkit.nn import UserDefinedSharing
 
 NAME = "dmtrl-mnist"  # the experiment whose STL nets App. A reuses
+# Checkpoints of this protocol (paper width, budget ranks) live apart from those of the half-width
+# ε runs before it, whose shapes differ: a resumed run must never pick those up.
+RUNS_VERSION = "v2"
 TASKS = [f"digit{d}" for d in range(10)]
 LOSSES = {task: hinge_loss for task in TASKS}
 # App. A / B (1 % training data, mean binary error in %, "mean of error rates for 10-fold CV").
@@ -103,7 +106,7 @@ def test_set(ctx: RunContext, b: Budget) -> ImageDataset:
 
 def stl_run_dir(ctx: RunContext, fraction: float, seed: int) -> Path:
     """Checkpoint folder of the STL nets of ``dmtrl-mnist`` for one fraction and repeat."""
-    path = ctx.runs_dir / NAME / ctx.mode / f"f{fraction:g}" / f"seed{seed}" / "stl"
+    path = ctx.runs_dir / NAME / ctx.mode / RUNS_VERSION / f"f{fraction:g}" / f"seed{seed}" / "stl"
     path.mkdir(parents=True, exist_ok=True)
     return path
 
