@@ -23,7 +23,17 @@ from mtlkit.balancing import (
     UncertaintyWeighting,
 )
 from mtlkit.checkpoint import load_checkpoint, save_checkpoint
-from mtlkit.factorized import CP, LAF, TT, ParameterBudget, Ranks, RelativeError, SpectralError, Tucker
+from mtlkit.factorized import (
+    CP,
+    LAF,
+    TT,
+    ParameterBudget,
+    ProportionalBudget,
+    Ranks,
+    RelativeError,
+    SpectralError,
+    Tucker,
+)
 from mtlkit.label_space import PooledLabelSpace
 from mtlkit.losses import hinge_loss
 from mtlkit.metrics import accuracy, error_rate
@@ -74,6 +84,7 @@ __all__ = [
     "LAF",
     "TT",
     "ParameterBudget",
+    "ProportionalBudget",
     "Ranks",
     "RelativeError",
     "SpectralError",

@@ -132,18 +132,25 @@ def _match(text: str, patterns: str) -> bool:
     return any(fnmatchcase(text, pattern) for pattern in patterns.split("|"))
 
 
-def last_fraction_change(losses: Sequence[float], fraction: float = 0.1) -> float:
+def last_fraction_change(losses: Sequence[float], fraction: float = 0.1, reference: float | None = None) -> float:
     r"""Relative change of a loss curve over its last ``fraction`` of epochs.
 
-    .. math:: \frac{|L_{\text{start}} - L_{\text{end}}|}{|L_{\text{start}}|}
+    .. math:: \frac{|L_{\text{start}} - L_{\text{end}}|}{|L_{\text{ref}}|}
 
     where :math:`L_{\text{end}}` is the last value and :math:`L_{\text{start}}` the value
     :math:`\lceil f\,E\rceil` epochs before it (at least one epoch, at most the first). A converged run changes by
     a small fraction at the end; a run stopped while still learning does not.
 
+    :math:`L_{\text{ref}}` is :math:`L_{\text{start}}` by default. A loss that reaches zero (a hinge
+    loss on separable training data) makes that ratio meaningless — 0.001 → 0.0005 is a 50 % change
+    of a curve that has long been flat — so ``reference`` (e.g. the first epoch's loss) measures the
+    change on the scale of the whole curve instead.
+
     Example:
         >>> round(last_fraction_change([4.0, 2.0, 1.0, 0.99, 0.98]), 4)
         0.0101
+        >>> round(last_fraction_change([3.0, 0.1, 0.002, 0.001], reference=3.0), 5)
+        0.00033
     """
     if not 0 < fraction <= 1:
         raise ValueError(f"fraction must be in (0, 1], got {fraction}")
@@ -151,9 +158,10 @@ def last_fraction_change(losses: Sequence[float], fraction: float = 0.1) -> floa
         raise ValueError(f"losses needs at least 2 epochs, got {len(losses)}")
     back = min(len(losses) - 1, max(1, math.ceil(fraction * len(losses))))
     start, end = float(losses[-1 - back]), float(losses[-1])
-    if start == 0:
-        return 0.0 if end == 0 else math.inf
-    return abs(start - end) / abs(start)
+    scale = start if reference is None else float(reference)
+    if scale == 0:
+        return 0.0 if end == start else math.inf
+    return abs(start - end) / abs(scale)
 
 
 def relative_fall(initial: float, final: float) -> float:

@@ -123,10 +123,10 @@ def test_one_vs_all_error_ranks_scores():
 @pytest.mark.parametrize(
     ("name", "n_rows"),
     [
-        ("dmtrl-mnist", 9 * 3),
-        ("dmtrl-params", 4 * 6 * 2 + 2),  # 6 models × 2 metrics × 4 settings + capacity control
+        ("dmtrl-mnist", 7 * 3),  # 7 methods × 3 metrics at the one quick fraction
+        ("dmtrl-params", 3 * 2 + 6 * 3 * 2),  # STL/UD/UD-Large + 6 rank settings × 3 DMTRL nets, × 2 metrics
         ("dmtrl-shallow", 8),
-        ("dmtrl-omniglot", 9 + 2 * 6 * 4),
+        ("dmtrl-omniglot", 6 + 2 * 3 * 4),  # 6 methods + ρ (2 normalisations × 3 DMTRL nets × 4 layers)
         ("dmtrl-faces", 9 * 2),
     ],
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from fractions import Fraction
 
 import pytest
 import tensorly as tl
@@ -19,6 +20,7 @@ from mtlkit.factorized import (
     TT,
     Factorization,
     ParameterBudget,
+    ProportionalBudget,
     Ranks,
     RelativeError,
     SpectralError,
@@ -113,6 +115,45 @@ def test_parameter_budget_is_the_largest_cap_within_budget(kind: type[Factorizat
     assert made.parameter_count == max(fitting)
 
 
+@settings(max_examples=40, deadline=None)
+@given(
+    kind=st.sampled_from(KINDS),
+    shape=st.lists(st.integers(1, 9), min_size=2, max_size=4).map(tuple),
+    fraction=st.sampled_from([0.3, 0.5, 0.8, 1.0]),
+)
+def test_proportional_budget_is_the_largest_shared_share_within_budget(
+    kind: type[Factorization], shape: tuple[int, ...], fraction: float
+) -> None:
+    # Oracle: scan alpha on a grid finer than any rank step; the rule's count is the largest that fits.
+    budget = fraction * math.prod(shape)
+    full = kind.useful_ranks(shape, "x")
+
+    def at(alpha: Fraction) -> tuple[int, ...]:
+        return kind.resolve_ranks(shape, Ranks(*(max(1, math.ceil(alpha * r)) for r in full)), "x")
+
+    # ceil(alpha R_n) only changes at alpha = k / R_n: every rank vector the rule can pick is at one of them.
+    alphas = {Fraction(k, r) for r in full for k in range(r + 1)}
+    fitting = [kind.count(shape, at(a)) for a in alphas if kind.count(shape, at(a)) <= budget]
+    if not fitting:
+        with pytest.raises(ValueError, match="ProportionalBudget"):
+            kind.proportional_ranks(shape, fraction, "x")
+        return
+    ranks = kind.proportional_ranks(shape, fraction, "x")
+    assert kind.count(shape, ranks) == max(fitting)
+    made = kind.from_tensor(_weights(shape, 1), ProportionalBudget(fraction))
+    assert made.ranks == ranks and made.parameter_count <= budget
+
+
+@pytest.mark.parametrize("kind", [LAF, Tucker, TT])
+def test_proportional_budget_lowers_the_task_rank_where_a_uniform_cap_does_not(kind: type[Factorization]) -> None:
+    shape = (4, 4, 32, 64, 10)  # DMTRL's MNIST conv2, ten tasks
+    proportional = kind.random(shape, ProportionalBudget(0.4))
+    assert kind.task_factor(proportional).shape[0] < 10
+    assert proportional.parameter_count <= 0.4 * math.prod(shape)
+    if kind is not LAF:  # LAF has one rank, the task rank, so both rules agree there
+        assert kind.random(shape, ParameterBudget(0.4)).task_factor().shape[0] == 10
+
+
 def test_rules_are_validated_at_construction() -> None:
     for bad in (1.0, 1.5, -0.1, float("nan")):
         with pytest.raises((ValueError, TypeError), match="eps"):
@@ -122,6 +163,8 @@ def test_rules_are_validated_at_construction() -> None:
     for bad in (0.0, 1.1):
         with pytest.raises(ValueError, match="fraction must be in"):
             ParameterBudget(bad)
+        with pytest.raises(ValueError, match="ProportionalBudget: fraction must be in"):
+            ProportionalBudget(bad)
     with pytest.raises(ValueError, match=r"positive int, got \(2, 0\)"):
         Ranks(2, 0)
     with pytest.raises(TypeError, match="positive int"):

@@ -124,6 +124,16 @@ def test_last_fraction_change_is_the_relative_change_over_the_tail(losses, fract
     back = min(len(losses) - 1, max(1, math.ceil(fraction * len(losses))))
     assert change == pytest.approx(abs(losses[-1 - back] - losses[-1]) / losses[-1 - back])
     assert last_fraction_change([2 * x for x in losses], fraction) == pytest.approx(change)  # scale-free
+    # On a reference scale the same tail change is divided by that value instead.
+    on_first = last_fraction_change(losses, fraction, reference=losses[0])
+    assert on_first == pytest.approx(change * losses[-1 - back] / losses[0])
+
+
+def test_last_fraction_change_of_a_loss_that_reaches_zero():
+    curve = [3.0, 0.5, 0.01, 0.0, 0.002, 0.0]  # a hinge loss on separable data, flat at the scale of 3
+    assert last_fraction_change(curve) == 1.0  # the tail is relative noise
+    assert last_fraction_change(curve, reference=curve[0]) == pytest.approx(0.002 / 3.0)
+    assert last_fraction_change([0.0, 0.0], reference=0.0) == 0.0
 
 
 def test_relative_fall():

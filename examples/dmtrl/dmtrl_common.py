@@ -21,8 +21,18 @@ from torch import Tensor, nn
 
 from mtlkit import Trainer, seed_everything
 from mtlkit.experiments import RunContext
-from mtlkit.factorized import LAF, TT, Factorization, RelativeError, SpectralError, Tucker
-from mtlkit.nn import DMTRLNet, UserDefinedSharing, count_parameters
+from mtlkit.factorized import (
+    LAF,
+    TT,
+    Factorization,
+    ProportionalBudget,
+    RankRule,
+    RelativeError,
+    SpectralError,
+    Tucker,
+)
+from mtlkit.gates import last_fraction_change
+from mtlkit.nn import DMTRLNet, FactorizedConv2d, UserDefinedSharing, count_parameters
 from mtlkit.nn._ud_mtl import LayerSpec
 from mtlkit.sharing import sharing_report
 
@@ -45,6 +55,10 @@ LABEL = {
     **{f"{m}-spectral": f"DMTRL-{n} (spectral ε)" for m, n in (("laf", "LAF"), ("tucker", "Tucker"), ("tt", "TT"))},
 }
 EPS = 0.1  # the paper's single hyper-parameter: relative reconstruction error of the STL init
+# The rank rule of the MNIST runs: the one of dmtrl-params' settings closest to App. B's counts
+# (ε = 0.1 on independently trained STL nets keeps task rank T and more parameters than STL).
+MAIN_RULE = ProportionalBudget(0.4)
+MAIN_RULE_LABEL = "(c) ProportionalBudget(0.4), same share of every mode's rank"
 
 Batch = tuple[Any, dict[str, Tensor]]
 
@@ -71,14 +85,28 @@ def train(
     lr: float,
     run_dir: Path,
     seed: int,
-) -> nn.Module:
-    """Adam on the sum of task losses; resumes from ``run_dir/last.pt`` (a finished run is a no-op)."""
+) -> list[dict[str, float]]:
+    """Adam on the sum of task losses; resumes from ``run_dir/last.pt`` (a finished run is a no-op).
+
+    Returns the per-epoch history (restored with the checkpoint, so it is whole after a resume).
+    """
     trainer = Trainer(
         model, torch.optim.Adam(model.parameters(), lr=lr), dict(losses), checkpoint_dir=run_dir,
         log_dir=run_dir, progress=ctx.progress, seed=seed,
     )  # fmt: skip
-    trainer.fit(data, epochs)
-    return model
+    return trainer.fit(data, epochs)
+
+
+def loss_convergence(history: Sequence[Mapping[str, float]]) -> float | None:
+    """Relative change of the summed training loss over the last 10 % of epochs (``None`` for one epoch)."""
+    curve = [sum(v for k, v in record.items() if k.startswith("train/") and k.endswith("/loss")) for record in history]
+    return round(last_fraction_change(curve), 5) if len(curve) > 1 else None
+
+
+def rule_slug(rule: RankRule) -> str:
+    """A run-folder name for a rank rule, e.g. ``ProportionalBudget-0.4``."""
+    values = "-".join(str(v) for v in vars(rule).values())
+    return f"{type(rule).__name__}-{values}"
 
 
 @torch.no_grad()
@@ -110,18 +138,6 @@ def cached(path: Path, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     value = compute()
     path.write_text(json.dumps(value))
     return value
-
-
-def dmtrl_from_stl(stl: UserDefinedSharing, method: str, eps: float = EPS, rule: str = "frobenius") -> DMTRLNet:
-    """The paper's initialisation: factorise the trained STL towers with ε = ``eps``.
-
-    ``rule="frobenius"`` bounds ‖W − Ŵ‖_F ≤ ε‖W‖_F per stacked tensor (:class:`mtlkit.factorized.RelativeError`);
-    ``"spectral"`` picks the ranks the authors' released code would (:class:`mtlkit.factorized.SpectralError`).
-    """
-    rules = {"frobenius": RelativeError, "spectral": SpectralError}
-    if rule not in rules:
-        raise ValueError(f"unknown rank rule {rule!r}; expected 'frobenius' or 'spectral'")
-    return DMTRLNet.from_single_task(dict(stl.towers), FACTORIZATIONS[method], rules[rule](eps))
 
 
 def stack_task_weights(layers: Sequence[nn.Module]) -> Tensor:
@@ -184,39 +200,59 @@ def compare_methods(
     num_shared: int,
     evaluate: Callable[[nn.Module], dict[str, float]],
     spectral: bool = False,
+    rule: RankRule | None = None,
 ) -> dict[str, dict[str, Any]]:
     """STL, UD-MTL (``num_shared`` tied layers) and DMTRL-LAF/Tucker/TT on one training set.
 
-    The DMTRL nets start from the trained STL nets (ε = 0.1) and are trained with the same protocol;
-    so does the control ``stl_ft`` (the STL nets trained ``epochs`` more, unshared), which separates
-    the effect of sharing from that of the extra epochs DMTRL gets.
-    Checkpoints go to ``ctx.run_dir(*where, method)``; finished runs are restored, never retrained,
-    and every model is re-evaluated (so adding a metric costs one evaluation pass). Returns
-    ``{method: {metrics..., cpu_s, parameters[, num_shared | ranks, rho, init_<metric>]}}``.
-    ``spectral=True`` adds ``"<method>-spectral"`` runs, initialised with the authors' rank rule.
+    The DMTRL nets start from the trained STL nets — factorised with ε = 0.1 (Frobenius), or under
+    ``rule`` when given — and are trained with the same protocol; so does the control ``stl_ft`` (the
+    STL nets trained ``epochs`` more, unshared), which separates the effect of sharing from that of
+    the extra epochs DMTRL gets.
+    Checkpoints go to ``ctx.run_dir(*where, method)`` (``<method>-<rule>`` for a ``rule``); finished
+    runs are restored, never retrained, and every model is re-evaluated (so adding a metric costs one
+    evaluation pass). Returns ``{method: {metrics..., cpu_s, parameters, parameters_vs_stl,
+    train_loss_change_last10pct[, num_shared | ranks, task_ranks, conv_task_rank_over_T, rho,
+    init_<metric>]}}``. ``spectral=True`` adds ``"<method>-spectral"`` runs, initialised with the
+    authors' rank rule.
     """
     out: dict[str, dict[str, Any]] = {}
 
     def fit(model: nn.Module, method: str, before: dict[str, Any] | None = None) -> dict[str, Any]:
         run_dir = ctx.run_dir(*where, method)
         start = time.process_time()
-        train(ctx, model, data, losses, epochs, lr, run_dir, seed)
+        history = train(ctx, model, data, losses, epochs, lr, run_dir, seed)
         cpu_s = round(time.process_time() - start, 1)
         info = cached(run_dir / "final.json", lambda: {"cpu_s": cpu_s, **(before or {})})
-        return {**info, **evaluate(model), "epochs": epochs, "parameters": count_parameters(model)}
+        return {**info, **evaluate(model), "epochs": epochs, "parameters": count_parameters(model),
+                "train_loss_change_last10pct": loss_convergence(history)}  # fmt: skip
 
     stl = build_seeded(seed, lambda: UserDefinedSharing(layers(), 0, tasks))
     out["stl"] = fit(stl, "stl")
     out["stl_ft"] = fit(copy.deepcopy(stl), "stl-ft")
     ud = build_seeded(seed, lambda: UserDefinedSharing(layers(), num_shared, tasks))
     out["ud"] = {**fit(ud, f"ud-N{num_shared}"), "num_shared": num_shared}
-    variants = [(m, "frobenius", m) for m in DMTRL_METHODS]
-    variants += [(m, "spectral", f"{m}-spectral") for m in DMTRL_METHODS] if spectral else []
-    for method, rule, key in variants:
-        net = dmtrl_from_stl(stl, method, rule=rule)  # type: ignore[arg-type]
+    variants: list[tuple[str, RankRule, str, str]] = [
+        (m, rule or RelativeError(EPS), m, m if rule is None else f"{m}-{rule_slug(rule)}") for m in DMTRL_METHODS
+    ]
+    if spectral:
+        variants += [(m, SpectralError(EPS), f"{m}-spectral", f"{m}-spectral") for m in DMTRL_METHODS]
+    for method, method_rule, key, folder in variants:
+        net = DMTRLNet.from_single_task(dict(stl.towers), FACTORIZATIONS[method], method_rule)
+        report = task_rank_report(net)
         before = None
-        if not (ctx.run_dir(*where, key) / "final.json").is_file():
+        if not (ctx.run_dir(*where, folder) / "final.json").is_file():
             before = {"ranks": ranks_of(net), **{f"init_{k}": v for k, v in evaluate(net).items()}}
-        out[key] = {**fit(net, key, before), "rho": sharing_report(net),
+        out[key] = {**fit(net, folder, before), **report, "rho": sharing_report(net),
                     "rho_abs": sharing_report(net, "abs")}  # fmt: skip
+    for record in out.values():
+        record["parameters_vs_stl"] = round(record["parameters"] / out["stl"]["parameters"], 3)
     return out
+
+
+def task_rank_report(net: DMTRLNet) -> dict[str, Any]:
+    """Per-layer task ranks, and the largest conv task rank as a share of ``T`` (< 1: the conv layers share)."""
+    layers = net.factorized_layers()
+    task_ranks = {name: int(layer.task_factor().shape[0]) for name, layer in layers.items()}
+    conv = [task_ranks[name] for name, layer in layers.items() if isinstance(layer, FactorizedConv2d)]
+    share = round(max(conv) / len(net.task_names), 3) if conv else None
+    return {"task_ranks": task_ranks, "conv_task_rank_over_T": share}

@@ -3,7 +3,7 @@
 Every factorisation is a :class:`Factorization` (an ``nn.Module`` owning named factors) in its own
 file: :class:`LAF`, :class:`Tucker`, :class:`TT` (DMTRL, Yang & Hospedales 2017) and :class:`CP`.
 Rank rules (:class:`Ranks`, :class:`RelativeError`, :class:`SpectralError`,
-:class:`ParameterBudget`) say how ranks are chosen; :func:`plan_contraction` makes the
+:class:`ParameterBudget`, :class:`ProportionalBudget`) say how ranks are chosen; :func:`plan_contraction` makes the
 multiply-add-optimal contraction order of a layer's input with its factors (opt_einsum).
 
 >>> import torch
@@ -16,7 +16,14 @@ from mtlkit.factorized._base import Factorization
 from mtlkit.factorized._cp import CP
 from mtlkit.factorized._laf import LAF
 from mtlkit.factorized._plan import ContractionPlan, ContractionStep, best_multiply_adds, plan_contraction
-from mtlkit.factorized._rules import ParameterBudget, RankRule, Ranks, RelativeError, SpectralError
+from mtlkit.factorized._rules import (
+    ParameterBudget,
+    ProportionalBudget,
+    RankRule,
+    Ranks,
+    RelativeError,
+    SpectralError,
+)
 from mtlkit.factorized._tt import TT
 from mtlkit.factorized._tucker import Tucker
 
@@ -28,6 +35,7 @@ __all__ = [
     "ContractionStep",
     "Factorization",
     "ParameterBudget",
+    "ProportionalBudget",
     "RankRule",
     "Ranks",
     "RelativeError",

@@ -220,3 +220,38 @@ class Factorization(nn.Module, ABC):
                 f"but rank 1 already needs {smallest}"
             )
         return best
+
+    @classmethod
+    def useful_ranks(cls, shape: tuple[int, ...], what: str) -> tuple[int, ...]:
+        """The largest ranks that can still add to the composed tensor (the exact decomposition's)."""
+        return cls.resolve_ranks(shape, Ranks(math.prod(shape)), what)
+
+    @classmethod
+    def proportional_ranks(cls, shape: tuple[int, ...], fraction: float, what: str) -> tuple[int, ...]:
+        r"""Ranks :math:`K_n = \max(1, \lceil \alpha R_n \rceil)` for the largest :math:`\alpha \le 1` within budget.
+
+        :math:`R_n` are :meth:`useful_ranks`; every mode, the task mode included, gives up the
+        same share of its rank, so the task rank falls below ``T`` whenever ``fraction < 1`` needs
+        it to (a uniform cap, :meth:`budget_ranks`, never lowers the smallest mode first).
+        """
+        budget = fraction * math.prod(shape)
+        full = cls.useful_ranks(shape, what)
+        steps = 1 << 20  # alpha = a / steps, exact: ceil(alpha R_n) then keeps TT's chain bounds
+
+        def ranks_at(a: int) -> tuple[int, ...]:
+            values = tuple(max(1, -(-a * r // steps)) for r in full)
+            return cls.resolve_ranks(shape, Ranks(*values), what)
+
+        if cls.count(shape, ranks_at(steps)) <= budget:
+            return ranks_at(steps)
+        if cls.count(shape, ranks_at(0)) > budget:
+            smallest = cls.count(shape, ranks_at(0))
+            raise ValueError(
+                f"{what}: ProportionalBudget({fraction}) allows {budget:.0f} parameters for weight shape {shape}, "
+                f"but rank 1 already needs {smallest}"
+            )
+        low, high = 0, steps  # fits at low, not at high; counts grow with alpha
+        while high - low > 1:
+            middle = (low + high) // 2
+            low, high = (middle, high) if cls.count(shape, ranks_at(middle)) <= budget else (low, middle)
+        return ranks_at(low)

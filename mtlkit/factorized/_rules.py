@@ -9,8 +9,10 @@ A rule is applied to one stacked weight ``W`` (task axis last) by
   reconstruction error 10 %", read as a Frobenius bound on the whole tensor);
 * :class:`SpectralError` — the authors' released code's reading of the same ε: per flattening,
   keep ``σ_i > ε σ_1``;
-* :class:`ParameterBudget` — the largest ranks whose factors hold at most ``fraction · |W|``
-  parameters.
+* :class:`ParameterBudget` — the largest uniform rank cap whose factors hold at most
+  ``fraction · |W|`` parameters;
+* :class:`ProportionalBudget` — the same budget met by giving up the same share of every mode's
+  rank, the task mode included (a cap leaves a small task mode at full rank ``T``).
 
 Each rule is polymorphic in the factorisation: ``rule.decompose(cls, W, what)`` asks the class for
 the matching decomposition, so no code anywhere branches on the kind of rule.
@@ -29,7 +31,7 @@ from torch import Tensor
 if TYPE_CHECKING:
     from mtlkit.factorized._base import Factorization
 
-__all__ = ["RankRule", "Ranks", "RelativeError", "SpectralError", "ParameterBudget"]
+__all__ = ["RankRule", "Ranks", "RelativeError", "SpectralError", "ParameterBudget", "ProportionalBudget"]
 
 
 def _check_fraction(value: object, name: str, owner: str, *, closed_zero: bool) -> float:
@@ -152,3 +154,33 @@ class ParameterBudget(RankRule):
 
     def shape_ranks(self, factorization: type[Factorization], shape: tuple[int, ...], what: str) -> object:
         return factorization.budget_ranks(shape, self.fraction, what)
+
+
+@dataclass(frozen=True)
+class ProportionalBudget(RankRule):
+    r"""Ranks :math:`\lceil \alpha R_n \rceil` (``R_n``: the useful full ranks) holding ``≤ fraction · |W|``.
+
+    The largest :math:`\alpha \le 1` is taken, so every mode keeps the same share of its rank:
+    with ``T = 10`` tasks and ``fraction = 0.4`` the task rank is 6 below, where
+    :class:`ParameterBudget`'s uniform cap would keep all 10 (DMTRL App. B: the factorised nets
+    hold 0.38–0.50 × the STL parameters, which needs task ranks below ``T``).
+
+    >>> from mtlkit.factorized import Tucker
+    >>> Tucker.random((64, 32, 10), ProportionalBudget(0.4)).ranks
+    (39, 20, 6)
+    >>> Tucker.random((64, 32, 10), ParameterBudget(0.4)).ranks
+    (24, 24, 10)
+    """
+
+    fraction: float
+
+    def __post_init__(self) -> None:
+        value = _check_fraction(self.fraction, "fraction", "ProportionalBudget", closed_zero=False)
+        object.__setattr__(self, "fraction", value)
+
+    def decompose(self, factorization: type[Factorization], weights: Tensor, what: str) -> Factorization:
+        shape = tuple(weights.shape)
+        return factorization.decompose_fixed(weights, factorization.proportional_ranks(shape, self.fraction, what))
+
+    def shape_ranks(self, factorization: type[Factorization], shape: tuple[int, ...], what: str) -> object:
+        return factorization.proportional_ranks(shape, self.fraction, what)

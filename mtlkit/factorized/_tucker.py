@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from torch import Tensor, nn
@@ -83,6 +84,13 @@ class Tucker(Factorization):
         if rule.cap is not None:
             return tuple(min(rule.cap, d) for d in shape)
         return check_tucker_ranks(shape, rule.values, what)
+
+    @classmethod
+    def useful_ranks(cls, shape: tuple[int, ...], what: str) -> tuple[int, ...]:
+        # The mode-n flattening is D_n × Π_{m≠n} D_m: its rank, not D_n, bounds what K_n can use.
+        shape = check_shape(shape, what)
+        total = math.prod(shape)
+        return tuple(min(d, total // d) for d in shape)
 
     @classmethod
     def count(cls, shape: Sequence[int], ranks: Sequence[int]) -> int:
