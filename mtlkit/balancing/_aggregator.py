@@ -13,6 +13,7 @@ from torch import nn
 from mtlkit.balancing._base import TaskWeighting
 from mtlkit.balancing._jacobian import (
     add_to_grad,
+    at_least_float32,
     average_over_ranks,
     distributed_world,
     flatten,
@@ -98,6 +99,7 @@ class GradientAggregator(TaskWeighting):
         self._shared: list[nn.Parameter] = []
         self._specific: list[nn.Parameter] = []
         self._features: torch.Tensor | None = None
+        self._dtype = torch.float32  # of the Jacobian and the update: the shared parameters' (>= float32)
         #: The tasks of the Gramian that :meth:`weights` is solving, in its order.
         self.step_tasks: tuple[str, ...] = self.tasks
         # For the single-pass shortcut: the tasks of a step -> for each task-specific parameter, the
@@ -149,6 +151,7 @@ class GradientAggregator(TaskWeighting):
                     seen.add(id(p))
                     self._shared.append(p)
         self._specific = [p for p in model.parameters() if p.requires_grad and id(p) not in seen]
+        self._dtype = at_least_float32(self._shared[0].dtype)
         if self._hook is not None:
             self._hook.remove()
             self._hook = None
@@ -216,13 +219,13 @@ class GradientAggregator(TaskWeighting):
         self._features = None
         total = torch.stack([float(w[k]) * loss for k, loss in enumerate(losses)]).sum()
         grads = torch.autograd.grad(total, [*self._shared, *self._specific], allow_unused=True)
-        shared = flatten(grads[: len(self._shared)], self._shared, torch.float32)
+        shared = flatten(grads[: len(self._shared)], self._shared, self._dtype)
         specific = [
             None if g is None or k is None else g / float(w[k])
             for g, k in zip(grads[len(self._shared) :], owner, strict=True)
         ]
         if distributed_world() > 1:
-            packed = average_over_ranks(torch.cat([shared, flatten(specific, self._specific, torch.float32)]))
+            packed = average_over_ranks(torch.cat([shared, flatten(specific, self._specific, self._dtype)]))
             add_to_grad(self._shared, packed[: shared.numel()])
             add_to_grad(self._specific, packed[shared.numel() :])
         else:
@@ -264,9 +267,9 @@ class GradientAggregator(TaskWeighting):
         w = self._weights_of(names, gramian)
         direction = (w.to(jacobian.dtype) @ jacobian).view_as(features).to(features.dtype)
         grads = torch.autograd.grad(features, self._shared, grad_outputs=direction, allow_unused=True)
-        flat = flatten(grads, self._shared, torch.float32)
+        flat = flatten(grads, self._shared, self._dtype)
         if world > 1:
-            packed = average_over_ranks(torch.cat([flat, flatten(specific, self._specific, torch.float32)]))
+            packed = average_over_ranks(torch.cat([flat, flatten(specific, self._specific, self._dtype)]))
             add_to_grad(self._shared, packed[: flat.numel()])
             add_to_grad(self._specific, packed[flat.numel() :])
         else:

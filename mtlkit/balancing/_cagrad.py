@@ -8,9 +8,10 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from mtlkit.balancing._aggregator import GradientAggregator
-from mtlkit.balancing._solvers import gram_factor, normalised, solver_module
+from mtlkit.balancing._solvers import TOLERANCES, gram_factor, normalised, solver_module
 
 __all__ = ["CAGrad"]
 
@@ -34,6 +35,8 @@ class CAGrad(GradientAggregator):
     Args:
         tasks: the task names.
         c: the radius :math:`c \ge 0` (paper: 0.4 on NYUv2 and Cityscapes, 0.5 on its toy problem).
+        representation: not allowed (the paper defines the method on the gradients of the shared
+            parameters): anything but ``False`` raises ``ValueError``.
 
     Example:
         >>> import torch
@@ -42,8 +45,8 @@ class CAGrad(GradientAggregator):
         tensor([1., 2.])
     """
 
-    def __init__(self, tasks: Sequence[str], c: float = 0.4) -> None:
-        super().__init__(tasks)
+    def __init__(self, tasks: Sequence[str], c: float = 0.4, representation: bool | nn.Module = False) -> None:
+        super().__init__(tasks, representation=representation)
         if not (math.isfinite(c) and c >= 0):
             raise ValueError(f"c must be finite and >= 0, got c={c}")
         self.c = float(c)
@@ -69,7 +72,7 @@ class CAGrad(GradientAggregator):
         problem, w, b, f = self._problem(n)
         b.value = (unit @ mean).numpy()
         f.value = self.c * g0_norm * gram_factor(unit)
-        problem.solve(solver="CLARABEL")
+        problem.solve(solver="CLARABEL", **TOLERANCES)
         if w.value is None:
             raise FloatingPointError(f"CAGrad: Clarabel found no solution ({problem.status})")
         simplex = torch.from_numpy(np.clip(np.asarray(w.value, dtype=np.float64), 0, None))

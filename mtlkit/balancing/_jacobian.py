@@ -21,7 +21,15 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-__all__ = ["add_to_grad", "average_over_ranks", "distributed_world", "flatten", "leaves_of", "task_jacobian"]
+__all__ = [
+    "add_to_grad",
+    "at_least_float32",
+    "average_over_ranks",
+    "distributed_world",
+    "flatten",
+    "leaves_of",
+    "task_jacobian",
+]
 
 
 def flatten(grads: Sequence[torch.Tensor | None], like: Sequence[torch.Tensor], dtype: torch.dtype) -> torch.Tensor:
@@ -40,13 +48,14 @@ def task_jacobian(
     others: Sequence[torch.Tensor] = (),
     *,
     retain_graph: bool = False,
-    dtype: torch.dtype = torch.float32,
+    dtype: torch.dtype | None = None,
 ) -> tuple[torch.Tensor, list[torch.Tensor | None]]:
     r"""The Jacobian :math:`J_{tp} = \partial L_t / \partial w_p` and :math:`\sum_t \nabla_o L_t`.
 
     One backward pass per loss. ``wrt`` are the tensors whose per-task gradients are kept apart
-    (rows of :math:`J`, flattened and concatenated in order, in ``dtype`` — at least float32, so
-    bf16 gradients of a representation are aggregated in float32); ``others`` (e.g. the heads'
+    (rows of :math:`J`, flattened and concatenated in order, in ``dtype``; by default that of the
+    first of ``wrt`` but at least float32, so bf16 gradients of a representation are aggregated in
+    float32); ``others`` (e.g. the heads'
     parameters) get the sum over tasks of their gradients from the same passes — with one head per
     task that is each head's own task gradient. ``None`` in the second result: no loss reaches that
     tensor. The graph is freed after the last pass unless ``retain_graph``.
@@ -65,6 +74,8 @@ def task_jacobian(
     if not losses:
         raise ValueError("task_jacobian needs at least one loss, got losses=[]")
     wrt, others = list(wrt), list(others)
+    if dtype is None:
+        dtype = at_least_float32(wrt[0].dtype)
     inputs = wrt + others
     rows: list[torch.Tensor] = []
     summed: list[torch.Tensor | None] = [None] * len(others)
@@ -81,6 +92,11 @@ def task_jacobian(
                 summed[i] = g if previous is None else previous + g
 
     return torch.stack(rows), summed
+
+
+def at_least_float32(dtype: torch.dtype) -> torch.dtype:
+    """``dtype`` promoted to at least float32 (float64 stays float64)."""
+    return torch.promote_types(dtype, torch.float32)
 
 
 def distributed_world() -> int:

@@ -7,9 +7,10 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from mtlkit.balancing._aggregator import GradientAggregator
-from mtlkit.balancing._solvers import correlation, gram_factor, solver_module
+from mtlkit.balancing._solvers import TOLERANCES, correlation, gram_factor, solver_module
 
 __all__ = ["NashMTL"]
 
@@ -50,6 +51,8 @@ class NashMTL(GradientAggregator):
     Args:
         tasks: the task names.
         update_every: recompute the weights every this many steps (1: every step).
+        representation: not allowed (the paper defines the method on the gradients of the shared
+            parameters): anything but ``False`` raises ``ValueError``.
 
     Example:
         >>> import torch
@@ -59,8 +62,8 @@ class NashMTL(GradientAggregator):
         tensor([1., 1.])
     """
 
-    def __init__(self, tasks: Sequence[str], update_every: int = 1) -> None:
-        super().__init__(tasks)
+    def __init__(self, tasks: Sequence[str], update_every: int = 1, representation: bool | nn.Module = False) -> None:
+        super().__init__(tasks, representation=representation)
         if not isinstance(update_every, int) or update_every < 1:
             raise ValueError(f"update_every must be an int >= 1, got update_every={update_every!r}")
         self.update_every = update_every
@@ -90,7 +93,7 @@ class NashMTL(GradientAggregator):
         m = len(active)
         problem, beta, f = self._problem(m)
         f.value = gram_factor(c + RIDGE * torch.eye(m, dtype=torch.float64))
-        problem.solve(solver="CLARABEL")
+        problem.solve(solver="CLARABEL", **TOLERANCES)
         if beta.value is None:
             raise FloatingPointError(f"Nash-MTL: Clarabel found no solution ({problem.status})")
         w = torch.zeros(n, dtype=torch.float64)

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
+from torch import nn
 
 from mtlkit.balancing._aggregator import GradientAggregator
 
@@ -36,6 +37,8 @@ class PCGrad(GradientAggregator):
     Args:
         tasks: the task names.
         seed: seed of the projection order's generator.
+        representation: not allowed (the paper defines the method on the gradients of the shared
+            parameters): anything but ``False`` raises ``ValueError``.
 
     Example:
         >>> import torch
@@ -44,8 +47,8 @@ class PCGrad(GradientAggregator):
         tensor([0.5000, 1.5000])
     """
 
-    def __init__(self, tasks: Sequence[str], seed: int = 0) -> None:
-        super().__init__(tasks)
+    def __init__(self, tasks: Sequence[str], seed: int = 0, representation: bool | nn.Module = False) -> None:
+        super().__init__(tasks, representation=representation)
         if not isinstance(seed, int):
             raise TypeError(f"seed must be an int, got seed={seed!r}")
         self.seed = seed

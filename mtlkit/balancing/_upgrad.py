@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
+from torch import nn
 
 from mtlkit.balancing._aggregator import GradientAggregator
 from mtlkit.balancing._solvers import correlation, quadratic_program
@@ -32,6 +35,8 @@ class UPGrad(GradientAggregator):
 
     Args:
         tasks: the task names.
+        representation: not allowed (the paper defines the method on the gradients of the shared
+            parameters): anything but ``False`` raises ``ValueError``.
 
     Example:
         >>> import torch
@@ -42,6 +47,9 @@ class UPGrad(GradientAggregator):
         >>> bool((torch.tensor([[1.0, 0.0], [-1.0, 1.0]]) @ d).min() >= -1e-6)
         True
     """
+
+    def __init__(self, tasks: Sequence[str], representation: bool | nn.Module = False) -> None:
+        super().__init__(tasks, representation=representation)
 
     def weights(self, gramian: torch.Tensor) -> torch.Tensor:
         n = len(gramian)
