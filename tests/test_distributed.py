@@ -42,7 +42,7 @@ def test_two_process_ddp_matches_single_process(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("method", ["uw", "dwa", "rlw", "famo"])
+@pytest.mark.parametrize("method", ["uw", "dwa", "rlw", "famo", "mgda", "mgda-rep", "pcgrad", "nash-k", "upgrad"])
 def test_adaptive_weightings_under_ddp_match_single_process(method, tmp_path):
     single, double = tmp_path / "single.pt", tmp_path / "ddp.pt"
     subprocess.run([sys.executable, str(WORKER), str(single), "fp32", method], check=True, env=_env(), timeout=120)
