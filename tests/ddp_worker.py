@@ -10,9 +10,11 @@ from helpers import LOSSES, ShuffledBatches, toy_model, toy_problem
 
 from mtlkit import Trainer
 from mtlkit.balancing import (
+    DBMTL,
     FAMO,
     MGDA,
     DynamicWeightAverage,
+    GradNorm,
     NashMTL,
     PCGrad,
     RandomLossWeighting,
@@ -30,6 +32,8 @@ WEIGHTINGS = {
     "pcgrad": PCGrad,
     "nash-k": lambda tasks: NashMTL(tasks, update_every=2),
     "upgrad": UPGrad,
+    "gradnorm": GradNorm,
+    "dbmtl": DBMTL,
 }
 
 if __name__ == "__main__":
