@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from mtlkit.balancing._aggregator import GradientAggregator
-from mtlkit.balancing._solvers import TOLERANCES, gram_factor, normalised, solver_module
+from mtlkit.balancing._solvers import conic_solve, gram_factor, normalised, solver_module
 
 __all__ = ["CAGrad"]
 
@@ -72,7 +72,7 @@ class CAGrad(GradientAggregator):
         problem, w, b, f = self._problem(n)
         b.value = (unit @ mean).numpy()
         f.value = self.c * g0_norm * gram_factor(unit)
-        problem.solve(solver="CLARABEL", **TOLERANCES)
+        conic_solve(problem, "CAGrad")
         if w.value is None:
             raise FloatingPointError(f"CAGrad: Clarabel found no solution ({problem.status})")
         simplex = torch.from_numpy(np.clip(np.asarray(w.value, dtype=np.float64), 0, None))

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from mtlkit.balancing._aggregator import GradientAggregator
-from mtlkit.balancing._solvers import TOLERANCES, correlation, gram_factor, solver_module
+from mtlkit.balancing._solvers import conic_solve, correlation, gram_factor, solver_module
 
 __all__ = ["NashMTL"]
 
@@ -93,7 +93,7 @@ class NashMTL(GradientAggregator):
         m = len(active)
         problem, beta, f = self._problem(m)
         f.value = gram_factor(c + RIDGE * torch.eye(m, dtype=torch.float64))
-        problem.solve(solver="CLARABEL", **TOLERANCES)
+        conic_solve(problem, "Nash-MTL")
         if beta.value is None:
             raise FloatingPointError(f"Nash-MTL: Clarabel found no solution ({problem.status})")
         w = torch.zeros(n, dtype=torch.float64)

@@ -10,12 +10,22 @@ optional extra ``pip install mtlkit[solvers]``.
 from __future__ import annotations
 
 import importlib
+import warnings
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 import torch
 
-__all__ = ["TOLERANCES", "correlation", "gram_factor", "normalised", "quadratic_program", "solver_module"]
+__all__ = [
+    "TOLERANCES",
+    "conic_solve",
+    "correlation",
+    "gram_factor",
+    "normalised",
+    "quadratic_program",
+    "solver_module",
+]
 
 EXTRA = "pip install 'mtlkit[solvers]'"
 
@@ -107,3 +117,17 @@ def correlation(gramian: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list
     norms = diagonal[active].sqrt()
     c = g[active][:, active] / (norms[:, None] * norms[None, :])
     return c, norms, active
+
+
+def conic_solve(problem: Any, method: str) -> None:
+    """Solve a cvxpy ``problem`` with Clarabel at :data:`TOLERANCES`.
+
+    Clarabel stops at "optimal" or, when it cannot reach the tight tolerances in its iteration
+    budget, "optimal_inaccurate" (typically still exact to about 1e-7); both are used, without
+    cvxpy's warning for the second. Any other status raises ``FloatingPointError``.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Solution may be inaccurate")
+        problem.solve(solver="CLARABEL", **TOLERANCES)
+    if problem.status not in ("optimal", "optimal_inaccurate"):
+        raise FloatingPointError(f"{method}: Clarabel found no solution (status {problem.status})")
