@@ -12,12 +12,19 @@ from mtlkit import MultiTaskModel, SingleTaskModels
 from mtlkit.balancing import (
     DBMTL,
     FAMO,
+    IMTLG,
+    MGDA,
+    AlignedMTL,
+    CAGrad,
     DynamicWeightAverage,
     EqualWeighting,
     GradNorm,
+    NashMTL,
+    PCGrad,
     RandomLossWeighting,
     TaskWeighting,
     UncertaintyWeighting,
+    UPGrad,
 )
 from mtlkit.nn import lenet_head, lenet_trunk
 
@@ -33,7 +40,8 @@ def single_task_nets() -> SingleTaskModels:
     return SingleTaskModels({task: nn.Sequential(lenet_trunk(), lenet_head()) for task in TASKS})
 
 
-#: Method name → weighting factory (plain summing first: every cost is relative to it).
+#: Method name → weighting factory (plain summing first: every cost is relative to it). The names
+#: are the runs' folder names (a finished run is not trained again): a new method goes at the end.
 METHODS: dict[str, Callable[[], TaskWeighting]] = {
     "EW": lambda: EqualWeighting(TASKS),
     "UW": lambda: UncertaintyWeighting(TASKS),
@@ -42,6 +50,14 @@ METHODS: dict[str, Callable[[], TaskWeighting]] = {
     "GradNorm": lambda: GradNorm(TASKS, alpha=1.5),
     "FAMO": lambda: FAMO(TASKS),
     "DB-MTL": lambda: DBMTL(TASKS),
+    # gradient aggregators (issue #19)
+    "MGDA-UB": lambda: MGDA(TASKS, representation=True),
+    "PCGrad": lambda: PCGrad(TASKS, seed=0),
+    "CAGrad": lambda: CAGrad(TASKS, c=0.4),
+    "Nash-MTL": lambda: NashMTL(TASKS),
+    "IMTL-G": lambda: IMTLG(TASKS),
+    "Aligned-MTL": lambda: AlignedMTL(TASKS),
+    "UPGrad": lambda: UPGrad(TASKS),
 }
 
 
