@@ -9,9 +9,32 @@ sys.path.insert(0, str(Path(__file__).parent))
 from helpers import LOSSES, ShuffledBatches, toy_model, toy_problem
 
 from mtlkit import Trainer
-from mtlkit.balancing import FAMO, DynamicWeightAverage, RandomLossWeighting, UncertaintyWeighting
+from mtlkit.balancing import (
+    DBMTL,
+    FAMO,
+    MGDA,
+    DynamicWeightAverage,
+    GradNorm,
+    NashMTL,
+    PCGrad,
+    RandomLossWeighting,
+    UncertaintyWeighting,
+    UPGrad,
+)
 
-WEIGHTINGS = {"uw": UncertaintyWeighting, "dwa": DynamicWeightAverage, "rlw": RandomLossWeighting, "famo": FAMO}
+WEIGHTINGS = {
+    "uw": UncertaintyWeighting,
+    "dwa": DynamicWeightAverage,
+    "rlw": RandomLossWeighting,
+    "famo": FAMO,
+    "mgda": MGDA,
+    "mgda-rep": lambda tasks: MGDA(tasks, representation=True),
+    "pcgrad": PCGrad,
+    "nash-k": lambda tasks: NashMTL(tasks, update_every=2),
+    "upgrad": UPGrad,
+    "gradnorm": GradNorm,
+    "dbmtl": DBMTL,
+}
 
 if __name__ == "__main__":
     torch.set_num_threads(1)

@@ -42,7 +42,9 @@ def test_two_process_ddp_matches_single_process(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("method", ["uw", "dwa", "rlw", "famo"])
+@pytest.mark.parametrize(
+    "method", ["uw", "dwa", "rlw", "famo", "mgda", "mgda-rep", "pcgrad", "nash-k", "upgrad", "gradnorm", "dbmtl"]
+)
 def test_adaptive_weightings_under_ddp_match_single_process(method, tmp_path):
     single, double = tmp_path / "single.pt", tmp_path / "ddp.pt"
     subprocess.run([sys.executable, str(WORKER), str(single), "fp32", method], check=True, env=_env(), timeout=120)
@@ -54,15 +56,16 @@ def test_adaptive_weightings_under_ddp_match_single_process(method, tmp_path):
         torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
 
 
-def test_gradient_weightings_refuse_ddp(monkeypatch):
+def test_a_weighting_that_declares_no_ddp_support_is_refused(monkeypatch):
     from helpers import LOSSES, toy_model
 
     from mtlkit import Trainer
-    from mtlkit.balancing import DBMTL, GradNorm
+    from mtlkit.balancing import EqualWeighting
+
+    class SingleProcessOnly(EqualWeighting):
+        supports_distributed = False
 
     monkeypatch.setenv("WORLD_SIZE", "2")
-    for method in (GradNorm, DBMTL):
-        model, weighting = toy_model(), method(tuple(LOSSES))
-        optimizer = torch.optim.SGD([*model.parameters(), *weighting.parameters()], 0.1)
-        with pytest.raises(ValueError, match="DistributedDataParallel"):
-            Trainer(model, optimizer, LOSSES, weighting=weighting)
+    model = toy_model()
+    with pytest.raises(ValueError, match="DistributedDataParallel"):
+        Trainer(model, torch.optim.SGD(model.parameters(), 0.1), LOSSES, weighting=SingleProcessOnly(tuple(LOSSES)))

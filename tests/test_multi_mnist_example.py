@@ -12,7 +12,8 @@ pytestmark = pytest.mark.skipif(
     reason="needs MNIST under MTLKIT_DATA",
 )
 
-METHODS = ("EW", "UW", "DWA", "RLW", "GradNorm", "FAMO", "DB-MTL")
+METHODS = ("EW", "UW", "DWA", "RLW", "GradNorm", "FAMO", "DB-MTL", "MGDA-UB", "PCGrad", "CAGrad", "Nash-MTL",
+           "IMTL-G", "Aligned-MTL", "UPGrad")  # fmt: skip
 
 
 def test_quick_mode_writes_every_method(tmp_path):

@@ -1,7 +1,9 @@
-"""Multi-MNIST / Multi-Fashion / Multi-(Fashion+MNIST): every loss weighting against single-task nets.
+"""Multi-MNIST / Multi-Fashion / Multi-(Fashion+MNIST): every loss weighting and gradient aggregator
+against single-task nets.
 
 Two items overlaid on one image (Sener & Koltun 2018), task "left" and task "right"; a LeNet-style
-shared trunk with two heads, trained with each of mtlkit's loss weightings, against two
+shared trunk with two heads, trained with each of mtlkit's loss weightings and gradient
+aggregators, against two
 independent LeNets (STL). Reports per-task test accuracy, Δm against STL (Maninis et al. 2019),
 mean rank and the training time per epoch relative to plain summing (EW).
 """
@@ -63,6 +65,11 @@ def _deviations(mode: str, b: Budget) -> list[str]:
         "gradient steps as in its Alg. 1 (the authors' code uses Adam); GradNorm clips its weights at 0 before "
         "renormalising; DB-MTL uses a constant beta = 0.9; RLW draws its weights from a generator seeded with the "
         "run's seed.",
+        "Gradient aggregators: MGDA-UB on the gradients of the shared representation (the trunk's output), "
+        "solved exactly by quadprog; CAGrad c = 0.4 with its paper's update (no division by 1 + c^2); Nash-MTL "
+        "solves its bargaining condition as one convex program (cvxpy/Clarabel) every step instead of the "
+        "paper's CCP iterations; Aligned-MTL with unit task weights; PCGrad's order from a generator seeded with "
+        "the run's seed.",
         "time_ratio_vs_EW is the mean training time per epoch relative to EW in the same run on the same "
         "(shared, 2-core) CPU; other processes were running, so it is indicative only.",
     ]
@@ -116,7 +123,7 @@ def configuration(variant: str, method: str, seed: int) -> str:
 
 
 @register_experiment(NAME, seed_file="000_63a32166e077445b.txt",
-                     description="Multi-MNIST / Multi-Fashion: loss weightings (UW, DWA, RLW, GradNorm, FAMO, DB-MTL)",
+                     description="Multi-MNIST / Multi-Fashion: loss weightings and gradient aggregators",
                      threads=1, gates=GATES)  # fmt: skip
 def run(ctx: RunContext) -> None:
     b = BUDGETS[ctx.mode]

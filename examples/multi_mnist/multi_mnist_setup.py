@@ -12,12 +12,19 @@ from mtlkit import MultiTaskModel, SingleTaskModels
 from mtlkit.balancing import (
     DBMTL,
     FAMO,
+    IMTLG,
+    MGDA,
+    AlignedMTL,
+    CAGrad,
     DynamicWeightAverage,
     EqualWeighting,
     GradNorm,
+    NashMTL,
+    PCGrad,
     RandomLossWeighting,
     TaskWeighting,
     UncertaintyWeighting,
+    UPGrad,
 )
 from mtlkit.nn import lenet_head, lenet_trunk
 
@@ -34,6 +41,7 @@ def single_task_nets() -> SingleTaskModels:
 
 
 #: Method name → weighting factory of a run's seed (plain summing first: every cost is relative to it).
+#: The names key the runs' records (a finished run is not trained again): a new method goes at the end.
 METHODS: dict[str, Callable[[int], TaskWeighting]] = {
     "EW": lambda seed: EqualWeighting(TASKS),
     "UW": lambda seed: UncertaintyWeighting(TASKS),
@@ -42,6 +50,14 @@ METHODS: dict[str, Callable[[int], TaskWeighting]] = {
     "GradNorm": lambda seed: GradNorm(TASKS, alpha=1.5),
     "FAMO": lambda seed: FAMO(TASKS),
     "DB-MTL": lambda seed: DBMTL(TASKS),
+    # gradient aggregators (issue #19)
+    "MGDA-UB": lambda seed: MGDA(TASKS, representation=True),
+    "PCGrad": lambda seed: PCGrad(TASKS, seed=seed),
+    "CAGrad": lambda seed: CAGrad(TASKS, c=0.4),
+    "Nash-MTL": lambda seed: NashMTL(TASKS),
+    "IMTL-G": lambda seed: IMTLG(TASKS),
+    "Aligned-MTL": lambda seed: AlignedMTL(TASKS),
+    "UPGrad": lambda seed: UPGrad(TASKS),
 }
 
 

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from mtlkit.balancing._base import TaskWeighting
+from mtlkit.balancing._jacobian import add_to_grad, average_over_ranks, distributed_world, flatten, task_jacobian
 from mtlkit.balancing._shared import shared_modules_of
 
 __all__ = ["DBMTL"]
@@ -31,8 +32,11 @@ class DBMTL(TaskWeighting):
     :math:`\epsilon`). A running average whose norm is 0 (a task with no gradient yet) takes no
     part.
 
-    This is a gradient method: one backward pass per task through the shared trunk, and the
-    running averages hold :math:`T` copies of the shared gradient. With a schedule on top
+    This is a gradient method: one backward pass per task through the shared trunk (the heads'
+    gradients come from the same passes, :func:`~mtlkit.balancing._jacobian.task_jacobian`), and
+    the running averages hold :math:`T` copies of the shared gradient. Under DDP the per-task
+    gradients are averaged over the ranks before they enter the running averages, so every rank
+    keeps the same averages and applies the same update. With a schedule on top
     (:class:`~mtlkit.balancing.Scheduled`) the schedule's weight multiplies each task's balanced
     shared gradient and its log-loss.
 
@@ -56,8 +60,6 @@ class DBMTL(TaskWeighting):
         >>> model.trunk.weight.grad.shape
         torch.Size([4, 3])
     """
-
-    supports_distributed = False  # it writes the shared gradients itself, past DDP's all-reduce
 
     average_gradient: torch.Tensor
 
@@ -97,20 +99,31 @@ class DBMTL(TaskWeighting):
         if not checked:
             return False
         logs = self.terms(checked)
-        names = list(logs)
-        scale = {task: 1.0 if scales is None else float(scales[task]) for task in names}
+        scale = {task: 1.0 if scales is None else float(scales[task]) for task in logs}
+        names = [task for task in logs if scale[task] != 0]  # a task scaled by 0 takes no part
+        if not names:
+            return False
+        # grad log(l + eps) = grad l / (l + eps), with l the loss of the whole (global) batch: the
+        # surrogate s_t l_t / sg(l_t + eps) has that gradient, and it is linear in the per-rank
+        # losses, so averaging its gradients over the ranks gives the single-process gradient.
+        dtype = self.average_gradient.dtype
+        values = average_over_ranks(torch.stack([checked[task].detach().to(dtype) for task in names]))
+        surrogates = [scale[task] * checked[task] / (values[k] + self.eps) for k, task in enumerate(names)]
+        # The rows are the gradients of s_t log(l_t + eps); the running averages take them unscaled.
+        jacobian, specific = task_jacobian(surrogates, self._shared, self._specific, dtype=dtype)
+        if distributed_world() > 1:
+            heads = flatten(specific, self._specific, jacobian.dtype)
+            packed = average_over_ranks(torch.cat([jacobian.reshape(-1), heads]))
+            jacobian = packed[: jacobian.numel()].view_as(jacobian)
+            add_to_grad(self._specific, packed[jacobian.numel() :])
+        else:
+            for p, g in zip(self._specific, specific, strict=True):
+                if g is not None:
+                    p.grad = g.detach() if p.grad is None else p.grad + g
         with torch.no_grad():
-            for task in names:
-                grads = torch.autograd.grad(logs[task], self._shared, retain_graph=True, allow_unused=True)
-                flat = torch.cat(
-                    [
-                        (torch.zeros_like(p) if g is None else g).reshape(-1).to(self.average_gradient.dtype)
-                        for p, g in zip(self._shared, grads, strict=True)
-                    ]
-                )
-                row = self.tasks.index(task)
-                self.average_gradient[row].mul_(self.beta).add_(flat, alpha=1 - self.beta)
             rows = [self.tasks.index(task) for task in names]
+            for k, task in enumerate(names):
+                self.average_gradient[rows[k]].mul_(self.beta).add_(jacobian[k] / scale[task], alpha=1 - self.beta)
             averages = self.average_gradient[rows]
             norms = averages.double().norm(dim=1)
             largest = norms.max()
@@ -119,18 +132,7 @@ class DBMTL(TaskWeighting):
             for k, task in enumerate(names):
                 combined.add_(averages[k], alpha=float(factors[k]) * scale[task])
         self.last_weights = {task: float(factors[k]) * scale[task] for k, task in enumerate(names)}
-        specific_loss = torch.stack([scale[task] * logs[task] for task in names]).sum()
-        reachable = [p for p in self._specific if p.requires_grad]
-        if reachable and specific_loss.requires_grad:
-            grads = torch.autograd.grad(specific_loss, reachable, allow_unused=True)
-            for p, g in zip(reachable, grads, strict=True):
-                if g is not None:
-                    p.grad = g.detach() if p.grad is None else p.grad + g
-        offset = 0
-        for p in self._shared:
-            piece = combined[offset : offset + p.numel()].view_as(p).to(p.dtype)
-            offset += p.numel()
-            p.grad = piece.clone() if p.grad is None else p.grad + piece
+        add_to_grad(self._shared, combined)
         return True
 
     def extra_repr(self) -> str:

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from mtlkit.balancing._base import TaskWeighting
+from mtlkit.balancing._jacobian import average_over_ranks, task_jacobian
 from mtlkit.balancing._shared import shared_modules_of
 
 __all__ = ["GradNorm"]
@@ -26,7 +27,8 @@ class GradNorm(TaskWeighting):
     where :math:`W` are the parameters of the last shared layer (the last of the model's
     ``shared_modules()``) and :math:`\bar G r_t^\alpha` is held constant (Sec. 3.2). Since
     :math:`w_t` is a scalar, :math:`G_t = w_t \lVert \nabla_W L_t \rVert`: one backward pass per task
-    through the heads and that layer only, and no second-order terms. The back-propagated scalar
+    through the heads and that layer only, and no second-order terms. Under DDP those gradients and
+    the losses are averaged over the ranks first, so every rank has the same weights. The back-propagated scalar
     is :math:`\sum_t \operatorname{sg}(w_t) L_t + L_\text{grad}`, so the model's gradient is that of
     the weighted loss and :math:`w`'s that of :math:`L_\text{grad}`; the weights must be given to
     the optimiser. After every step they are clipped at 0 and renormalised to
@@ -56,8 +58,6 @@ class GradNorm(TaskWeighting):
         torch.Size([2])
     """
 
-    supports_distributed = False  # per-rank gradient norms would give each rank its own weights
-
     initial_loss: torch.Tensor
 
     def __init__(self, tasks: Sequence[str], alpha: float = 1.5) -> None:
@@ -79,14 +79,12 @@ class GradNorm(TaskWeighting):
         names = list(losses)
         index = [self.tasks.index(task) for task in names]
         w = self.weight[index]
-        norms = []
-        for task in names:
-            grads = torch.autograd.grad(losses[task], self._layer, retain_graph=True, allow_unused=True)
-            squares = [g.double().pow(2).sum() for g in grads if g is not None]
-            norms.append(torch.stack(squares).sum().sqrt() if squares else torch.zeros((), dtype=torch.float64))
-        raw_norm = torch.stack(norms).to(w.dtype)
+        # The last layer's per-task gradients and the losses are those of the global batch under DDP,
+        # so every rank computes the same norms, ratios and weight gradients.
+        jacobian, _ = task_jacobian([losses[task] for task in names], self._layer, retain_graph=True)
+        raw_norm = average_over_ranks(jacobian).double().norm(dim=1).to(w.dtype)
         with torch.no_grad():
-            values = torch.stack([losses[task].detach().double() for task in names])
+            values = average_over_ranks(torch.stack([losses[task].detach().double() for task in names]))
             initial = self.initial_loss[index]
             initial = torch.where(torch.isnan(initial), values, initial)
             self.initial_loss[index] = initial
