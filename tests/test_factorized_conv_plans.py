@@ -19,7 +19,7 @@ from mtlkit.factorized import (
     best_convolution_multiply_adds,
     plan_convolution,
 )
-from mtlkit.factorized._conv_plan import WEIGHT_MODES, _projections
+from mtlkit.factorized._conv_plan import WEIGHT_MODES, _choices
 from mtlkit.nn import FactorizedConv2d
 
 METHODS: tuple[type[Factorization], ...] = (LAF, Tucker, TT, CP)
@@ -73,31 +73,30 @@ def test_every_conv_plan_equals_the_loop_in_float64(
 
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("shared", [True, False])
-def test_every_projection_and_order_of_the_convolution_equals_the_loop(
+def test_every_projection_and_kernel_of_the_convolution_equals_the_loop(
     method: type[Factorization], shared: bool
 ) -> None:
-    # Forcing each projection and each first pair after the unfolding (compose-first included)
+    # Forcing each projection and each kernel set (every factor in the kernel = composing first)
     # changes the cost, never the value; the planner's choice is the cheapest of them.
     torch.manual_seed(0)
     probe = FactorizedConv2d(3, 4, 3, 2, method, rule=Ranks(2), padding=1).double()
     x = _input(probe, 2, shared, 5, 5)
     subscripts, _ = probe.weight.network(WEIGHT_MODES)
+    names = probe.weight.factor_names
     image = "bihw" if shared else "tbihw"
-    costs = set()
-    for chosen in _projections(subscripts, probe.weight.factor_names, image):
-        project = [probe.weight.factor_names[n] for n in chosen]
-        operands = 1 + len(subscripts) - len(chosen)
-        for first in [(a, b) for a in range(operands) for b in range(a + 1, operands)]:
-            path = [first] + [(0, 1)] * (operands - 2)
-            layer = FactorizedConv2d(3, 4, 3, 2, method, rule=Ranks(2), padding=1, project=project, path=path)
-            layer = layer.double()
-            layer.load_state_dict(probe.state_dict())
-            _assert_equals_the_loop(layer, x.detach())
-            assert layer.plan is not None and layer.plan.project == tuple(project)
-            assert layer.plan.after.path == tuple(path)
-            costs.add(layer.plan.multiply_adds)
+    costs = []
+    for chosen, kernel in _choices(subscripts, names, image, None, None):
+        project, composed = [names[n] for n in chosen], [names[n] for n in kernel]
+        layer = FactorizedConv2d(3, 4, 3, 2, method, rule=Ranks(2), padding=1, project=project, kernel=composed)
+        layer = layer.double()
+        layer.load_state_dict(probe.state_dict())
+        _assert_equals_the_loop(layer, x.detach())
+        assert layer.plan is not None and layer.plan.project == tuple(project)
+        assert layer.plan.kernel_factors == tuple(composed)
+        costs.append(layer.plan.multiply_adds)
+    assert len(costs) > 1
     probe(x)
-    assert probe.plan is not None and probe.plan.multiply_adds <= min(costs)
+    assert probe.plan is not None and probe.plan.multiply_adds == min(costs)
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -154,7 +153,7 @@ def test_the_chosen_conv_plan_is_the_cheapest(
     assert plan.multiply_adds == best_convolution_multiply_adds(subscripts, shapes, image, window)
 
 
-def test_compressive_tucker_and_cp_project_the_image_before_unfolding() -> None:
+def test_compressive_tucker_and_cp_project_the_image_first() -> None:
     torch.manual_seed(0)
     tucker = FactorizedConv2d(32, 64, 3, 10, Tucker, rule=Ranks(3, 3, 8, 8, 4))
     tucker(torch.randn(8, 32, 12, 12))
@@ -163,11 +162,13 @@ def test_compressive_tucker_and_cp_project_the_image_before_unfolding() -> None:
     cp = FactorizedConv2d(32, 64, 3, 10, CP, rule=Ranks(6))
     cp(torch.randn(8, 32, 12, 12))
     assert cp.plan is not None and cp.plan.project[0] == "U2"  # CP: 1×1 in, depthwise window, 1×1 out
-    assert all("i" not in step.equation for step in cp.plan.after.steps)
+    assert cp.plan.kernel_factors == ("U0", "U1")
+    terms, result = cp.plan.convolution.equation.split("->")
+    assert terms.split(",")[0] == "bRpql" and set(terms.split(",")[1]) == set("pqR") and result == "bRl"  # depthwise
     full = FactorizedConv2d(1, 8, 5, 10, LAF, rule=Ranks(10))  # task rank = T: composing the kernels is cheapest
     full(torch.randn(8, 1, 28, 28))
-    assert full.plan is not None and full.plan.project == ()
-    assert [(s.left, s.right) for s in full.plan.after.steps] == [("L", "S"), ("x", "L·S")]
+    assert full.plan is not None and full.plan.project == () and full.plan.kernel_factors == ("L", "S")
+    assert full.plan.after is None
 
 
 def test_plans_are_cached_per_input_kind_and_shape_and_printable() -> None:
@@ -180,17 +181,18 @@ def test_plans_are_cached_per_input_kind_and_shape_and_printable() -> None:
     layer(torch.randn(4, 2, 6, 6))
     assert layer.plan is first and len(layer._plans) == 3
     assert first is not None and f"({first.multiply_adds:,} multiply-adds)" in str(first)
-    assert len(first.steps) == len(first.after.steps) + (0 if first.before is None else len(first.before.steps))
+    inner = [p for p in (first.before, first.kernel, first.after) if p is not None]
+    assert len(first.steps) == 1 + sum(len(p.steps) for p in inner)
 
 
 def test_bad_overrides_name_the_argument() -> None:
     with pytest.raises(ValueError, match=r"project must be a sequence of factor names among \('L', 'S'\)"):
         FactorizedConv2d(2, 3, 3, 2, LAF, rule=Ranks(1), project=["U9"])
     layer = FactorizedConv2d(2, 3, 3, 2, Tucker, rule=Ranks(1), project=["U0"])
-    with pytest.raises(ValueError, match=r"project=\('U0',\) must name factors without a kernel axis"):
+    with pytest.raises(ValueError, match=r"project=\('U0',\) must name factors among .* without a kernel axis"):
         layer(torch.randn(1, 2, 5, 5))
-    layer = FactorizedConv2d(2, 3, 3, 2, LAF, rule=Ranks(1), path=[(0, 5)])
-    with pytest.raises(ValueError, match="not a valid path"):
+    layer = FactorizedConv2d(2, 3, 3, 2, Tucker, rule=Ranks(1), kernel=["core", "U0"])
+    with pytest.raises(ValueError, match=r"must hold every factor with a kernel axis \(missing: \['U1'\]\)"):
         layer(torch.randn(1, 2, 5, 5))
     with pytest.raises(ValueError, match="smaller than the"):
         FactorizedConv2d(2, 3, 5, 2, LAF, rule=Ranks(1))(torch.randn(1, 2, 3, 3))

@@ -1,4 +1,4 @@
-r"""Convolution plans: a factorised convolution as two planned contractions around one unfolding.
+r"""Convolution plans: a factorised convolution as projection, one convolution and an einsum, cheapest first.
 
 A convolution of an image ``x[b, i, h, w]`` with a kernel ``W[p, q, i, o]`` is a contraction of
 the *unfolded* image ``X[b, i, p, q, l]`` (``l`` an output position; ``torch.nn.functional.unfold``)
@@ -8,19 +8,18 @@ with ``W`` over ``i, p, q``. For a factorised task-stacked kernel
 kernels first is one of them — has a cost in multiply-adds (the product of the sizes of all
 indices a step touches; for a step with ``X`` that is exactly the cost of the convolution it runs).
 
-Factors that carry neither kernel axis (``p``, ``q``) can also be contracted with the image
-*before* it is unfolded, at ``H·W`` instead of ``kh·kw·L`` positions: Tucker's ``U_in`` (then
-the rest is the Tucker-2 form of Kim et al. 2016: ``1×1`` in, core kernels, ``1×1`` out), CP's
-input factor (then CP-as-separable-convolution: ``1×1`` in, a depthwise window, ``1×1`` out,
-Lebedev et al. 2015), TT's input core. :func:`plan_convolution` plans both phases with
-:func:`~mtlkit.factorized.plan_contraction` for every connected set of such factors (none
-included) and keeps the cheapest total. No constant is fitted to any machine: the choice is by
-multiply-adds alone.
-
-Execution (:meth:`ConvolutionPlan.__call__`): a step that contracts the image over its window
-(and channels) runs as one ``conv2d`` — grouped when an index is kept on both sides (the task
-axis of per-task inputs, or a CP rank), ``1×1`` before the unfolding; a step that touches the
-image otherwise unfolds it and runs as ``torch.einsum``, as does every step between factors.
+Executing a step of ``X`` as such an einsum would materialise the unfolded image (``kh·kw``
+times the input); instead every plan applies the window exactly once, as one ``conv2d`` of the
+image with a kernel composed from the factors that carry a kernel axis (``p`` or ``q``) and any
+others chosen — grouped when an index stays on both sides (the task axis of per-task inputs, or
+a CP rank: depthwise). Before it, factors that carry neither kernel axis may meet the image at
+``H·W`` instead of ``kh·kw·H'·W'`` positions, as ``1×1`` convolutions: Tucker's ``U_in`` (the
+rest is then the Tucker-2 form of Kim et al. 2016: ``1×1`` in, core kernels, ``1×1`` out), CP's
+input factor (CP as a separable convolution, Lebedev et al. 2015: ``1×1`` in, a depthwise
+window, ``1×1`` out), TT's input core. After it, the remaining factors are an einsum.
+:func:`plan_convolution` tries every connected set of projected factors (none included) and
+every kernel set, plans each einsum with :func:`~mtlkit.factorized.plan_contraction`, and keeps
+the cheapest total in multiply-adds. No constant is fitted to any machine.
 """
 
 from __future__ import annotations
@@ -33,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from mtlkit.factorized._plan import ContractionPlan, best_multiply_adds, eager, plan_contraction
+from mtlkit.factorized._plan import ContractionPlan, ContractionStep, best_multiply_adds, eager, plan_contraction
 
 __all__ = ["ConvolutionPlan", "Window", "best_convolution_multiply_adds", "plan_convolution"]
 
@@ -141,20 +140,8 @@ def _conv_step(
     return "".join([*outer, *groups, *out]) + tail, z.reshape(*sizes, *shape)
 
 
-def _unfold(image: tuple[str, Tensor], window: Window) -> tuple[str, Tensor]:
-    """``…hw`` → ``…pql``: every kernel window of the image (``torch.nn.functional.unfold``)."""
-    xs, x = image
-    leading = x.shape[:-2]
-    flat = x.reshape(leading[0] if leading else 1, -1, *x.shape[-2:])
-    flat, padding = window.symmetric(flat)
-    unfolded = F.unfold(flat, window.kernel, window.dilation, padding, window.stride)
-    return xs[:-2] + KERNEL + POSITIONS, unfolded.reshape(*leading, *window.kernel, -1)
-
-
-def _run(
-    plan: ContractionPlan, image: Tensor, image_subscripts: str, factors: Sequence[Tensor], window: Window | None
-) -> tuple[str, Tensor]:
-    """Execute ``plan`` on ``[image, *factors]``; ``image`` (``…hw``) stays an image until a step needs it unfolded."""
+def _run(plan: ContractionPlan, image: Tensor, image_subscripts: str, factors: Sequence[Tensor]) -> tuple[str, Tensor]:
+    """Execute the projection ``plan`` on ``[image, *factors]``: image steps as ``1×1`` convolutions."""
     inputs = plan.equation.split("->")[0].split(",")
     live: list[tuple[str, Tensor, bool]] = [(image_subscripts, image, True)]
     live += [(s, t, False) for s, t in zip(inputs[1:], factors, strict=True)]
@@ -166,32 +153,35 @@ def _run(
         spatial = [t for t in taken if t[2]]
         if spatial and len(taken) == 2:
             other = taken[1] if taken[0][2] else taken[0]
-            done = _conv_step(spatial[0][:2], other[:2], result, window)
+            done = _conv_step(spatial[0][:2], other[:2], result, None)
             if done is not None:
-                live.append((*done, window is None))
+                live.append((*done, True))
                 continue
-        operands = [_unfold((s, t), window) if image and window is not None else (s, t) for s, t, image in taken]
-        still_image = window is None and bool(spatial)
-        equation = f"{','.join(s for s, _ in operands)}->{result}"
-        live.append((result, torch.einsum(equation, *(t for _, t in operands)), still_image))
+        equation = f"{','.join(s for s, _, _ in taken)}->{result}"
+        live.append((result, torch.einsum(equation, *(t for _, t, _ in taken)), bool(spatial)))
     ((subscripts, tensor, _),) = live
     return subscripts, tensor
 
 
 @dataclass(frozen=True)
 class ConvolutionPlan:
-    """A factorised convolution's plan: factors folded into the image, the unfolding, the rest.
+    """A factorised convolution's plan: projection, kernel, one convolution, the rest.
 
-    ``project`` names the factors contracted with the image before it is unfolded (``()``: none)
-    and ``before`` is that contraction's plan (``None`` without projection); ``after`` contracts
-    the unfolded (projected) image with the remaining factors into ``y[b, t, o, l]``.
-    ``multiply_adds`` is the total of both. Call it with the image and the factors (in
+    ``project`` names the factors contracted with the image before the window is applied
+    (``()``: none; ``before`` is that contraction's plan, run as ``1×1`` convolutions);
+    ``kernel_factors`` the factors composed into the kernel the (projected) image is convolved
+    with (``kernel`` is their plan, ``None`` for one factor); ``convolution`` is that step; and
+    ``after`` contracts its result with the remaining factors into ``y[b, t, o, l]`` (``None``
+    when none remain). ``multiply_adds`` is the total. Call it with the image and the factors (in
     :meth:`~mtlkit.factorized.Factorization.network` order) to run it.
     """
 
     project: tuple[str, ...]
     before: ContractionPlan | None
-    after: ContractionPlan
+    kernel_factors: tuple[str, ...]
+    kernel: ContractionPlan | None
+    convolution: ContractionStep
+    after: ContractionPlan | None
     window: Window
     multiply_adds: int
 
@@ -200,74 +190,122 @@ class ConvolutionPlan:
         by_name = dict(zip(names, factors, strict=True))
         subscripts = "bihw" if images.dim() == 4 else "tbihw"
         if self.before is not None:
-            subscripts, images = _run(
-                self.before, images, subscripts, [by_name[n] for n in self.before.names[1:]], None
-            )
-        result, outputs = _run(self.after, images, subscripts, [by_name[n] for n in self.after.names[1:]], self.window)
+            subscripts, images = _run(self.before, images, subscripts, [by_name[n] for n in self.before.names[1:]])
+        kernel_terms, conv_result = self.convolution.equation.split("->")
+        kernel_subscripts = kernel_terms.split(",")[1]
+        if self.kernel is None:
+            kernel = by_name[self.kernel_factors[0]]
+        else:
+            kernel = self.kernel([by_name[n] for n in self.kernel.names])
+        done = _conv_step((subscripts, images), (kernel_subscripts, kernel), conv_result, self.window)
+        assert done is not None, "a window step always contracts both kernel axes"
+        result, outputs = done
+        if self.after is not None:
+            result = self.after.equation.split("->")[1]
+            terms = self.after.equation.split("->")[0].split(",")
+            # The plan's first operand is the convolution's output, in the order _conv_step made it.
+            moved = outputs.permute(*(done[0].index(i) for i in terms[0]))
+            outputs = self.after([moved, *(by_name[n] for n in self.after.names[1:])])
         return outputs if result == OUTPUT else outputs.permute(*(result.index(i) for i in OUTPUT))
 
     @property
     def steps(self) -> tuple[str, ...]:
         """Every pairwise step, in order, as ``left · right: equation (multiply-adds)``."""
-        plans = [p for p in (self.before, self.after) if p is not None]
-        return tuple(f"{s.left} · {s.right}: {s.equation}  ({s.multiply_adds:,})" for p in plans for s in p.steps)
+        listed = [s for p in (self.before, self.kernel) if p is not None for s in p.steps]
+        listed.append(self.convolution)
+        listed += [] if self.after is None else list(self.after.steps)
+        return tuple(f"{s.left} · {s.right}: {s.equation}  ({s.multiply_adds:,})" for s in listed)
 
     def __str__(self) -> str:
         def indented(plan: ContractionPlan) -> str:
             return str(plan).replace("\n", "\n  ")
 
-        what = (
-            f"{', '.join(self.project)} contracted with the image before unfolding" if self.project else "no projection"
-        )
+        what = f"{', '.join(self.project)} contracted with the image first" if self.project else "no projection"
         lines = [f"convolution ({self.multiply_adds:,} multiply-adds), {what}"]
         if self.before is not None:
-            lines.append(f"  before unfolding: {indented(self.before)}")
-        lines.append(f"  unfolded: {indented(self.after)}")
+            lines.append(f"  1×1, before the window: {indented(self.before)}")
+        if self.kernel is not None:
+            lines.append(f"  kernel: {indented(self.kernel)}")
+        step = self.convolution
+        lines.append(f"  convolution: {step.left} ⊛ {step.right}: {step.equation}  ({step.multiply_adds:,})")
+        if self.after is not None:
+            lines.append(f"  after: {indented(self.after)}")
         return "\n".join(lines)
 
 
-def _projections(subscripts: Sequence[str], names: Sequence[str], image: str) -> list[tuple[int, ...]]:
-    """Sets of factors that may meet the image before unfolding: window-free, connected to the image."""
-    free = [n for n, s in enumerate(subscripts) if not any(k in s for k in KERNEL)]
+def _connected_sets(
+    subscripts: Sequence[str], allowed: Sequence[int], start: set[str], required: Sequence[int] = ()
+) -> list[tuple[int, ...]]:
+    """Sets of ``allowed`` factors connected to the indices ``start`` (through shared indices), each
+    containing ``required``; with ``required``, the set may start anywhere among them."""
     found: list[tuple[int, ...]] = []
 
     def grow(chosen: tuple[int, ...], reach: set[str]) -> None:
         if chosen in found:
             return
         found.append(chosen)
-        for n in free:
+        for n in allowed:
             if n not in chosen and reach & set(subscripts[n]):
                 grow(tuple(sorted((*chosen, n))), reach | set(subscripts[n]))
 
-    grow((), set(image) - set(SPATIAL))
-    return sorted(found, key=lambda c: (len(c), c))
+    if required:
+        grow(tuple(sorted(required)), start.union(*(subscripts[n] for n in required)))
+    else:
+        grow((), start)
+    return sorted((c for c in found if set(required) <= set(c)), key=lambda c: (len(c), c))
+
+
+def _projections(subscripts: Sequence[str], names: Sequence[str], image: str) -> list[tuple[int, ...]]:
+    """Sets of factors that may meet the image before the window: window-free, connected to the image."""
+    free = [n for n, s in enumerate(subscripts) if not any(k in s for k in KERNEL)]
+    return _connected_sets(subscripts, free, set(image) - set(SPATIAL))
+
+
+def _kernels(subscripts: Sequence[str], rest: Sequence[int]) -> list[tuple[int, ...]]:
+    """Sets of the remaining factors that can form the kernel: all that carry a kernel axis, and
+    any connected others."""
+    windowed = [n for n in rest if any(k in subscripts[n] for k in KERNEL)]
+    return _connected_sets(subscripts, rest, set(), windowed)
+
+
+Einsum = tuple[list[str], str, list[tuple[int, ...]], list[str]]
 
 
 @dataclass(frozen=True)
-class _Phases:
-    """The two einsums of one projection choice: subscripts and shapes of each phase."""
+class _Stages:
+    """The einsums of one (projection, kernel) choice and the convolution between them."""
 
-    before: tuple[list[str], str, list[tuple[int, ...]], list[str]] | None
-    after: tuple[list[str], str, list[tuple[int, ...]], list[str]]
+    before: Einsum | None
+    kernel: Einsum | None
+    convolution: ContractionStep
+    after: Einsum | None
 
 
-def _phases(
+def _needed(subscripts: Sequence[str], others: Sequence[int], *extra: str) -> set[str]:
+    return set(OUTPUT).union(*(subscripts[n] for n in others), *extra)
+
+
+def _stages(
     chosen: tuple[int, ...],
+    kernel: tuple[int, ...],
     subscripts: Sequence[str],
     shapes: Sequence[Sequence[int]],
     names: Sequence[str],
     image: str,
     image_shape: Sequence[int],
     window: Window,
-) -> _Phases:
+) -> _Stages:
     size = dict(zip(image, image_shape, strict=True))
     for term, shape in zip(subscripts, shapes, strict=True):
         size.update(zip(term, shape, strict=True))
+    height, width = window.output_size(size["h"], size["w"])
+    size["l"] = height * width
+    size["p"], size["q"] = window.kernel
     rest = [n for n in range(len(subscripts)) if n not in chosen]
     before = None
-    projected = image
+    projected, label = image, "x"
     if chosen:
-        needed = set(OUTPUT).union(*(subscripts[n] for n in rest))
+        needed = _needed(subscripts, rest)
         seen = dict.fromkeys(image[:-2] + "".join(subscripts[n] for n in chosen))
         projected = "".join(i for i in seen if i in needed) + SPATIAL
         before = (
@@ -276,17 +314,75 @@ def _phases(
             [tuple(image_shape), *(tuple(shapes[n]) for n in chosen)],
             ["x", *(names[n] for n in chosen)],
         )
-    height, width = window.output_size(size["h"], size["w"])
-    unfolded = projected[:-2] + KERNEL + POSITIONS
-    unfolded_shape = (*(size[i] for i in projected[:-2]), *window.kernel, height * width)
-    label = "x" if not chosen else "·".join(["x", *(names[n] for n in chosen)])
-    after = (
-        [unfolded, *(subscripts[n] for n in rest)],
-        OUTPUT,
-        [unfolded_shape, *(tuple(shapes[n]) for n in rest)],
-        [label, *(names[n] for n in rest)],
+        label = "·".join(["x", *(names[n] for n in chosen)])
+    others = [n for n in rest if n not in kernel]
+    kernel_seen = dict.fromkeys("".join(subscripts[n] for n in kernel))
+    kernel_subscripts = "".join(i for i in kernel_seen if i in _needed(subscripts, others, projected, KERNEL))
+    kernel_einsum = None
+    if len(kernel) > 1:
+        kernel_einsum = (
+            [subscripts[n] for n in kernel],
+            kernel_subscripts,
+            [tuple(shapes[n]) for n in kernel],
+            [names[n] for n in kernel],
+        )
+    channels = projected[:-2]
+    involved = dict.fromkeys(channels + kernel_subscripts + POSITIONS)
+    result = "".join(i for i in involved if i in _needed(subscripts, others, POSITIONS) and i not in KERNEL)
+    if not others:
+        result = "".join(sorted(result, key=OUTPUT.index))
+    kernel_name = "·".join(names[n] for n in kernel)
+    step = ContractionStep(
+        label,
+        kernel_name,
+        f"{channels + KERNEL + POSITIONS},{kernel_subscripts}->{result}",
+        math.prod(size[i] for i in involved),
     )
-    return _Phases(before, after)
+    after = None
+    if others:
+        after = (
+            [result, *(subscripts[n] for n in others)],
+            OUTPUT,
+            [tuple(size[i] for i in result), *(tuple(shapes[n]) for n in others)],
+            [f"{label}⊛{kernel_name}", *(names[n] for n in others)],
+        )
+    return _Stages(before, kernel_einsum, step, after)
+
+
+def _choices(
+    subscripts: Sequence[str],
+    names: Sequence[str],
+    image: str,
+    project: Sequence[str] | None,
+    kernel: Sequence[str] | None,
+) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
+    def indices(chosen: Sequence[str], what: str, windowed_ok: bool) -> tuple[int, ...]:
+        unknown = [n for n in chosen if n not in names]
+        windowed = [n for n in chosen if n in names and any(k in subscripts[names.index(n)] for k in KERNEL)]
+        if unknown or (windowed and not windowed_ok):
+            raise ValueError(
+                f"plan_convolution: {what}={tuple(chosen)} must name factors among {tuple(names)}"
+                + ("" if windowed_ok else " without a kernel axis")
+                + f" (unknown: {unknown}, with a kernel axis: {windowed})"
+            )
+        return tuple(sorted(names.index(n) for n in chosen))
+
+    projections = _projections(subscripts, names, image) if project is None else [indices(project, "project", False)]
+    pairs = []
+    for chosen in projections:
+        rest = [n for n in range(len(subscripts)) if n not in chosen]
+        if kernel is None:
+            pairs += [(chosen, k) for k in _kernels(subscripts, rest)]
+            continue
+        forced = indices(kernel, "kernel", True)
+        missing = [names[n] for n in rest if any(k in subscripts[n] for k in KERNEL) and n not in forced]
+        if set(forced) & set(chosen) or missing:
+            raise ValueError(
+                f"plan_convolution: kernel={tuple(kernel)} must hold every factor with a kernel axis "
+                f"(missing: {missing}) and none of project={tuple(names[n] for n in chosen)}"
+            )
+        pairs.append((chosen, forced))
+    return pairs
 
 
 @eager
@@ -298,45 +394,42 @@ def plan_convolution(
     window: Window,
     *,
     project: Sequence[str] | None = None,
-    path: Sequence[Sequence[int]] | None = None,
+    kernel: Sequence[str] | None = None,
 ) -> ConvolutionPlan:
     """The cheapest plan for a convolution whose kernel ``W[p, q, i, o, t]`` is the network ``subscripts``.
 
     ``image_shape`` is ``(B, C, H, W)`` (one batch for every task) or ``(T, B, C, H, W)``.
-    ``project`` forces the factors contracted before unfolding (``()``: none) and ``path`` the
-    order after it (opt_einsum's format; operands: the unfolded image, then the remaining factors
-    in network order); with ``path`` and no ``project``, nothing is projected.
+    ``project`` forces the factors contracted with the image first (``()``: none) and ``kernel``
+    the factors composed into the convolution kernel (all that carry a kernel axis, plus any
+    others); each ``None`` lets the planner choose.
 
     >>> window = Window((3, 3), padding=(1, 1, 1, 1))
     >>> plan = plan_convolution(["pqioK", "Kt"], [(3, 3, 16, 8, 2), (2, 4)], ["L", "S"], (8, 16, 10, 10), window)
-    >>> plan.project, plan.multiply_adds  # 2 basis kernels, then mixing; the 4 composed kernels: 3,695,616
-    ((), 1894400)
+    >>> plan.kernel_factors, plan.multiply_adds  # 2 basis kernels, then mixing; the 4 composed kernels: 3,695,616
+    (('L',), 1894400)
     """
     image = "bihw" if len(image_shape) == 4 else "tbihw"
     if len(names) != len(subscripts) or len(shapes) != len(subscripts):
         raise ValueError(f"plan_convolution: {len(names)} names and {len(shapes)} shapes for {len(subscripts)} factors")
-    if project is None and path is not None:
-        project = ()
-    if project is None:
-        choices = _projections(subscripts, names, image)
-    else:
-        unknown = [n for n in project if n not in names]
-        windowed = [n for n in project if n in names and any(k in subscripts[names.index(n)] for k in KERNEL)]
-        if unknown or windowed:
-            raise ValueError(
-                f"plan_convolution: project={tuple(project)} must name factors without a kernel axis "
-                f"among {tuple(names)} (unknown: {unknown}, with a kernel axis: {windowed})"
-            )
-        choices = [tuple(sorted(names.index(n) for n in project))]
     best: ConvolutionPlan | None = None
-    for chosen in choices:
-        phases = _phases(chosen, subscripts, shapes, names, image, image_shape, window)
-        before = None if phases.before is None else plan_contraction(*phases.before)
-        after = plan_contraction(*phases.after, path=path)
-        total = after.multiply_adds + (0 if before is None else before.multiply_adds)
+    for chosen, kernel_set in _choices(subscripts, names, image, project, kernel):
+        stages = _stages(chosen, kernel_set, subscripts, shapes, names, image, image_shape, window)
+        before = None if stages.before is None else plan_contraction(*stages.before)
+        composed = None if stages.kernel is None else plan_contraction(*stages.kernel)
+        after = None if stages.after is None else plan_contraction(*stages.after)
+        total = stages.convolution.multiply_adds + sum(p.multiply_adds for p in (before, composed, after) if p)
         if best is None or total < best.multiply_adds:
-            best = ConvolutionPlan(tuple(names[n] for n in chosen), before, after, window, total)
-    assert best is not None  # the empty projection is always a choice
+            best = ConvolutionPlan(
+                tuple(names[n] for n in chosen),
+                before,
+                tuple(names[n] for n in kernel_set),
+                composed,
+                stages.convolution,
+                after,
+                window,
+                total,
+            )
+    assert best is not None  # no projection, every factor in the kernel, is always a choice
     return best
 
 
@@ -346,9 +439,9 @@ def best_convolution_multiply_adds(
     image_shape: Sequence[int],
     window: Window,
 ) -> int:
-    """Minimal multiply-adds over every projection and every pairwise order of both phases.
+    """Minimal multiply-adds over every projection, every kernel and every pairwise order of each einsum.
 
-    The independent oracle for :func:`plan_convolution` (:func:`best_multiply_adds` per phase).
+    The independent oracle for :func:`plan_convolution` (:func:`best_multiply_adds` per einsum).
 
     >>> window = Window((3, 3), padding=(1, 1, 1, 1))
     >>> best_convolution_multiply_adds(["pqioK", "Kt"], [(3, 3, 16, 8, 2), (2, 4)], (8, 16, 10, 10), window)
@@ -357,10 +450,11 @@ def best_convolution_multiply_adds(
     image = "bihw" if len(image_shape) == 4 else "tbihw"
     names = [f"f{n}" for n in range(len(subscripts))]
     totals = []
-    for chosen in _projections(subscripts, names, image):
-        phases = _phases(chosen, subscripts, shapes, names, image, image_shape, window)
-        total = best_multiply_adds(*phases.after[:3])
-        if phases.before is not None:
-            total += best_multiply_adds(*phases.before[:3])
+    for chosen, kernel_set in _choices(subscripts, names, image, None, None):
+        stages = _stages(chosen, kernel_set, subscripts, shapes, names, image, image_shape, window)
+        total = stages.convolution.multiply_adds
+        for einsum in (stages.before, stages.kernel, stages.after):
+            if einsum is not None:
+                total += best_multiply_adds(*einsum[:3])
         totals.append(total)
     return min(totals)

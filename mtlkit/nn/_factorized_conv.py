@@ -20,8 +20,6 @@ from mtlkit.nn._factorized_base import (
     stacked_biases,
 )
 
-Path = Sequence[Sequence[int]]
-
 
 class FactorizedConv2d(FactorizedLayer):
     """``T`` convolutions whose stacked kernel ``W`` is a :class:`~mtlkit.factorized.Factorization`.
@@ -33,13 +31,14 @@ class FactorizedConv2d(FactorizedLayer):
     Input is either shared, ``(B, C, H, W)``, or per task, ``(T, B, C, H, W)``; output is
     ``(T, B, out, H', W')`` (a view of a batch-major ``(B, T·out, H', W')`` buffer). The forward
     pass is one contraction of the unfolded input ``X[b, i, p, q, l]`` with the factor network,
-    with the factors that carry no kernel axis optionally contracted into the image before it is
-    unfolded (Tucker-2 and CP-as-separable-convolution forms); of all such choices and all
-    pairwise orders (composing the kernels first is one) the one with the fewest multiply-adds
-    runs (:func:`~mtlkit.factorized.plan_convolution`). Steps that contract the image over its
-    window run as one (grouped) ``conv2d``, the others as ``torch.einsum``. The plan is made once
-    per (shared or per-task, batch, height, width, device, dtype) and cached; :attr:`plan` shows
-    the last one used, :meth:`plan_for` any other.
+    run as: the factors that carry no kernel axis that meet the image first (``1×1``
+    convolutions; Tucker-2 and CP-as-separable-convolution forms), the kernel composed from the
+    factors that carry the window (and any others chosen), one (grouped) ``conv2d`` of the two,
+    and an einsum of the rest. Of all such choices and all pairwise orders within them (composing
+    the kernels first is one) the one with the fewest multiply-adds runs
+    (:func:`~mtlkit.factorized.plan_convolution`). The plan is made once per (shared or per-task,
+    batch, height, width, device, dtype) and cached; :attr:`plan` shows the last one used,
+    :meth:`plan_for` any other.
 
     Args:
         in_channels, out_channels, kernel_size, num_tasks: layer sizes and number of tasks ``T``.
@@ -48,10 +47,9 @@ class FactorizedConv2d(FactorizedLayer):
         rule: rank rule of the random init (a :class:`~mtlkit.factorized.RankRule`, an ``int``
             cap or a tuple of ranks); default ``RelativeError(0.1)`` on a random dense draw.
         bias: learn per-task biases.
-        project: override: the factors (by name) contracted with the image before unfolding
-            (``()``: none).
-        path: override: the contraction path after unfolding (opt_einsum's format; operands: the
-            unfolded, projected image first, then the remaining factors in network order).
+        project: override: the factors (by name) contracted with the image first (``()``: none).
+        kernel: override: the factors (by name) composed into the kernel the image is convolved
+            with (every factor with a kernel axis, plus any others).
         eps, ranks: deprecated spellings of ``rule``.
 
     >>> from mtlkit.factorized import Ranks, Tucker
@@ -79,7 +77,7 @@ class FactorizedConv2d(FactorizedLayer):
         rule: RankRule | int | Sequence[int] | None = None,
         bias: bool = True,
         project: Sequence[str] | None = None,
-        path: Path | None = None,
+        kernel: Sequence[str] | None = None,
         eps: float | None = None,
         ranks: int | Sequence[int] | None = None,
         _weight: Factorization | None = None,
@@ -103,12 +101,12 @@ class FactorizedConv2d(FactorizedLayer):
         self.stride, self.dilation = _pair(stride), _pair(dilation)
         self.padding = padding if isinstance(padding, str) else _pair(padding)
         self.window = Window.of(self.kernel_size, self.stride, self.dilation, self.padding)
-        if project is not None:
-            names = self.weight.factor_names
-            if isinstance(project, str) or any(n not in names for n in project):
-                raise ValueError(f"{what}: project must be a sequence of factor names among {names}, got {project!r}")
+        names = self.weight.factor_names
+        for argument, value in (("project", project), ("kernel", kernel)):
+            if value is not None and (isinstance(value, str) or any(n not in names for n in value)):
+                raise ValueError(f"{what}: {argument} must be a sequence of factor names among {names}, got {value!r}")
         self.project = None if project is None else tuple(project)
-        self.path = None if path is None else tuple(tuple(step) for step in path)
+        self.kernel = None if kernel is None else tuple(kernel)
         self._plans: dict[tuple[object, ...], ConvolutionPlan] = {}
         self._last_plan: ConvolutionPlan | None = None
 
@@ -120,7 +118,7 @@ class FactorizedConv2d(FactorizedLayer):
         rule: RankRule | int | Sequence[int] | None = None,
         *,
         project: Sequence[str] | None = None,
-        path: Path | None = None,
+        kernel: Sequence[str] | None = None,
         eps: float | None = None,
         ranks: int | Sequence[int] | None = None,
     ) -> FactorizedConv2d:
@@ -128,7 +126,7 @@ class FactorizedConv2d(FactorizedLayer):
 
         Kernels ``(out, in, kh, kw)`` are permuted to ``(kh, kw, in, out)``, stacked on a last task
         axis and decomposed directly under ``rule`` (default ``RelativeError(0.1)``); biases are
-        copied. ``project`` and ``path`` override the planner as in the constructor.
+        copied. ``project`` and ``kernel`` override the planner as in the constructor.
 
         >>> from mtlkit.factorized import Tucker, RelativeError
         >>> _ = torch.manual_seed(0)
@@ -167,7 +165,7 @@ class FactorizedConv2d(FactorizedLayer):
         return cls(
             first.in_channels, first.out_channels, first.kernel_size, len(layers), kind,  # type: ignore[arg-type]
             stride=first.stride, padding=first.padding, dilation=first.dilation,  # type: ignore[arg-type]
-            project=project, path=path, _weight=weight,
+            project=project, kernel=kernel, _weight=weight,
             _bias=biases if isinstance(biases, Tensor) else None, bias=biases is not False,
         )  # fmt: skip
 
@@ -223,7 +221,7 @@ class FactorizedConv2d(FactorizedLayer):
                 image if shared else (self.num_tasks, *image),
                 self.window,
                 project=self.project,
-                path=self.path,
+                kernel=self.kernel,
             )
             self._plans[key] = plan
         return plan
