@@ -19,7 +19,10 @@ algorithm could help.
   against ``T`` dense layers, the chosen plan's multiply-adds against the best order's
   (:func:`mtlkit.factorized.best_multiply_adds`), and, for Tucker, the time against a TensorLy-Torch
   Tucker tensor at equal ranks. Targets: plan ≤ 1.1 × best; time ratio ≤ 1.5 × FLOP ratio; ≥ 2×
-  faster than TensorLy-Torch. ``grid/summary`` counts the points meeting each and lists the others.
+  faster than TensorLy-Torch. The same for planned convolutions on 6 shapes (``CONV_GRID_SHAPES``:
+  T ∈ {2, 10, 50}, 1–64 channels, kernels 3–5, images 8–32, batch 8–64; TensorLy-Torch: a Tucker
+  tensor over ``(T, out, in, kh, kw)``, reconstructed, then ``conv2d`` per task). ``grid/summary``
+  counts the points meeting each target and lists the others.
 * ``vs_tltorch``: ours against TensorLy-Torch's ``FactorizedLinear`` with ``n_layers=T`` (one
   joint Tucker tensor, called once per task index), if ``tltorch`` is importable.
 
@@ -56,7 +59,18 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from benchmarks._timing import compare
 from mtlkit.factorization import tt_feasible_ranks
-from mtlkit.factorized import CP, LAF, TT, Factorization, Ranks, RelativeError, Tucker, best_multiply_adds
+from mtlkit.factorized import (
+    CP,
+    LAF,
+    TT,
+    Factorization,
+    Ranks,
+    RelativeError,
+    Tucker,
+    best_convolution_multiply_adds,
+    best_multiply_adds,
+)
+from mtlkit.factorized._conv_plan import WEIGHT_MODES
 from mtlkit.nn import DMTRLNet, FactorizedConv2d, FactorizedLinear
 
 RUNS_ON_ACCELERATORS = True  # `python -m benchmarks --device` passes the device to run()
@@ -361,8 +375,49 @@ def _tltorch_tucker(layer: FactorizedLinear, x: Tensor, shared: bool) -> tuple[n
     return holder, forward
 
 
+def _grid_point(
+    name: str,
+    layer: FactorizedLinear | FactorizedConv2d,
+    dense: nn.ModuleList,
+    x: Tensor,
+    shared: bool,
+    best: int,
+    dense_multiply_adds: int,
+    theirs: tuple[nn.Module, Callable[[], Tensor]] | None,
+    repeats: int,
+) -> dict:
+    """One grid entry: time and FLOP ratio against ``T`` dense layers, plan against best, vs TensorLy-Torch."""
+    plan = layer.plan
+    assert plan is not None
+    dense_step = _training_step(dense, _dense_forward(dense, x, shared=shared))
+    ours_step = _training_step(layer, lambda: layer(x))
+    entry = {
+        "name": name,
+        **compare(dense_step, ours_step, repeats),
+        "flop_ratio": _flops(ours_step) / _flops(dense_step),
+        "plan": str(plan),
+        "plan_multiply_adds": plan.multiply_adds,
+        "best_multiply_adds": best,
+        "plan_vs_best": plan.multiply_adds / best,
+        "dense_multiply_adds": dense_multiply_adds,
+        "ranks": list(layer.ranks),
+        "params_ours": layer.parameter_count(),
+        "params_dense": sum(p.numel() for p in dense.parameters()),
+        "target": f"plan_vs_best <= {PLAN_TARGET}; ratio <= {TIME_TARGET} x flop_ratio",
+    }
+    entry["time_vs_flop"] = entry["ratio"] / entry["flop_ratio"]
+    entry["meets_plan_target"] = entry["plan_vs_best"] <= PLAN_TARGET
+    entry["meets_time_target"] = entry["time_vs_flop"] <= TIME_TARGET
+    if theirs is not None:
+        holder, their_forward = theirs
+        versus = compare(_training_step(holder, their_forward), ours_step, repeats)
+        entry["vs_tltorch_ratio"] = versus["ratio"]
+        entry["meets_tltorch_target"] = versus["ratio"] <= 0.5
+    return entry
+
+
 def _grid_entries(repeats: int, device: torch.device, shapes: tuple[tuple[int, int, int, int], ...]) -> list[dict]:
-    """Every grid point: planned linear layer vs ``T`` dense layers, plan vs best order, vs TensorLy-Torch."""
+    """Every linear grid point: planned layer vs ``T`` dense layers, plan vs best order, vs TensorLy-Torch."""
     entries = []
     point = 0
     for tasks, fan_in, fan_out, batch in shapes:
@@ -380,48 +435,114 @@ def _grid_entries(repeats: int, device: torch.device, shapes: tuple[tuple[int, i
                 subscripts, output = plan.equation.split("->")
                 shapes_now = [tuple(x.shape), *(tuple(t.shape) for t in layer._network(shared)[1])]
                 best = best_multiply_adds(subscripts.split(","), output, shapes_now)
-                dense_step = _training_step(dense, _dense_forward(dense, x, shared=shared))
-                ours_step = _training_step(layer, lambda layer=layer, x=x: layer(x))
                 where = "shared" if shared else "per-task"
                 name = f"grid/{kind} T={tasks} {fan_in}->{fan_out} B={batch} {setting} {where}"
-                entry = {
-                    "name": name,
-                    **compare(dense_step, ours_step, repeats),
-                    "flop_ratio": _flops(ours_step) / _flops(dense_step),
-                    "plan": str(plan),
-                    "plan_multiply_adds": plan.multiply_adds,
-                    "best_multiply_adds": best,
-                    "plan_vs_best": plan.multiply_adds / best,
-                    "dense_multiply_adds": tasks * batch * fan_in * fan_out,
-                    "ranks": list(layer.ranks),
-                    "params_ours": layer.parameter_count(),
-                    "params_dense": sum(p.numel() for p in dense.parameters()),
-                    "target": f"plan_vs_best <= {PLAN_TARGET}; ratio <= {TIME_TARGET} x flop_ratio",
-                }
-                entry["time_vs_flop"] = entry["ratio"] / entry["flop_ratio"]
-                entry["meets_plan_target"] = entry["plan_vs_best"] <= PLAN_TARGET
-                entry["meets_time_target"] = entry["time_vs_flop"] <= TIME_TARGET
-                if kind == "tucker":
-                    made = _tltorch_tucker(layer, x, shared)
-                    if made is not None:
-                        holder, their_forward = made
-                        versus = compare(_training_step(holder, their_forward), ours_step, repeats)
-                        entry["vs_tltorch_ratio"] = versus["ratio"]
-                        entry["meets_tltorch_target"] = versus["ratio"] <= 0.5
-                entries.append(entry)
+                theirs = _tltorch_tucker(layer, x, shared) if kind == "tucker" else None
+                dense_multiply_adds = tasks * batch * fan_in * fan_out
+                entries.append(_grid_point(name, layer, dense, x, shared, best, dense_multiply_adds, theirs, repeats))
+    return entries
+
+
+# (T, in, out, kernel, image size, batch): a first layer on colour images, a wide 3×3 layer, the
+# DMTRL LeNet's two convolutions, and small layers with many tasks (overhead-bound).
+CONV_GRID_SHAPES: tuple[tuple[int, int, int, int, int, int], ...] = (
+    (2, 3, 32, 3, 32, 32), (2, 64, 64, 3, 16, 16), (10, 1, 32, 5, 28, 64),
+    (10, 32, 64, 4, 12, 64), (10, 16, 16, 3, 8, 8), (50, 8, 16, 3, 8, 16),
+)  # fmt: skip
+
+
+def _conv_grid_dense(
+    tasks: int, cin: int, cout: int, kernel: int, related: bool, device: torch.device
+) -> nn.ModuleList:
+    layers = nn.ModuleList(nn.Conv2d(cin, cout, kernel) for _ in range(tasks))
+    if related:
+        with torch.no_grad():
+            common = layers[0].weight.clone()
+            for layer in layers:
+                layer.weight.mul_(0.3).add_(common)
+    return layers.to(device)
+
+
+def _conv_grid_layer(kind: str, setting: str, dense: nn.ModuleList) -> FactorizedConv2d:
+    first = dense[0]
+    if setting != "rank4":
+        return FactorizedConv2d.from_dense(list(dense), KINDS[kind], RelativeError(0.1))
+    if kind == "cp":  # timing only: random rank-4 factors instead of a slow ALS fit of a random draw
+        shape = (*first.kernel_size, first.in_channels, first.out_channels, len(dense))
+        weight = CP(shape, *(torch.randn(d, 4) * d**-0.5 for d in shape))
+        return FactorizedConv2d(
+            first.in_channels, first.out_channels, first.kernel_size, len(dense), CP, _weight=weight
+        )
+    return FactorizedConv2d(
+        first.in_channels, first.out_channels, first.kernel_size, len(dense), KINDS[kind], rule=Ranks(4)
+    )
+
+
+def _tltorch_tucker_conv(
+    layer: FactorizedConv2d, x: Tensor, shared: bool
+) -> tuple[nn.Module, Callable[[], Tensor]] | None:
+    """A TensorLy-Torch Tucker tensor over ``(T, out, in, kh, kw)`` at our ranks, then ``conv2d`` per task."""
+    try:
+        import tltorch
+    except ImportError:
+        return None
+    k_h, k_w, k_in, k_out, k_task = layer.ranks
+    shape = (layer.num_tasks, layer.out_channels, layer.in_channels, *layer.kernel_size)
+    theirs = tltorch.FactorizedTensor.new(shape, rank=(k_task, k_out, k_in, k_h, k_w), factorization="tucker")
+    theirs.normal_(0, 0.02)
+    biases = nn.Parameter(torch.zeros(layer.num_tasks, layer.out_channels))
+    holder = nn.ModuleList([theirs]).append(nn.ParameterList([biases])).to(x.device)
+
+    def forward() -> Tensor:
+        weights = theirs.to_tensor()
+        return torch.stack(
+            [nn.functional.conv2d(x if shared else x[t], weights[t], biases[t]) for t in range(layer.num_tasks)]
+        )
+
+    return holder, forward
+
+
+def _conv_grid_entries(
+    repeats: int, device: torch.device, shapes: tuple[tuple[int, int, int, int, int, int], ...]
+) -> list[dict]:
+    """Every conv grid point, measured as the linear ones (:func:`_grid_point`)."""
+    entries = []
+    point = 0
+    for tasks, cin, cout, kernel, size, batch in shapes:
+        for setting in GRID_RANKS:
+            dense = _conv_grid_dense(tasks, cin, cout, kernel, setting.endswith("-related"), device)
+            for kind in GRID_KINDS[setting]:
+                shared = point % 2 == 0
+                point += 1
+                torch.manual_seed(point)
+                layer = _conv_grid_layer(kind, setting, dense).to(device)
+                x = torch.randn(*(() if shared else (tasks,)), batch, cin, size, size, device=device)
+                layer(x)
+                subscripts, tensors = layer.weight.network(WEIGHT_MODES)
+                best = best_convolution_multiply_adds(subscripts, [t.shape for t in tensors], x.shape, layer.window)
+                where = "shared" if shared else "per-task"
+                name = f"grid/{kind} conv T={tasks} {cin}->{cout} k={kernel} {size}x{size} B={batch} {setting} {where}"
+                theirs = _tltorch_tucker_conv(layer, x, shared) if kind == "tucker" else None
+                positions = (size - kernel + 1) ** 2
+                dense_multiply_adds = tasks * batch * positions * cin * cout * kernel * kernel
+                entries.append(_grid_point(name, layer, dense, x, shared, best, dense_multiply_adds, theirs, repeats))
+    return entries
+
+
+def _grid_summary(entries: list[dict]) -> dict:
     failing = [e["name"] for e in entries if not (e["meets_plan_target"] and e["meets_time_target"])]
     slow = [e["name"] for e in entries if e.get("meets_tltorch_target") is False]
-    entries.append({
+    return {
         "name": "grid/summary",
         "points": len(entries),
+        "conv_points": sum(" conv " in e["name"] for e in entries),
         "plan_target_met": sum(e["meets_plan_target"] for e in entries),
         "time_target_met": sum(e["meets_time_target"] for e in entries),
         "tltorch_points": sum("vs_tltorch_ratio" in e for e in entries),
         "tltorch_target_met": sum(e.get("meets_tltorch_target") is True for e in entries),
         "exceptions": failing,
         "slower_than_half_tltorch": slow,
-    })  # fmt: skip
-    return entries
+    }
 
 
 def run(quick: bool = False, device: str | torch.device = "cpu") -> list[dict]:
@@ -445,7 +566,9 @@ def run(quick: bool = False, device: str | torch.device = "cpu") -> list[dict]:
     ]
     results += _network_entries(8 if quick else DEFAULT_BATCH, repeats, network_methods, device)
     results += _tltorch_entries(8 if quick else DEFAULT_BATCH, repeats, device)
-    results += _grid_entries(3 if quick else 5, device, GRID_SHAPES[4:5] if quick else GRID_SHAPES)
+    grid = _grid_entries(3 if quick else 5, device, GRID_SHAPES[4:5] if quick else GRID_SHAPES)
+    grid += _conv_grid_entries(3 if quick else 5, device, CONV_GRID_SHAPES[4:5] if quick else CONV_GRID_SHAPES)
+    results += [*grid, _grid_summary(grid)]
     return results
 
 

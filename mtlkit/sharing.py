@@ -79,9 +79,10 @@ def sharing_strength_of_factor(task_factor: Tensor, normalization: SharingNormal
 def sharing_strength(layer: FactorizedLayer, normalization: SharingNormalization = "softmax") -> float:
     """ρ of one factorised layer, from its S-like factor (:meth:`FactorizedLayer.task_factor`).
 
+    >>> from mtlkit.factorized import LAF, Ranks
     >>> from mtlkit.nn import FactorizedLinear
     >>> _ = torch.manual_seed(0)
-    >>> 0.0 <= sharing_strength(FactorizedLinear(4, 3, 5, "laf", ranks=2)) <= 1.0
+    >>> 0.0 <= sharing_strength(FactorizedLinear(4, 3, 5, LAF, Ranks(2))) <= 1.0
     True
     """
     with torch.no_grad():
@@ -91,8 +92,9 @@ def sharing_strength(layer: FactorizedLayer, normalization: SharingNormalization
 def sharing_report(model: nn.Module, normalization: SharingNormalization = "softmax") -> dict[str, float]:
     """``{qualified layer name: ρ}`` for every factorised layer of ``model`` with ≥ 2 tasks.
 
+    >>> from mtlkit.factorized import LAF, Ranks
     >>> from mtlkit.nn import FactorizedLinear
-    >>> model = nn.Sequential(FactorizedLinear(4, 3, 2, "laf", ranks=1), nn.ReLU())
+    >>> model = nn.Sequential(FactorizedLinear(4, 3, 2, LAF, Ranks(1)), nn.ReLU())
     >>> sharing_report(model, "abs")
     {'0': 1.0}
     """

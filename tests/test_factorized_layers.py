@@ -108,18 +108,6 @@ def test_conv_batched_forward_and_backward_equal_the_loop(
     layer = FactorizedConv2d(2, 3, 3, tasks, method, stride=stride, padding=padding, rule=Ranks(2))  # type: ignore[arg-type]
     x = torch.randn(2, 2, 6, 6) if shared else torch.randn(tasks, 2, 2, 6, 6)
     _assert_same_values_and_gradients(layer, x)
-    # On CPU a shared batch loops over tasks; the single-kernel path (accelerators) must agree too.
-    torch.testing.assert_close(layer._forward_composed(x, shared), layer.forward_per_task(x), rtol=1e-4, atol=1e-5)
-
-
-@pytest.mark.parametrize("method", METHODS)
-@pytest.mark.parametrize("path", ["basis", "composed"])
-def test_both_conv_shared_input_paths_equal_the_loop(method: type[Factorization], path: str) -> None:
-    torch.manual_seed(0)
-    conv = FactorizedConv2d(2, 5, 3, 4, method, rule=Ranks(2))
-    conv.shared_input_path = path  # type: ignore[assignment]
-    assert conv._mix_shared_input() == (path == "basis")
-    _assert_same_values_and_gradients(conv, torch.randn(3, 2, 6, 6))
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -190,28 +178,6 @@ def test_forward_tasks_takes_ragged_lists_and_equals_the_loop(method: type[Facto
         torch.testing.assert_close(torch.stack(layer.forward_tasks(shared)), layer.forward_per_task(shared))
         with pytest.raises(ValueError, match="2 task inputs for T=3"):
             layer.forward_tasks(ragged[:2])
-
-
-@pytest.mark.parametrize("shared", [True, False])
-@pytest.mark.parametrize(("stride", "padding"), [(1, 0), (2, 1)])
-def test_tucker_conv_channel_projection_equals_the_loop(shared: bool, stride: int, padding: int) -> None:
-    torch.manual_seed(0)
-    layer = FactorizedConv2d(8, 6, 3, 3, Tucker, rule=Ranks(3, 3, 2, 2, 2), stride=stride, padding=padding)
-    assert layer._project_channels()  # 8·2 + 2·2·9 + 2·6 (+ passes) < 8·6·9
-    x = torch.randn(4, 8, 9, 9) if shared else torch.randn(3, 4, 8, 9, 9)
-    _assert_same_values_and_gradients(layer, x)
-    torch.testing.assert_close(torch.stack(layer.forward_tasks(x)), layer.forward_per_task(x))
-    assert not FactorizedConv2d(8, 6, 3, 3, Tucker, rule=Ranks(3, 3, 8, 6, 3))._project_channels()  # full rank
-    assert not FactorizedConv2d(8, 6, 3, 3, TT, rule=Ranks(2))._project_channels()  # Tucker only
-
-
-def test_auto_path_mixes_wide_convolutions_with_low_task_rank_only() -> None:
-    assert not FactorizedConv2d(1, 8, 5, 10, LAF, rule=Ranks(5))._mix_shared_input()  # fan-in 25: memory-bound
-    assert FactorizedConv2d(32, 8, 4, 10, LAF, rule=Ranks(5))._mix_shared_input()
-    layer = FactorizedConv2d(1, 2, 3, 3, LAF, rule=Ranks(1))
-    layer.shared_input_path = "fastest"  # type: ignore[assignment]
-    with pytest.raises(ValueError, match="shared_input_path must be"):
-        layer(torch.randn(2, 1, 5, 5))
 
 
 def _assert_same_values_and_gradients(

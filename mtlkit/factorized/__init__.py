@@ -3,8 +3,9 @@
 Every factorisation is a :class:`Factorization` (an ``nn.Module`` owning named factors) in its own
 file: :class:`LAF`, :class:`Tucker`, :class:`TT` (DMTRL, Yang & Hospedales 2017) and :class:`CP`.
 Rank rules (:class:`Ranks`, :class:`RelativeError`, :class:`SpectralError`,
-:class:`ParameterBudget`, :class:`ProportionalBudget`) say how ranks are chosen; :func:`plan_contraction` makes the
-multiply-add-optimal contraction order of a layer's input with its factors (opt_einsum).
+:class:`ParameterBudget`, :class:`ProportionalBudget`) say how ranks are chosen; :func:`plan_contraction`
+makes the multiply-add-optimal contraction order of a layer's input with its factors (opt_einsum), and
+:func:`plan_convolution` the same for a convolution (optional projection first, one convolution).
 
 >>> import torch
 >>> w = Tucker.from_tensor(torch.randn(6, 5, 4, dtype=torch.float64), RelativeError(0.0))
@@ -13,6 +14,7 @@ multiply-add-optimal contraction order of a layer's input with its factors (opt_
 """
 
 from mtlkit.factorized._base import Factorization
+from mtlkit.factorized._conv_plan import ConvolutionPlan, Window, best_convolution_multiply_adds, plan_convolution
 from mtlkit.factorized._cp import CP
 from mtlkit.factorized._laf import LAF
 from mtlkit.factorized._plan import ContractionPlan, ContractionStep, best_multiply_adds, plan_contraction
@@ -33,6 +35,7 @@ __all__ = [
     "TT",
     "ContractionPlan",
     "ContractionStep",
+    "ConvolutionPlan",
     "Factorization",
     "ParameterBudget",
     "ProportionalBudget",
@@ -41,6 +44,9 @@ __all__ = [
     "RelativeError",
     "SpectralError",
     "Tucker",
+    "Window",
+    "best_convolution_multiply_adds",
     "best_multiply_adds",
     "plan_contraction",
+    "plan_convolution",
 ]

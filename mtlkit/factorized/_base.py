@@ -10,7 +10,7 @@ from typing import TypeVar, cast
 import torch
 from torch import Tensor, nn
 
-from mtlkit.factorization import ChannelProjection, TaskBasis
+from mtlkit.factorization import TaskBasis
 from mtlkit.factorized._rules import RankRule, Ranks
 
 __all__ = ["Factorization", "RANK_LETTERS"]
@@ -100,14 +100,6 @@ class Factorization(nn.Module, ABC):
     @abstractmethod
     def task_basis(self) -> TaskBasis:
         """``W[..., t] = Σ_k basis[..., k] task_matrix[t, k]``: ``K`` shared basis weights, ``T × K`` mixing."""
-
-    def channel_form(self) -> ChannelProjection | None:
-        """A conv kernel ``(kh, kw, in, out, T)`` as ``1×1`` → per-task ``kh×kw`` → ``1×1`` (Tucker-2), if any."""
-        return None
-
-    def channel_ranks(self) -> tuple[int, int] | None:
-        """``(K_in, K_out)`` of :meth:`channel_form` without computing it; ``None`` when there is none."""
-        return None
 
     @property
     def num_tasks(self) -> int:

@@ -15,9 +15,10 @@ subsets that finds the minimal multiply-add count under exactly this cost.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
+from typing import TypeVar, cast
 
 import opt_einsum
 import torch
@@ -91,6 +92,16 @@ def _result_subscripts(taken: Sequence[str], rest: Sequence[str], output: str) -
     return "".join(kept)
 
 
+_Function = TypeVar("_Function", bound=Callable[..., object])
+
+
+def eager(function: _Function) -> _Function:
+    """``function`` run eagerly under ``torch.compile``: planning is a Python search over orders,
+    done once per shape, and tracing opt_einsum through it takes minutes."""
+    return cast("_Function", torch.compiler.disable(function))
+
+
+@eager
 def plan_contraction(
     subscripts: Sequence[str],
     output: str,

@@ -9,11 +9,9 @@ from torch import Tensor, nn
 
 from mtlkit.decomp import _singular_values, tucker_decompose
 from mtlkit.factorization import (
-    ChannelProjection,
     TaskBasis,
     _mode_product,
     check_tucker_ranks,
-    tucker_channel_projection,
     tucker_compose,
     tucker_parameter_count,
     unfold,
@@ -71,12 +69,6 @@ class Tucker(Factorization):
         for mode in sorted(range(len(self.shape) - 1), key=lambda m: matrices[m].shape[0] / matrices[m].shape[1]):
             basis = _mode_product(basis, matrices[mode], mode)
         return TaskBasis(basis.contiguous(), matrices[-1])
-
-    def channel_form(self) -> ChannelProjection | None:
-        return tucker_channel_projection(self.factors()) if len(self.shape) == 5 else None
-
-    def channel_ranks(self) -> tuple[int, int] | None:
-        return (self.ranks[2], self.ranks[3]) if len(self.shape) == 5 else None
 
     @classmethod
     def resolve_ranks(cls, shape: tuple[int, ...], rule: Ranks, what: str) -> tuple[int, ...]:

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.modules.utils import _pair
 
-from mtlkit.factorization import ChannelProjection
-from mtlkit.factorized import LAF, Factorization, RankRule
+from mtlkit.factorized import LAF, ConvolutionPlan, Factorization, RankRule, Window, plan_convolution
 from mtlkit.factorized._base import check_weights
+from mtlkit.factorized._conv_plan import WEIGHT_MODES
 from mtlkit.nn._factorized_base import (
     FactorizationType,
     FactorizedLayer,
@@ -20,14 +19,6 @@ from mtlkit.nn._factorized_base import (
     resolve_factorization,
     stacked_biases,
 )
-
-# On CPU, one extra pass over an intermediate value (write, then read back) costs about as much as
-# this many multiply-adds (fitted to benchmarks/bench_factorized.py's conv1 and FC1 shapes). Only
-# the convolution still uses it; the linear layer's forward is a planned contraction.
-_PASS_COST = 16
-
-
-SharedInputPath = Literal["auto", "basis", "composed"]
 
 
 class FactorizedConv2d(FactorizedLayer):
@@ -38,13 +29,16 @@ class FactorizedConv2d(FactorizedLayer):
     are per task.
 
     Input is either shared, ``(B, C, H, W)``, or per task, ``(T, B, C, H, W)``; output is
-    ``(T, B, out, H', W')``. Factorisations with a channel form (Tucker: ``1×1`` → per-task
-    ``kh × kw`` → ``1×1``) run as three convolutions when that takes fewer multiply-adds and never
-    build their kernels (:meth:`channel_projection`). Otherwise per-task inputs are stacked on
-    channels and run as one ``conv2d`` with ``groups=T``, and a shared input runs as one ``conv2d``
-    with the ``T·out`` concatenated filters (on CPU as ``T`` convolutions, which oneDNN runs
-    faster) or through the ``K·out`` basis filters, mixed per task afterwards (see
-    ``shared_input_path``).
+    ``(T, B, out, H', W')`` (a view of a batch-major ``(B, T·out, H', W')`` buffer). The forward
+    pass is one contraction of the unfolded input ``X[b, i, p, q, l]`` with the factor network,
+    run as: the factors that carry no kernel axis that meet the image first (``1×1``
+    convolutions; Tucker-2 and CP-as-separable-convolution forms), the kernel composed from the
+    factors that carry the window (and any others chosen), one (grouped) ``conv2d`` of the two,
+    and an einsum of the rest. Of all such choices and all pairwise orders within them (composing
+    the kernels first is one) the one with the fewest multiply-adds runs
+    (:func:`~mtlkit.factorized.plan_convolution`). The plan is made once per (shared or per-task,
+    batch, height, width, device, dtype) and cached; :attr:`plan` shows the last one used,
+    :meth:`plan_for` any other.
 
     Args:
         in_channels, out_channels, kernel_size, num_tasks: layer sizes and number of tasks ``T``.
@@ -53,13 +47,20 @@ class FactorizedConv2d(FactorizedLayer):
         rule: rank rule of the random init (a :class:`~mtlkit.factorized.RankRule`, an ``int``
             cap or a tuple of ranks); default ``RelativeError(0.1)`` on a random dense draw.
         bias: learn per-task biases.
+        project: override: the factors (by name) contracted with the image first (``()``: none).
+        kernel: override: the factors (by name) composed into the kernel the image is convolved
+            with (every factor with a kernel axis, plus any others).
         eps, ranks: deprecated spellings of ``rule``.
 
-    >>> from mtlkit.factorized import Ranks
+    >>> from mtlkit.factorized import Ranks, Tucker
     >>> _ = torch.manual_seed(0)
     >>> conv = FactorizedConv2d(1, 4, 3, num_tasks=2, factorization=LAF, rule=Ranks(2), padding=1)
     >>> conv(torch.randn(5, 1, 8, 8)).shape
     torch.Size([2, 5, 4, 8, 8])
+    >>> conv = FactorizedConv2d(32, 64, 3, num_tasks=10, factorization=Tucker, rule=Ranks(3, 3, 8, 8, 4))
+    >>> _ = conv(torch.randn(16, 32, 12, 12))
+    >>> conv.plan.project, conv.plan.multiply_adds  # Tucker-2 (1×1 in first); 10 dense convs: 294,912,000
+    (('U2',), 11662848)
     """
 
     def __init__(
@@ -75,6 +76,8 @@ class FactorizedConv2d(FactorizedLayer):
         dilation: int | tuple[int, int] = 1,
         rule: RankRule | int | Sequence[int] | None = None,
         bias: bool = True,
+        project: Sequence[str] | None = None,
+        kernel: Sequence[str] | None = None,
         eps: float | None = None,
         ranks: int | Sequence[int] | None = None,
         _weight: Factorization | None = None,
@@ -97,7 +100,15 @@ class FactorizedConv2d(FactorizedLayer):
         self.kernel_size = self_kernel
         self.stride, self.dilation = _pair(stride), _pair(dilation)
         self.padding = padding if isinstance(padding, str) else _pair(padding)
-        self.shared_input_path: SharedInputPath = "auto"
+        self.window = Window.of(self.kernel_size, self.stride, self.dilation, self.padding)
+        names = self.weight.factor_names
+        for argument, value in (("project", project), ("kernel", kernel)):
+            if value is not None and (isinstance(value, str) or any(n not in names for n in value)):
+                raise ValueError(f"{what}: {argument} must be a sequence of factor names among {names}, got {value!r}")
+        self.project = None if project is None else tuple(project)
+        self.kernel = None if kernel is None else tuple(kernel)
+        self._plans: dict[tuple[object, ...], ConvolutionPlan] = {}
+        self._last_plan: ConvolutionPlan | None = None
 
     @classmethod
     def from_dense(
@@ -106,13 +117,16 @@ class FactorizedConv2d(FactorizedLayer):
         factorization: FactorizationType | str = LAF,
         rule: RankRule | int | Sequence[int] | None = None,
         *,
+        project: Sequence[str] | None = None,
+        kernel: Sequence[str] | None = None,
         eps: float | None = None,
         ranks: int | Sequence[int] | None = None,
     ) -> FactorizedConv2d:
         """Initialise from ``T`` trained single-task ``nn.Conv2d`` layers (paper's STL init).
 
         Kernels ``(out, in, kh, kw)`` are permuted to ``(kh, kw, in, out)``, stacked on a last task
-        axis and decomposed directly under ``rule`` (default ``RelativeError(0.1)``); biases are copied.
+        axis and decomposed directly under ``rule`` (default ``RelativeError(0.1)``); biases are
+        copied. ``project`` and ``kernel`` override the planner as in the constructor.
 
         >>> from mtlkit.factorized import Tucker, RelativeError
         >>> _ = torch.manual_seed(0)
@@ -151,7 +165,8 @@ class FactorizedConv2d(FactorizedLayer):
         return cls(
             first.in_channels, first.out_channels, first.kernel_size, len(layers), kind,  # type: ignore[arg-type]
             stride=first.stride, padding=first.padding, dilation=first.dilation,  # type: ignore[arg-type]
-            _weight=weight, _bias=biases if isinstance(biases, Tensor) else None, bias=biases is not False,
+            project=project, kernel=kernel, _weight=weight,
+            _bias=biases if isinstance(biases, Tensor) else None, bias=biases is not False,
         )  # fmt: skip
 
     def _check_input(self, inputs: Tensor) -> bool:
@@ -166,8 +181,8 @@ class FactorizedConv2d(FactorizedLayer):
             f"(T={self.num_tasks}, B, {self.in_channels}, H, W), got {tuple(inputs.shape)}"
         )
 
-    def _conv(self, inputs: Tensor, weight: Tensor, bias: Tensor | None, groups: int) -> Tensor:
-        return F.conv2d(inputs, weight, bias, self.stride, self.padding, self.dilation, groups)
+    def _conv(self, inputs: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+        return F.conv2d(inputs, weight, bias, self.stride, self.padding, self.dilation)
 
     def _filters(self, weights: Tensor) -> Tensor:
         """``(G, kh, kw, in, out)`` → ``(G·out, in, kh, kw)``: groups of ``conv2d`` filters."""
@@ -178,119 +193,75 @@ class FactorizedConv2d(FactorizedLayer):
         filters: tuple[Tensor, ...] = self._filters(weights).unflatten(0, (self.num_tasks, -1)).unbind(0)
         return filters
 
+    # ------------------------------------------------------------------------------ planning
+
+    def _network(self) -> tuple[list[str], list[Tensor]]:
+        return self.weight.network(WEIGHT_MODES)
+
+    def plan_for(
+        self,
+        batch: int,
+        shared: bool,
+        height: int,
+        width: int,
+        device: torch.device | str = "cpu",
+        dtype: torch.dtype | None = None,
+    ) -> ConvolutionPlan:
+        """The (cached) plan for a ``(batch, C, height, width)`` shared or ``(T, batch, C, …)`` per-task input."""
+        device = torch.device(device)
+        key = (shared, int(batch), int(height), int(width), device.type, dtype, self.weight.ranks)
+        plan = self._plans.get(key)
+        if plan is None:
+            subscripts, tensors = self._network()
+            image = (batch, self.in_channels, height, width)
+            plan = plan_convolution(
+                subscripts,
+                [tuple(t.shape) for t in tensors],
+                self.weight.factor_names,
+                image if shared else (self.num_tasks, *image),
+                self.window,
+                project=self.project,
+                kernel=self.kernel,
+            )
+            self._plans[key] = plan
+        return plan
+
+    @property
+    def plan(self) -> ConvolutionPlan | None:
+        """The convolution plan of the last forward pass (``None`` before the first)."""
+        return self._last_plan
+
     def forward(self, inputs: Tensor) -> Tensor:
-        """``(B, C, H, W)`` or ``(T, B, C, H, W)`` → ``(T, B, out, H', W')`` (kernels: class docstring)."""
+        """``(B, C, H, W)`` or ``(T, B, C, H, W)`` → ``(T, B, out, H', W')``, one planned contraction."""
         shared = self._check_input(inputs)
-        if self._project_channels():
-            return self._forward_projected(inputs, shared)
-        if shared and self._mix_shared_input():
-            return self._forward_basis(inputs)
-        if shared and inputs.device.type == "cpu":
-            # oneDNN runs T convolutions of `out` filters faster than one of T·out filters (0.6-0.9×
-            # the time at the DMTRL LeNet's shapes), so on CPU a shared batch loops over tasks.
-            return torch.stack(self.forward_tasks(inputs))
-        return self._forward_composed(inputs, shared)
-
-    def _mix_shared_input(self) -> bool:
-        """Whether a shared batch goes through the ``K`` basis kernels (then mixed) instead of ``T`` composed ones.
-
-        Basis path per output position: ``fan_in·K + K·T`` multiply-adds plus an extra pass over
-        ``K + T`` intermediates, against composing's ``fan_in·T``.
-        """
-        if self.shared_input_path != "auto":
-            if self.shared_input_path not in ("basis", "composed"):
-                raise ValueError(
-                    f"{type(self).__name__}: shared_input_path must be 'auto', 'basis' or 'composed', "
-                    f"got {self.shared_input_path!r}"
-                )
-            return self.shared_input_path == "basis"
-        rank, tasks = self.task_factor().shape[0], self.num_tasks
-        return self.fan_in * rank + rank * tasks + _PASS_COST * (rank + tasks) < self.fan_in * tasks
-
-    def channel_projection(self) -> ChannelProjection:
-        """``1×1`` in, per-task ``kh × kw``, ``1×1`` out (:meth:`~mtlkit.factorized.Factorization.channel_form`)."""
-        form = self._cached("channels", self.weight.channel_form)
-        if form is None:
-            raise ValueError(f"{type(self).__name__}: {self.factorization.__name__} has no channel form")
-        return form
-
-    def _project_channels(self) -> bool:
-        """Run as three convolutions when that takes fewer multiply-adds (memory pass included)."""
-        channel_ranks = self.weight.channel_ranks()
-        if channel_ranks is None:
-            return False
-        k_in, k_out = channel_ranks
-        window = self.kernel_size[0] * self.kernel_size[1]
-        projected = self.in_channels * k_in + k_in * k_out * window + k_out * self.out_channels
-        return projected + _PASS_COST * (k_in + k_out) < self.in_channels * self.out_channels * window
-
-    def _forward_projected(self, inputs: Tensor, shared: bool) -> Tensor:
-        """``1×1`` conv to ``K_in`` channels, the per-task core kernels, ``1×1`` out — all tasks at once."""
-        u_in, kernels, u_out = self.channel_projection()
-        tasks, k_out = self.num_tasks, u_out.shape[1]
-        spatial = self._filters(kernels)
-        into = u_in.T[:, :, None, None]
-        if shared:
-            reduced = self._conv(F.conv2d(inputs, into), spatial, None, groups=1)
-        else:
-            batch = inputs.shape[1]
-            stacked = inputs.transpose(0, 1).reshape(batch, -1, *inputs.shape[3:])
-            projected = F.conv2d(stacked, into.repeat(tasks, 1, 1, 1), groups=tasks)
-            reduced = self._conv(projected, spatial, None, groups=tasks)
-        batch = reduced.shape[0]
-        outputs = torch.matmul(u_out, reduced.reshape(batch, tasks, k_out, -1))
-        outputs = outputs.reshape(batch, tasks, self.out_channels, *reduced.shape[2:])
-        if self.bias is not None:
-            outputs = outputs + self.bias.T[:, :, None, None]
-        return outputs.transpose(0, 1)
-
-    def _forward_basis(self, inputs: Tensor) -> Tensor:
-        """Convolve a shared batch with the K basis kernels only (K/T of the composed convolution's
-        work), then mix the K responses per task."""
-        basis, task_matrix = self.task_basis()
-        responses = self._conv(inputs, self._filters(basis.movedim(-1, 0)), None, groups=1)
-        batch = inputs.shape[0]
-        mixed = torch.matmul(task_matrix, responses.reshape(batch, basis.shape[-1], -1))
-        outputs = mixed.reshape(batch, self.num_tasks, self.out_channels, *responses.shape[2:])
-        if self.bias is not None:
-            outputs = outputs + self.bias.T[:, :, None, None]
-        return outputs.transpose(0, 1)
-
-    def _forward_composed(self, inputs: Tensor, shared: bool) -> Tensor:
-        """One convolution for all tasks: ``T·out`` filters on a shared batch, ``groups=T`` otherwise."""
-        bias = None if self.bias is None else self.bias.T.reshape(-1)
-        filters = self._filters(self.task_major_weights())
         batch = inputs.shape[0] if shared else inputs.shape[1]
-        if not shared:
-            inputs = inputs.transpose(0, 1).reshape(batch, -1, *inputs.shape[3:])
-        outputs = self._conv(inputs, filters, bias, groups=1 if shared else self.num_tasks)
-        return outputs.reshape(batch, self.num_tasks, self.out_channels, *outputs.shape[2:]).transpose(0, 1)
+        height, width = inputs.shape[-2:]
+        plan = self.plan_for(batch, shared, height, width, inputs.device, inputs.dtype)
+        self._last_plan = plan
+        _, tensors = self._network()
+        outputs = plan(inputs, tensors, self.weight.factor_names)  # (B, T, out, H'·W')
+        if self.bias is not None:
+            # A contiguous (T, out) bias: broadcasting a strided view runs far slower on CPU.
+            outputs = outputs + self.bias.T.contiguous().unsqueeze(-1)
+        out_height, out_width = self.window.output_size(height, width)
+        return outputs.reshape(*outputs.shape[:-1], out_height, out_width).transpose(0, 1)
 
     def forward_tasks(self, inputs: Tensor | Sequence[Tensor]) -> list[Tensor]:
-        shared, task_inputs, task_biases = self._per_task_inputs_and_biases(inputs)
-        if self._project_channels():
-            u_in, kernels, u_out = self.channel_projection()
-            into, out_of = u_in.T[:, :, None, None], u_out[:, :, None, None]
-            task_inputs = (
-                [F.conv2d(task_inputs[0], into)] * self.num_tasks  # project a shared batch once
-                if shared
-                else [F.conv2d(x, into) for x in task_inputs]
-            )
-            spatial = self._task_filters(kernels)
-            return [
-                F.conv2d(self._conv(x, k, None, groups=1), out_of, b)
-                for x, k, b in zip(task_inputs, spatial, task_biases, strict=True)
-            ]
-        return self._composed_loop(task_inputs, task_biases)
+        if isinstance(inputs, Tensor):
+            return list(self(inputs).unbind(0))
+        sizes = {tuple(x.shape) for x in inputs}
+        if len(sizes) == 1 and len(inputs) == self.num_tasks:
+            return list(self(torch.stack(list(inputs))).unbind(0))
+        # Batches of different sizes cannot share one contraction: compose once, loop over tasks.
+        _, task_inputs, task_biases = self._per_task_inputs_and_biases(inputs)
+        filters = self._task_filters(self.task_major_weights())
+        return [self._conv(x, w, b) for x, w, b in zip(task_inputs, filters, task_biases, strict=True)]
 
     def forward_per_task(self, inputs: Tensor) -> Tensor:
-        """Reference implementation: compose once, then a plain loop of ``F.conv2d`` over tasks."""
+        """Test oracle: compose ``W`` by :meth:`~mtlkit.factorized.Factorization.compose`, loop ``F.conv2d``."""
         _, task_inputs, task_biases = self._per_task_inputs_and_biases(inputs)
-        return torch.stack(self._composed_loop(task_inputs, task_biases))
-
-    def _composed_loop(self, task_inputs: Sequence[Tensor], task_biases: Sequence[Tensor | None]) -> list[Tensor]:
-        filters = self._task_filters(self.task_major_weights())
-        return [self._conv(x, w, b, groups=1) for x, w, b in zip(task_inputs, filters, task_biases, strict=True)]
+        filters = self._task_filters(self.weight.compose().movedim(-1, 0))
+        return torch.stack([self._conv(x, w, b) for x, w, b in zip(task_inputs, filters, task_biases, strict=True)])
 
     def extra_repr(self) -> str:
         return (

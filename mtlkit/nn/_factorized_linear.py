@@ -178,7 +178,8 @@ class FactorizedLinear(FactorizedLayer):
         plan = self.plan_for(batch, shared, inputs.device, inputs.dtype)
         self._last_plan = plan
         outputs = plan([inputs, *tensors])
-        return outputs if self.bias is None else outputs + self.bias.T.unsqueeze(1)
+        # A contiguous (T, out) bias: broadcasting a strided view runs far slower on CPU.
+        return outputs if self.bias is None else outputs + self.bias.T.contiguous().unsqueeze(1)
 
     def forward_tasks(self, inputs: Tensor | Sequence[Tensor]) -> list[Tensor]:
         if isinstance(inputs, Tensor):
