@@ -20,7 +20,7 @@ from mtlkit.balancing._jacobian import (
     leaves_of,
     task_jacobian,
 )
-from mtlkit.balancing._shared import shared_modules_of
+from mtlkit.balancing._shared import split_parameters
 from mtlkit.nn._multitask import MultiTaskModel
 
 __all__ = ["GradientAggregator", "gram"]
@@ -142,15 +142,7 @@ class GradientAggregator(TaskWeighting):
         return dict(losses)
 
     def attach(self, model: nn.Module) -> None:
-        modules = shared_modules_of(model, type(self).__name__)
-        seen: set[int] = set()
-        self._shared = []
-        for module in modules:
-            for p in module.parameters():
-                if p.requires_grad and id(p) not in seen:
-                    seen.add(id(p))
-                    self._shared.append(p)
-        self._specific = [p for p in model.parameters() if p.requires_grad and id(p) not in seen]
+        self._shared, self._specific = split_parameters(model, type(self).__name__)
         self._dtype = at_least_float32(self._shared[0].dtype)
         if self._hook is not None:
             self._hook.remove()

@@ -10,7 +10,7 @@ from torch import nn
 
 from mtlkit.balancing._base import TaskWeighting
 from mtlkit.balancing._jacobian import add_to_grad, average_over_ranks, distributed_world, flatten, task_jacobian
-from mtlkit.balancing._shared import shared_modules_of
+from mtlkit.balancing._shared import split_parameters
 
 __all__ = ["DBMTL"]
 
@@ -75,15 +75,7 @@ class DBMTL(TaskWeighting):
         self.register_buffer("average_gradient", torch.zeros(len(self.tasks), 0))
 
     def attach(self, model: nn.Module) -> None:
-        modules = shared_modules_of(model, "DB-MTL")
-        seen: set[int] = set()
-        self._shared = []
-        for module in modules:
-            for p in module.parameters():
-                if p.requires_grad and id(p) not in seen:
-                    seen.add(id(p))
-                    self._shared.append(p)
-        self._specific = [p for p in model.parameters() if p.requires_grad and id(p) not in seen]
+        self._shared, self._specific = split_parameters(model, "DB-MTL")
         size = sum(p.numel() for p in self._shared)
         if self.average_gradient.shape != (len(self.tasks), size):
             self.average_gradient = torch.zeros(len(self.tasks), size, device=self._shared[0].device)

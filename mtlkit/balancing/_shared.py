@@ -20,3 +20,20 @@ def shared_modules_of(model: nn.Module, method: str) -> list[nn.Module]:
             f"({type(model).__name__}.shared_modules() is empty: per-task trunks, or a frozen trunk?)"
         )
     return modules
+
+
+def split_parameters(model: nn.Module, method: str) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
+    """The trainable parameters of ``model`` as (shared, task-specific), each once, in model order.
+
+    Shared are those of :func:`shared_modules_of` (``ValueError`` naming ``method`` when there are
+    none); every other trainable parameter is task-specific.
+    """
+    seen: set[int] = set()
+    shared: list[nn.Parameter] = []
+    for module in shared_modules_of(model, method):
+        for p in module.parameters():
+            if p.requires_grad and id(p) not in seen:
+                seen.add(id(p))
+                shared.append(p)
+    specific = [p for p in model.parameters() if p.requires_grad and id(p) not in seen]
+    return shared, specific
