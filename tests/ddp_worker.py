@@ -56,3 +56,8 @@ if __name__ == "__main__":
     history = trainer.fit(ShuffledBatches(x, y, batch_size=32), epochs=3, val_data=ShuffledBatches(x, y, 64))
     if trainer.is_main_process:
         torch.save({"params": [p.detach() for p in model.parameters()], "acc": history[-1]["val/b/acc"]}, out)
+    if torch.distributed.is_initialized():
+        # Without this, gloo's threads can outlive the interpreter's teardown and abort the process
+        # ("terminate called without an active exception"), failing a run that computed correctly.
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
