@@ -31,7 +31,7 @@ from mtlkit.factorized import (
     SpectralError,
     Tucker,
 )
-from mtlkit.gates import last_fraction_change
+from mtlkit.gates import Gate, last_fraction_change
 from mtlkit.nn import DMTRLNet, FactorizedConv2d, UserDefinedSharing, count_parameters
 from mtlkit.nn._ud_mtl import LayerSpec
 from mtlkit.sharing import sharing_report
@@ -59,6 +59,20 @@ EPS = 0.1  # the paper's single hyper-parameter: relative reconstruction error o
 # (ε = 0.1 on independently trained STL nets keeps task rank T and more parameters than STL).
 MAIN_RULE = ProportionalBudget(0.4)
 MAIN_RULE_LABEL = "(c) ProportionalBudget(0.4), same share of every mode's rank"
+
+
+def sharing_gates(metric: str) -> list[Gate]:
+    """The gates that a DMTRL net shares (≤ 0.6 × the STL parameters, conv task ranks < T), on ``metric``'s rows.
+
+    A failure marks every DMTRL row: a net at full task rank is the STL nets re-parametrised.
+    """
+    return [
+        Gate("DMTRL shares (parameters)", key="parameters_vs_stl", below=0.6, settings="DMTRL-*", metric=metric,
+             marks="DMTRL-*"),
+        Gate("DMTRL shares (conv task rank < T)", key="conv_task_rank_over_T", below=1.0, settings="DMTRL-*",
+             metric=metric, marks="DMTRL-*"),
+    ]  # fmt: skip
+
 
 Batch = tuple[Any, dict[str, Tensor]]
 

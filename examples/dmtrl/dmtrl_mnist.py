@@ -34,6 +34,7 @@ from dmtrl_common import (
     cv_split,
     mean_std,
     select_num_shared,
+    sharing_gates,
 )
 from dmtrl_nets import lenet
 from dmtrl_params import UD_SHARED, layer_report, ud_large_hidden
@@ -248,22 +249,7 @@ def _plot(ctx: RunContext, b: Budget, table: dict) -> str:
 
 GATES = [
     Gate("STL trains", key="ours", below=50.0, settings="STL @*", metric="multiclass_error_pct"),
-    Gate(
-        "DMTRL shares (parameters)",
-        key="parameters_vs_stl",
-        below=0.6,
-        settings="DMTRL-*",
-        metric="binary_error_pct",
-        marks="DMTRL-*",
-    ),
-    Gate(
-        "DMTRL shares (conv task rank < T)",
-        key="conv_task_rank_over_T",
-        below=1.0,
-        settings="DMTRL-*",
-        metric="binary_error_pct",
-        marks="DMTRL-*",
-    ),
+    *sharing_gates("binary_error_pct"),
     Gate("training converged", key="train_loss_change_last10pct", below=0.02, metric="binary_error_pct", marks="*"),
 ]
 

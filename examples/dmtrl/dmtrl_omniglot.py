@@ -27,6 +27,7 @@ from dmtrl_common import (
     error_pct,
     predict,
     select_num_shared,
+    sharing_gates,
     train,
 )
 from dmtrl_nets import omniglot_cnn
@@ -186,22 +187,7 @@ def _plot_rho(ctx: RunContext, rho: dict[str, dict[str, list[float]]], fraction:
 
 GATES = [
     Gate("STL trains", key="ours", below=80.0, settings="STL @*", metric="error_pct"),
-    Gate(
-        "DMTRL shares (parameters)",
-        key="parameters_vs_stl",
-        below=0.6,
-        settings="DMTRL-*",
-        metric="error_pct",
-        marks="DMTRL-*",
-    ),
-    Gate(
-        "DMTRL shares (conv task rank < T)",
-        key="conv_task_rank_over_T",
-        below=1.0,
-        settings="DMTRL-*",
-        metric="error_pct",
-        marks="DMTRL-*",
-    ),
+    *sharing_gates("error_pct"),
     Gate("training converged", key="train_loss_change_last10pct", below=0.02, metric="error_pct", marks="*"),
 ]
 
