@@ -352,27 +352,37 @@ def _grid_layer(kind: str, setting: str, dense: nn.ModuleList) -> FactorizedLine
     return FactorizedLinear.from_dense(list(dense), KINDS[kind], RelativeError(0.1))
 
 
-def _tltorch_tucker(layer: FactorizedLinear, x: Tensor, shared: bool) -> tuple[nn.Module, Callable[[], Tensor]] | None:
-    """A TensorLy-Torch Tucker tensor over ``(T, out, in)`` at our ranks, used as its reconstructed layers are."""
+def _tltorch_reconstructed(
+    shape: tuple[int, ...],
+    ranks: tuple[int, ...],
+    x: Tensor,
+    shared: bool,
+    apply: Callable[[Tensor, Tensor, Tensor], Tensor],
+) -> tuple[nn.Module, Callable[[], Tensor]] | None:
+    """A TensorLy-Torch Tucker tensor of ``shape`` = ``(T, out, ...)`` at ``ranks``, reconstructed every
+    step and applied per task as ``apply(input, weight, bias)``; ``None`` without TensorLy-Torch."""
     try:
         import tltorch
     except ImportError:
         return None
-    k_in, k_out, k_task = layer.ranks
-    theirs = tltorch.FactorizedTensor.new(
-        (layer.num_tasks, layer.out_features, layer.in_features), rank=(k_task, k_out, k_in), factorization="tucker"
-    )
+    theirs = tltorch.FactorizedTensor.new(shape, rank=ranks, factorization="tucker")
     theirs.normal_(0, 0.02)
-    biases = nn.Parameter(torch.zeros(layer.num_tasks, layer.out_features))
+    num_tasks, out = shape[:2]
+    biases = nn.Parameter(torch.zeros(num_tasks, out))
     holder = nn.ModuleList([theirs]).append(nn.ParameterList([biases])).to(x.device)
 
     def forward() -> Tensor:
         weights = theirs.to_tensor()
-        return torch.stack(
-            [nn.functional.linear(x if shared else x[t], weights[t], biases[t]) for t in range(layer.num_tasks)]
-        )
+        return torch.stack([apply(x if shared else x[t], weights[t], biases[t]) for t in range(num_tasks)])
 
     return holder, forward
+
+
+def _tltorch_tucker(layer: FactorizedLinear, x: Tensor, shared: bool) -> tuple[nn.Module, Callable[[], Tensor]] | None:
+    """A TensorLy-Torch Tucker tensor over ``(T, out, in)`` at our ranks, used as its reconstructed layers are."""
+    k_in, k_out, k_task = layer.ranks
+    shape = (layer.num_tasks, layer.out_features, layer.in_features)
+    return _tltorch_reconstructed(shape, (k_task, k_out, k_in), x, shared, nn.functional.linear)
 
 
 def _grid_point(
@@ -482,24 +492,9 @@ def _tltorch_tucker_conv(
     layer: FactorizedConv2d, x: Tensor, shared: bool
 ) -> tuple[nn.Module, Callable[[], Tensor]] | None:
     """A TensorLy-Torch Tucker tensor over ``(T, out, in, kh, kw)`` at our ranks, then ``conv2d`` per task."""
-    try:
-        import tltorch
-    except ImportError:
-        return None
     k_h, k_w, k_in, k_out, k_task = layer.ranks
     shape = (layer.num_tasks, layer.out_channels, layer.in_channels, *layer.kernel_size)
-    theirs = tltorch.FactorizedTensor.new(shape, rank=(k_task, k_out, k_in, k_h, k_w), factorization="tucker")
-    theirs.normal_(0, 0.02)
-    biases = nn.Parameter(torch.zeros(layer.num_tasks, layer.out_channels))
-    holder = nn.ModuleList([theirs]).append(nn.ParameterList([biases])).to(x.device)
-
-    def forward() -> Tensor:
-        weights = theirs.to_tensor()
-        return torch.stack(
-            [nn.functional.conv2d(x if shared else x[t], weights[t], biases[t]) for t in range(layer.num_tasks)]
-        )
-
-    return holder, forward
+    return _tltorch_reconstructed(shape, (k_task, k_out, k_in, k_h, k_w), x, shared, nn.functional.conv2d)
 
 
 def _conv_grid_entries(
