@@ -6,9 +6,9 @@ import math
 from collections.abc import Mapping, Sequence
 
 import torch
-import torch.distributed as dist
 
 from mtlkit.balancing._base import TaskWeighting
+from mtlkit.balancing._jacobian import average_over_ranks
 
 __all__ = ["FAMO"]
 
@@ -89,10 +89,7 @@ class FAMO(TaskWeighting):
                     f"FAMO needs losses >= 0 (it takes their log), task '{task}' has {float(losses[task])}"
                 )
         with torch.no_grad():
-            values = torch.stack([losses[task].detach().double() for task in names])
-            if dist.is_available() and dist.is_initialized():
-                dist.all_reduce(values)
-                values /= dist.get_world_size()
+            values = average_over_ranks(torch.stack([losses[task].detach().double() for task in names]))
             self._update_logits(index, torch.log(values + self.eps))
             z = torch.softmax(self.logits[index], dim=0)
             inverse = z / (values + self.eps)
