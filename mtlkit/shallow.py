@@ -88,7 +88,11 @@ class LinearMTLClassifier(ABC):
             # unpenalised (as in the original formulations).
             self._means = [f.mean(axis=0) for f in features]
             self._label_means = [y.mean() for y in labels]
-            features = [f - m for f, m in zip(features, self._means, strict=True)]
+            # One centred copy per distinct input array, so a shared X stays one object (the fast paths).
+            centred: dict[int, Array] = {}
+            for f, m in zip(features, self._means, strict=True):
+                centred.setdefault(id(f), f - m)
+            features = [centred[id(f)] for f in features]
             labels = [y - m for y, m in zip(labels, self._label_means, strict=True)]
         weights = self._fit_weights(features, labels)
         self.weights_ = weights
@@ -145,6 +149,11 @@ def _as_task_data(X: ArrayLike | Sequence[ArrayLike], Y: ArrayLike | Sequence[Ar
         if not np.all(np.isin(y, (-1.0, 1.0))):
             raise ValueError(f"task {t}: labels must be ±1")
     return features, labels
+
+
+def _is_shared(features: list[Array]) -> bool:
+    """Whether every task sees the same feature matrix (one array object, as a shared ``X`` gives)."""
+    return all(f is features[0] for f in features)
 
 
 def _squared_loss(features: list[Array], labels: list[Array], weights: Array) -> float:
@@ -228,7 +237,8 @@ class ConvexMTFL(LinearMTLClassifier):
     ``ε → 0`` this is ``Σ loss + γ ‖W‖_tr²`` (squared trace norm), which favours a few shared
     feature directions. Alternating minimisation (their Algorithm 1 with ε-perturbation):
 
-    * ``W`` step: ``w_t = (D X_tᵀ X_t + γI)⁻¹ D X_tᵀ y_t`` (no ``D⁻¹`` needed);
+    * ``W`` step: ``w_t = (D X_tᵀ X_t + γI)⁻¹ D X_tᵀ y_t`` (no ``D⁻¹`` needed; one solve with ``T``
+      right-hand sides when all tasks share one ``X``);
     * ``D`` step: ``D = (WWᵀ + εI)^{1/2} / tr (WWᵀ + εI)^{1/2}``.
 
     Each step is an exact minimisation, so ``objective_history_`` never increases.
@@ -256,11 +266,16 @@ class ConvexMTFL(LinearMTLClassifier):
         grams = [(f.T @ f, f.T @ y) for f, y in zip(features, labels, strict=True)]
         history: list[float] = []
         weights = np.zeros((dim, len(features)))
+        shared = _is_shared(features)
         for _ in range(self.n_iter):
-            weights = np.stack(
-                [np.linalg.solve(covariance @ g + self.gamma * np.eye(dim), covariance @ b) for g, b in grams],
-                axis=1,
-            )
+            if shared:  # one system with T right-hand sides instead of T systems
+                gram, rhs = grams[0][0], np.stack([b for _, b in grams], axis=1)
+                weights = np.linalg.solve(covariance @ gram + self.gamma * np.eye(dim), covariance @ rhs)
+            else:
+                weights = np.stack(
+                    [np.linalg.solve(covariance @ g + self.gamma * np.eye(dim), covariance @ b) for g, b in grams],
+                    axis=1,
+                )
             eigenvalues, vectors = np.linalg.eigh(weights @ weights.T + self.epsilon * np.eye(dim))
             root = (vectors * np.sqrt(np.clip(eigenvalues, 0, None))) @ vectors.T
             covariance = root / np.trace(root)
@@ -283,7 +298,9 @@ class GOMTL(LinearMTLClassifier):
     * ``S`` step: a Lasso per task on features ``X_t L`` (cyclic coordinate descent);
     * ``L`` step: ``Σ_t X_tᵀ X_t L s_t s_tᵀ + λ L = Σ_t X_tᵀ y_t s_tᵀ``, linear in ``vec L``
       (``(Σ_t s_t s_tᵀ ⊗ X_tᵀX_t + λ I) vec L = vec(Σ_t X_tᵀ y_t s_tᵀ)``) solved by conjugate
-      gradients in matrix form, so the ``dk × dk`` matrix is never built.
+      gradients in matrix form, so the ``dk × dk`` matrix is never built. When all tasks share one
+      ``X`` the system is a Sylvester equation ``G L S Sᵀ + λ L = C Sᵀ``, solved exactly through
+      the eigendecompositions of ``G = XᵀX`` (once per fit) and ``S Sᵀ``.
 
     Args:
         n_latent: ``k``, number of latent basis tasks (columns of ``L``).
@@ -315,8 +332,10 @@ class GOMTL(LinearMTLClassifier):
         dim, tasks = features[0].shape[1], len(features)
         if not 1 <= self.n_latent <= min(dim, tasks):
             raise ValueError(f"GOMTL: n_latent={self.n_latent} must be in [1, min(d, T)] = [1, {min(dim, tasks)}]")
-        grams = [f.T @ f for f in features]
+        shared = _is_shared(features)
+        grams = [features[0].T @ features[0]] * tasks if shared else [f.T @ f for f in features]
         correlations = [f.T @ y for f, y in zip(features, labels, strict=True)]
+        spectrum = np.linalg.eigh(grams[0]) if shared else None
         single = np.stack(
             [np.linalg.solve(g + self.lam * np.eye(dim), c) for g, c in zip(grams, correlations, strict=True)],
             axis=1,
@@ -326,11 +345,14 @@ class GOMTL(LinearMTLClassifier):
         codes = np.zeros((self.n_latent, tasks))
         history: list[float] = []
         for _ in range(self.n_iter):
+            projected = basis.T @ grams[0] @ basis if shared else None
             for t in range(tasks):
-                codes[:, t] = _lasso_coordinate_descent(
-                    basis.T @ grams[t] @ basis, basis.T @ correlations[t], self.mu, codes[:, t]
-                )
-            basis = _solve_basis(grams, correlations, codes, self.lam, basis)
+                gram = projected if projected is not None else basis.T @ grams[t] @ basis
+                codes[:, t] = _lasso_coordinate_descent(gram, basis.T @ correlations[t], self.mu, codes[:, t])
+            if spectrum is None:
+                basis = _solve_basis(grams, correlations, codes, self.lam, basis)
+            else:
+                basis = _solve_basis_shared(spectrum, np.stack(correlations, axis=1), codes, self.lam)
             history.append(self._objective(features, labels, basis, codes))
             if len(history) > 1 and abs(history[-2] - history[-1]) <= self.tol * abs(history[-2]):
                 break
@@ -383,3 +405,17 @@ def _solve_basis(grams: list[Array], correlations: list[Array], codes: Array, la
         direction = residual + (new_norm / norm) * direction
         norm = new_norm
     return basis
+
+
+def _solve_basis_shared(spectrum: tuple[Array, Array], correlations: Array, codes: Array, lam: float) -> Array:
+    r"""The ``L`` step when every task has the same Gram matrix ``G``: a Sylvester equation, solved exactly.
+
+    ``G L (S Sᵀ) + λ L = C Sᵀ``; with ``G = U diag(g) Uᵀ`` and ``S Sᵀ = V diag(h) Vᵀ`` it decouples
+    into :math:`\tilde L_{ij} = (Uᵀ C Sᵀ V)_{ij} / (g_i h_j + λ)`, ``L = U L̃ Vᵀ``
+    (:func:`_solve_basis` is the general, per-task-Gram path).
+    """
+    values, vectors = spectrum
+    code_values, code_vectors = np.linalg.eigh(codes @ codes.T)
+    rotated = vectors.T @ correlations @ codes.T @ code_vectors
+    solved: Array = vectors @ (rotated / (np.outer(values, code_values) + lam)) @ code_vectors.T
+    return solved
