@@ -99,27 +99,38 @@ def train(
     lr: float,
     run_dir: Path,
     seed: int,
+    lr_drop: float | None = None,
 ) -> list[dict[str, float]]:
     """Adam on the sum of task losses; resumes from ``run_dir/last.pt`` (a finished run is a no-op).
 
+    ``lr_drop``: the learning rate is divided by 10 after that share of the epochs (``None``: constant).
     Returns the per-epoch history (restored with the checkpoint, so it is whole after a resume).
     """
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    scheduler = None
+    if lr_drop is not None:
+        milestone = max(1, min(epochs - 1, round(lr_drop * epochs)))
+        scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, [milestone], gamma=0.1)
     trainer = Trainer(
-        model, torch.optim.Adam(model.parameters(), lr=lr), dict(losses), checkpoint_dir=run_dir,
-        log_dir=run_dir, progress=ctx.progress, seed=seed,
+        model, optimizer, dict(losses), checkpoint_dir=run_dir, log_dir=run_dir, progress=ctx.progress, seed=seed,
+        lr_scheduler=scheduler,
     )  # fmt: skip
     return trainer.fit(data, epochs)
 
 
-def loss_convergence(history: Sequence[Mapping[str, float]]) -> float | None:
-    """Relative change of the summed training loss over the last 10 % of epochs (``None`` for one epoch)."""
+def loss_convergence(history: Sequence[Mapping[str, float]], reference: float | None = None) -> float | None:
+    """Change of the summed training loss over the last 10 % of epochs (``None`` for one epoch).
+
+    Relative to the tail's own value, or to ``reference`` when given (see
+    :func:`mtlkit.gates.last_fraction_change`: a loss near zero makes the tail ratio noise).
+    """
     curve = [sum(v for k, v in record.items() if k.startswith("train/") and k.endswith("/loss")) for record in history]
-    return round(last_fraction_change(curve), 5) if len(curve) > 1 else None
+    return round(last_fraction_change(curve, reference=reference), 5) if len(curve) > 1 else None
 
 
 def rule_slug(rule: RankRule) -> str:
-    """A run-folder name for a rank rule, e.g. ``ProportionalBudget-0.4``."""
-    values = "-".join(str(v) for v in vars(rule).values())
+    """A run-folder name for a rank rule, e.g. ``ProportionalBudget-0.4`` or ``Ranks-1``."""
+    values = "-".join("x".join(map(str, v)) if isinstance(v, tuple) else str(v) for v in vars(rule).values())
     return f"{type(rule).__name__}-{values}"
 
 
@@ -214,12 +225,15 @@ def compare_methods(
     num_shared: int,
     evaluate: Callable[[nn.Module], dict[str, float]],
     spectral: bool = False,
-    rule: RankRule | None = None,
+    rule: RankRule | Mapping[str, RankRule] | None = None,
+    loss_reference: float | None = None,
+    lr_drop: float | None = None,
 ) -> dict[str, dict[str, Any]]:
     """STL, UD-MTL (``num_shared`` tied layers) and DMTRL-LAF/Tucker/TT on one training set.
 
     The DMTRL nets start from the trained STL nets — factorised with ε = 0.1 (Frobenius), or under
-    ``rule`` when given — and are trained with the same protocol; so does the control ``stl_ft`` (the
+    ``rule`` when given (one rule, or ``{method: rule}`` for ``laf`` / ``tucker`` / ``tt``) — and
+    are trained with the same protocol; so does the control ``stl_ft`` (the
     STL nets trained ``epochs`` more, unshared), which separates the effect of sharing from that of
     the extra epochs DMTRL gets.
     Checkpoints go to ``ctx.run_dir(*where, method)`` (``<method>-<rule>`` for a ``rule``); finished
@@ -227,26 +241,29 @@ def compare_methods(
     evaluation pass). Returns ``{method: {metrics..., cpu_s, parameters, parameters_vs_stl,
     train_loss_change_last10pct[, num_shared | ranks, task_ranks, conv_task_rank_over_T, rho,
     init_<metric>]}}``. ``spectral=True`` adds ``"<method>-spectral"`` runs, initialised with the
-    authors' rank rule.
+    authors' rank rule. ``train_loss_change_last10pct`` is relative to ``loss_reference`` when given
+    (see :func:`loss_convergence`); ``lr_drop`` is passed to :func:`train` for every run.
     """
     out: dict[str, dict[str, Any]] = {}
 
     def fit(model: nn.Module, method: str, before: dict[str, Any] | None = None) -> dict[str, Any]:
         run_dir = ctx.run_dir(*where, method)
         start = time.process_time()
-        history = train(ctx, model, data, losses, epochs, lr, run_dir, seed)
+        history = train(ctx, model, data, losses, epochs, lr, run_dir, seed, lr_drop)
         cpu_s = round(time.process_time() - start, 1)
         info = cached(run_dir / "final.json", lambda: {"cpu_s": cpu_s, **(before or {})})
         return {**info, **evaluate(model), "epochs": epochs, "parameters": count_parameters(model),
-                "train_loss_change_last10pct": loss_convergence(history)}  # fmt: skip
+                "train_loss_change_last10pct": loss_convergence(history, loss_reference)}  # fmt: skip
 
     stl = build_seeded(seed, lambda: UserDefinedSharing(layers(), 0, tasks))
     out["stl"] = fit(stl, "stl")
     out["stl_ft"] = fit(copy.deepcopy(stl), "stl-ft")
     ud = build_seeded(seed, lambda: UserDefinedSharing(layers(), num_shared, tasks))
     out["ud"] = {**fit(ud, f"ud-N{num_shared}"), "num_shared": num_shared}
+    rules = rule if isinstance(rule, Mapping) else dict.fromkeys(DMTRL_METHODS, rule)
     variants: list[tuple[str, RankRule, str, str]] = [
-        (m, rule or RelativeError(EPS), m, m if rule is None else f"{m}-{rule_slug(rule)}") for m in DMTRL_METHODS
+        (m, rules[m] or RelativeError(EPS), m, m if rules[m] is None else f"{m}-{rule_slug(rules[m])}")
+        for m in DMTRL_METHODS
     ]
     if spectral:
         variants += [(m, SpectralError(EPS), f"{m}-spectral", f"{m}-spectral") for m in DMTRL_METHODS]

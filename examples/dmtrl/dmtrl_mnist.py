@@ -36,6 +36,7 @@ from dmtrl_common import (
     select_num_shared,
     sharing_gates,
 )
+from dmtrl_figures import figure_mnist
 from dmtrl_nets import lenet
 from dmtrl_params import UD_SHARED, layer_report, ud_large_hidden
 from mnist_setup import (
@@ -221,32 +222,6 @@ def _run_repeat(
     return out
 
 
-def _plot(ctx: RunContext, b: Budget, table: dict) -> str:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
-    titles = ("binary error, all test images", "binary error, balanced test sets", "multi-class error (ranking)")
-    for ax, metric, title in zip(axes, METRICS, titles, strict=True):
-        for method in METHODS:
-            xs = [f for f in b.fractions if (f, method) in table]
-            means = [table[f, method][metric][0] for f in xs]
-            stds = [table[f, method][metric][1] or 0.0 for f in xs]
-            ax.errorbar([100 * x for x in xs], means, yerr=stds, marker="o", capsize=3, label=LABEL[method])
-        ax.set_xscale("log")
-        ax.set_xticks([100 * f for f in b.fractions], [f"{100 * f:g}" for f in b.fractions])
-        ax.minorticks_off()
-        ax.set_xlabel("training data (% of 60k)")
-        ax.set_ylabel("error (%)")
-        ax.set_title(title)
-    axes[0].legend(fontsize=7)
-    fig.suptitle(f"DMTRL MNIST one-vs-all ({ctx.mode} mode)")
-    fig.tight_layout()
-    return ctx.save_figure(fig, f"dmtrl_mnist_{ctx.mode}")
-
-
 GATES = [
     Gate("STL trains", key="ours", below=50.0, settings="STL @*", metric="multiclass_error_pct"),
     *sharing_gates("binary_error_pct"),
@@ -270,7 +245,7 @@ def run(ctx: RunContext) -> None:
         per_seed = [_run_repeat(ctx, b, fraction, seed, choice["best"], test, results) for seed in range(b.repeats)]
         for method in METHODS:
             _add_rows(results, table, fraction, method, [r[method] for r in per_seed], choice, b)
-    results.set("figures", [_plot(ctx, b, table)])
+    results.set("figures", [ctx.save_figure(figure_mnist(results.rows, ctx.mode), f"dmtrl_mnist_{ctx.mode}")])
     results.set("conclusions", _conclusions(b, table))
 
 

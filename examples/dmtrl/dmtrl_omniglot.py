@@ -30,6 +30,7 @@ from dmtrl_common import (
     sharing_gates,
     train,
 )
+from dmtrl_figures import OMNIGLOT_LAYERS, figure_omniglot
 from dmtrl_nets import omniglot_cnn
 
 from mtlkit.data import ImageDataset, PerTaskBatches, omniglot_alphabets
@@ -38,7 +39,6 @@ from mtlkit.gates import Gate
 from mtlkit.nn import UserDefinedSharing
 
 NAME = "dmtrl-omniglot"
-LAYER_NAMES = ("Conv1", "Conv2", "Conv3", "FC1")
 
 
 @dataclass(frozen=True)
@@ -163,28 +163,6 @@ def _select_ud(ctx: RunContext, b: Budget, fraction: float, train_sets: dict, cl
     return cached(ctx.run_dir(f"f{fraction:g}", "ud-cv") / "choice.json", compute)
 
 
-def _plot_rho(ctx: RunContext, rho: dict[str, dict[str, list[float]]], fraction: float) -> str:
-    """Fig. 4's bar chart of ρ per layer, with the paper's softmax normalisation and with 'abs'."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(12, 3.8), sharey=True)
-    for ax, (normalization, values_of) in zip(axes, rho.items(), strict=True):
-        width = 0.8 / len(values_of)
-        for i, (method, values) in enumerate(values_of.items()):
-            ax.bar([x + i * width for x in range(len(values))], values, width, label=LABEL[method])
-        ax.set_xticks([x + width * (len(values_of) - 1) / 2 for x in range(len(LAYER_NAMES))], LAYER_NAMES)
-        ax.set_title(f"ρ (Eq. 9), {normalization} normalisation")
-        ax.set_ylim(0, 1)
-    axes[0].set_ylabel("sharing strength ρ")
-    axes[1].legend(fontsize=7, loc="upper right")
-    fig.suptitle(f"Omniglot, {fraction:.0%} training data ({ctx.mode} mode)")
-    fig.tight_layout()
-    return ctx.save_figure(fig, f"dmtrl_omniglot_rho_{ctx.mode}")
-
-
 GATES = [
     Gate("STL trains", key="ours", below=80.0, settings="STL @*", metric="error_pct"),
     *sharing_gates("error_pct"),
@@ -202,7 +180,7 @@ GATES = [
 def run(ctx: RunContext) -> None:
     b = BUDGETS[ctx.mode]
     results = ctx.results(deviations=_deviations(ctx.mode, b), seeds=list(range(b.repeats)))
-    figures, means = [], {}
+    means = {}
     for fraction in b.fractions:
         per_seed = []
         for seed in range(b.repeats):
@@ -249,10 +227,10 @@ def run(ctx: RunContext) -> None:
             }
             for key, values_of in (("rho", rho["softmax"]), ("rho_abs", rho["abs"])):
                 for method, values in values_of.items():
-                    for layer, value in zip(LAYER_NAMES, values, strict=True):
+                    for layer, value in zip(OMNIGLOT_LAYERS, values, strict=True):
                         results.add_row(f"{LABEL[method]} @ {fraction:.0%}", f"{key}_{layer}", round(value, 4))
-            figures = [_plot_rho(ctx, rho, fraction)]
-    results.set("figures", figures)
+    figure = ctx.save_figure(figure_omniglot(results.rows, ctx.mode), f"dmtrl_omniglot_{ctx.mode}")
+    results.set("figures", [figure])
     parts = []
     for fraction in b.fractions:
         ranked = sorted((m for m in ALL_METHODS if (fraction, m) in means), key=lambda m: means[fraction, m])
