@@ -120,7 +120,7 @@ def _deviations(mode: str, b: Budget) -> list[str]:
         f"PCA: {b.n_pca} components fitted on each repeat's training images (the paper gives no dimension); "
         "features are divided by one global scale (the training features' std) so one λ grid fits both feature kinds.",
         f"CNN feature: one {round(512 * mnist.width)}-d space for all ten tasks, FC1 (after ReLU) of a UD-MTL LeNet "
-        f"with conv1, conv2 and FC1 shared (N = {UD_SHARED}, the paper's CV choice; its ten 512→1 heads are "
+        f"with conv1, conv2 and FC1 shared (N = {UD_SHARED}, the paper's CV choice; its ten output heads are "
         "dropped), trained on the repeat's training draw with dmtrl-mnist's protocol (hinge loss, Adam, same "
         "epochs). The paper says only 'the penultimate layer of the CNN'; the STL row on CNN features is a ridge "
         "per task on that shared feature, not the deep STL net.",

@@ -1,7 +1,8 @@
 """MNIST one-vs-all setting of the DMTRL reproductions: tasks, budgets, evaluation, STL nets.
 
-Shared by ``dmtrl-mnist`` (Sec. 4.1), ``dmtrl-shallow`` (App. A, which reuses the STL nets of
-``dmtrl-mnist`` for its CNN features) and ``dmtrl-params`` (App. B).
+Shared by ``dmtrl-mnist`` (Sec. 4.1), ``dmtrl-shallow`` (App. A, whose CNN-feature trunk is
+trained with this protocol) and ``dmtrl-params`` (App. B, which reuses the STL nets of
+``dmtrl-mnist``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from mtlkit.experiments import RunContext
 from mtlkit.metrics import one_vs_all_error
 from mtlkit.nn import UserDefinedSharing
 
-NAME = "dmtrl-mnist"  # the experiment whose STL nets App. A reuses
+NAME = "dmtrl-mnist"  # the experiment whose STL nets App. B reuses
 # Checkpoints of this protocol (paper width, budget ranks) live apart from those of the half-width
 # ε runs before it, whose shapes differ: a resumed run must never pick those up.
 RUNS_VERSION = "v2"
