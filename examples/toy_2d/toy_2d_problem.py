@@ -5,7 +5,7 @@ Learning" (NeurIPS 2021, Sec. 5.1 and its ``toy.py``), in the imbalanced form of
 "Multi-Task Learning as a Bargaining Game" (ICML 2022, Sec. 6.1) and Liu et al., "FAMO: Fast
 Adaptive Multitask Optimization" (NeurIPS 2023, Sec. 5.1), who scale the first loss by
 :math:`s = 0.1`. With :math:`p = (x, y)`, :math:`c_+ = \max(\tanh(y/2), 0)`,
-:math:`c_- = \max(\tanh(-y/2), 0)` (one of them is 0 everywhere) and :math:`\delta = 5\cdot 10^{-6}`:
+:math:`c_- = \max(\tanh(-y/2), 0)` (at every point one of them is 0) and :math:`\delta = 5\cdot 10^{-6}`:
 
 .. math::
     u_1 &= \log\max\bigl(\lvert -\tfrac{x + 7}{2} + \tanh y \rvert, \delta\bigr) + 6, &
@@ -17,8 +17,8 @@ Adaptive Multitask Optimization" (NeurIPS 2023, Sec. 5.1), who scale the first l
 Above :math:`y = 0` each objective is the logarithm of a distance to a curved valley (the
 log-scaled part, flat far from the valley, steep near it); below, a shallow quadratic bowl centred
 at :math:`(\pm 7, -8)`. The Pareto set lies in the lower half-plane, where the two gradients are
-anti-parallel (:func:`pareto_curve`); a method that follows one task into its valley in the upper
-half-plane stops there, at a point that is stationary for that task only.
+anti-parallel (:func:`pareto_curve`); the valleys of the upper half-plane, where one task's
+logarithm is clipped and its gradient vanishes, are far from it.
 
 Every weighting and aggregator of :mod:`mtlkit.balancing` trains the point through
 :meth:`mtlkit.Trainer.train_step`, the code path of any model: :class:`ToyPoint` is a
