@@ -82,7 +82,7 @@ def lines(result: dict[str, Any], dataset: str, gates: Sequence[Gate]) -> list[L
         for gate in gates:
             check = gate.evaluate(stand_on)
             if not check["passed"]:
-                measured = check["note"] if check["value"] is None else _num(check["value"], 4)
+                measured = check["note"] if check["value"] is None else f"{check['value']:.4g}"
                 failed.append(f"{gate.name} ({measured})")
         n = min(r["n"] for r in [*acc.values(), *([delta_m] if delta_m else [])])
         out.append(Line(method, acc, delta_m, n, failed, pending=n < planned))

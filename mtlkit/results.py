@@ -11,6 +11,7 @@ The format (schema v2, ``DESIGN.md``)::
 ``seed_file`` names the seed document an experiment reproduces; an experiment that reproduces none
 (a benchmark an issue asked for) has ``seed_file: null`` and says where it comes from in ``origin``
 (e.g. ``"issue 18"``). Exactly one of the two is set; a file without ``origin`` is a seed experiment's.
+
 ``n`` is the number of runs behind ``ours`` (and its ``ours_std``); ``paper`` holds only a number the
 seed *measured*; ``comparable`` is ``true`` or the reason the paper's number measures something
 else. ``checks`` are the experiment's sanity gates (:mod:`mtlkit.gates`), re-evaluated on every

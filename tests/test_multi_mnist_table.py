@@ -45,14 +45,14 @@ def _result(late: list[float]) -> dict:
 def test_lines_mark_pending_rows_and_failed_gates_and_keep_them_out_of_the_verdict():
     lines = {x.method: x for x in mmt.lines(_result([-2.0]), "mnist", GATES)}
     assert lines["FAMO"].status == "pending (n=1)"
-    assert lines["DB-MTL"].failed == ["training converged (0.0500)"] and not lines["DB-MTL"].in_verdict
+    assert lines["DB-MTL"].failed == ["training converged (0.05)"] and not lines["DB-MTL"].in_verdict
     assert lines["STL"].status == "the Δm baseline" and lines["UW"].in_verdict
     text = mmt.verdict("Multi-MNIST", list(lines.values()), None)
     assert "better: UW (+0.50 ± 0.06)" in text and "worse: none" in text
     assert "Within two standard errors of EW: RLW" in text
-    assert "Not judged: FAMO (pending, n=1), DB-MTL (training converged (0.0500))" in text
+    assert "Not judged: FAMO (pending, n=1), DB-MTL (training converged (0.05))" in text
     table = mmt.table(list(lines.values()), None)
-    assert "pending (n=1)" in table and "fails: training converged (0.0500)" in table and "−2.00 (n=3)" in table
+    assert "pending (n=1)" in table and "fails: training converged (0.05)" in table and "−2.00 (n=3)" in table
 
 
 def test_the_verdict_follows_the_rows_as_seeds_finish():
@@ -67,7 +67,7 @@ def test_no_verdict_without_ews_seeds_and_a_failed_baseline_is_shown():
         if row["method"] == "STL":
             row["ours"] = 70.0
     lines = mmt.lines(result, "mnist", GATES)
-    assert all("single-task baseline trains (70.0000)" in x.failed[0] for x in lines)
+    assert all("single-task baseline trains (70)" in x.failed[0] for x in lines)
     assert "No verdict yet: EW's line fails a gate" in mmt.verdict("Multi-MNIST", lines, None)
 
 
