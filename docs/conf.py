@@ -35,3 +35,6 @@ generate_results.write_pages()
 import coursework_report  # noqa: E402
 
 coursework_report.write_report()
+import multi_mnist_table  # noqa: E402
+
+multi_mnist_table.write()

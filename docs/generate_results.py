@@ -49,6 +49,18 @@ def _paper(row: dict[str, Any]) -> str:
     return _fmt(row["paper"]) if comparable is True else f"not comparable: {comparable}"
 
 
+def _provenance(result: dict[str, Any]) -> str:
+    """Where an experiment comes from: its seed document, or the issue (``origin``) of one that has none."""
+    if result.get("seed_file") is None:
+        return f"*Origin:* {result['origin']} (no seed document)"
+    return f"*Seed document:* ``{result['seed_file']}``"
+
+
+def _group(result: dict[str, Any]) -> str:
+    seed = result.get("seed_file")
+    return f"Seed {seed}" if seed is not None else f"From {result['origin']}"
+
+
 def load_results() -> list[dict[str, Any]]:
     files = sorted(p for p in RESULTS.glob("*.json") if not p.name.startswith("benchmarks"))
     return [json.loads(p.read_text()) for p in files]
@@ -78,8 +90,7 @@ def results_page(result: dict[str, Any]) -> str:
     title = name.replace("_", " ")
     out = [title, "=" * len(title), ""]
     out += [
-        f"*Seed document:* ``{result['seed_file']}`` — *mode:* **{result['mode']}** — "
-        f"*command:* ``{result['command']}``",
+        f"{_provenance(result)} — *mode:* **{result['mode']}** — *command:* ``{result['command']}``",
         "",
         f"*Hardware:* {result.get('hardware', '—')}; *wall time:* {_fmt(result.get('wall_time_s'))} s; "
         f"*commit:* ``{result.get('mtlkit_commit') or '—'}``; *seeds:* {result.get('seeds') or '—'}",
@@ -188,13 +199,15 @@ def write_pages() -> list[str]:
     for stale in PAGES.glob("*.rst"):  # pages of results files that no longer exist must not linger
         stale.unlink()
     names = []
+    # Benchmarks first, then the experiments grouped by the seed document (or issue) they come from.
+    groups: dict[str, list[str]] = {}
     for path in sorted(RESULTS.glob("benchmarks*.json"), key=lambda p: p.stem):  # the CPU page first
         (PAGES / f"{path.stem}.rst").write_text(benchmarks_page(path))
-        names.append(path.stem)
-    for result in load_results():
+        groups.setdefault("Benchmarks", []).append(path.stem)
+    for result in sorted(load_results(), key=lambda r: (r.get("seed_file") is None, _group(r))):
         name = result["experiment"]
         (PAGES / f"{name}.rst").write_text(results_page(result))
-        names.append(name)
+        groups.setdefault(_group(result), []).append(name)
     index = [
         "Reproduced results",
         "==================",
@@ -202,13 +215,12 @@ def write_pages() -> list[str]:
         "One page per results file in ``results/``, generated at build time. ``quick`` runs are smoke",
         "tests and never appear here; every row states its mode, and every page lists its deviations.",
         "",
-        ".. toctree::",
-        "   :maxdepth: 1",
-        "",
     ]
-    index += [f"   {n}" for n in names]
+    for caption, members in groups.items():
+        index += [".. toctree::", "   :maxdepth: 1", f"   :caption: {caption}", "", *[f"   {n}" for n in members], ""]
+        names += members
     if not names:
-        index += ["", "No results have been committed yet."]
+        index += ["No results have been committed yet."]
     (PAGES / "index.rst").write_text("\n".join(index) + "\n")
     return names
 

@@ -41,7 +41,7 @@ def _list(args: argparse.Namespace) -> int:
         return 1
     width = max(len(name) for name in registry)
     for name, exp in registry.items():
-        print(f"{name:<{width}}  {exp.seed_file:<26}  {exp.description}")
+        print(f"{name:<{width}}  {exp.provenance:<26}  {exp.description}")
     return 0
 
 
@@ -87,6 +87,7 @@ def _reproduce_one(args: argparse.Namespace, experiment: Experiment) -> int:
     ctx = RunContext(
         experiment=experiment.name,
         seed_file=experiment.seed_file,
+        origin=experiment.origin,
         mode=args.mode,
         results_dir=Path(results_dir),
         runs_dir=Path(args.runs_dir),

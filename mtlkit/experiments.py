@@ -9,7 +9,9 @@ Each example script registers itself::
         ...
 
 and :func:`discover` loads every ``*.py`` under the examples folder that calls
-:func:`register_experiment`, so adding a reproduction never touches a hand-kept list.
+:func:`register_experiment`, so adding a reproduction never touches a hand-kept list. An experiment
+that reproduces no seed document (a benchmark an issue asked for) registers ``origin="issue 18"``
+instead of a ``seed_file``.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import torch
 
 from mtlkit._example_loader import ExampleFolder
 from mtlkit.gates import Gate
-from mtlkit.results import ResultsFile
+from mtlkit.results import ResultsFile, _origin_problem
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -84,13 +86,14 @@ class RunContext:
     """
 
     experiment: str
-    seed_file: str
+    seed_file: str | None
     mode: str
     results_dir: Path
     runs_dir: Path
     data_root: str | None = None
     progress: bool | None = None
     gates: tuple[Gate, ...] = ()
+    origin: str | None = None
 
     @property
     def device(self) -> str:
@@ -140,6 +143,7 @@ class RunContext:
             self.results_dir / f"{experiment}.json",
             experiment=experiment,
             seed_file=self.seed_file,
+            origin=self.origin,
             command=self.command,
             mode=self.mode,
             deviations=deviations,
@@ -153,17 +157,24 @@ class RunContext:
 class Experiment:
     """A registered reproduction and the CPU settings it runs under (see :func:`cpu_settings`).
 
-    Calling it calls ``run``, so a decorated function keeps working as one.
+    Calling it calls ``run``, so a decorated function keeps working as one. ``seed_file`` is the seed
+    document it reproduces, or None with ``origin`` saying where it comes from instead.
     """
 
     name: str
-    seed_file: str
+    seed_file: str | None
     description: str
     run: Callable[[RunContext], object] = field(repr=False)
     source: str = ""
     threads: int | None = None
     flush_denormal: bool = False
     gates: tuple[Gate, ...] = ()
+    origin: str | None = None
+
+    @property
+    def provenance(self) -> str:
+        """The seed document, or the origin of an experiment that reproduces none."""
+        return self.seed_file if self.seed_file is not None else str(self.origin)
 
     def __call__(self, ctx: RunContext) -> object:
         return self.run(ctx)
@@ -172,7 +183,8 @@ class Experiment:
 def register_experiment(
     name: str,
     *,
-    seed_file: str,
+    seed_file: str | None = None,
+    origin: str | None = None,
     description: str,
     threads: int | None = None,
     flush_denormal: bool = False,
@@ -180,6 +192,8 @@ def register_experiment(
 ) -> Callable[[Callable[[RunContext], object]], Experiment]:
     """Decorator that turns ``run(ctx)`` into the :class:`Experiment` ``name``, found by :func:`discover`.
 
+    ``seed_file`` is the seed document the experiment reproduces; an experiment that reproduces none
+    gives ``origin`` instead (e.g. ``"issue 18"``): exactly one of the two.
     ``threads`` and ``flush_denormal`` are the process-wide CPU settings the run wants; the CLI
     applies them with :func:`cpu_settings` (``--threads`` overrides) and restores them afterwards.
     ``gates`` are the run's sanity gates (:class:`mtlkit.gates.Gate`): evaluated into the results
@@ -194,12 +208,20 @@ def register_experiment(
         ...     pass
         >>> run.name, run.seed_file
         ('toy', '000_x.txt')
+        >>> @register_experiment("bench", origin="issue 18", description="a benchmark")
+        ... def bench(ctx: RunContext) -> None:
+        ...     pass
+        >>> bench.seed_file, bench.provenance
+        (None, 'issue 18')
     """
     if not name:
         raise ValueError(f"name must be a non-empty string, got {name!r}")
+    problem = _origin_problem(seed_file, origin)
+    if problem:
+        raise ValueError(f"experiment {name!r}: {problem}")
 
     def decorate(run: Callable[[RunContext], object]) -> Experiment:
-        return Experiment(name, seed_file, description, run, "", threads, flush_denormal, tuple(gates))
+        return Experiment(name, seed_file, description, run, "", threads, flush_denormal, tuple(gates), origin)
 
     return decorate
 

@@ -4,9 +4,13 @@ A reproduction adds rows as configurations finish, so a restarted run can skip w
 (:meth:`ResultsFile.has`) and a killed run loses at most the configuration in progress.
 The format (schema v2, ``DESIGN.md``)::
 
-    {"schema": 2, "experiment", "seed_file", "command", "mode", "deviations", "checks", "hardware",
+    {"schema": 2, "experiment", "seed_file", "origin", "command", "mode", "deviations", "checks", "hardware",
      "precision", "wall_time_s", "mtlkit_commit", "seeds",
      "rows": [{"setting", "metric", "ours", "ours_std", "n", "paper", "comparable", "mtlkit_commit", ...}]}
+
+``seed_file`` names the seed document an experiment reproduces; an experiment that reproduces none
+(a benchmark an issue asked for) has ``seed_file: null`` and says where it comes from in ``origin``
+(e.g. ``"issue 18"``). Exactly one of the two is set; a file without ``origin`` is a seed experiment's.
 
 ``n`` is the number of runs behind ``ours`` (and its ``ours_std``); ``paper`` holds only a number the
 seed *measured*; ``comparable`` is ``true`` or the reason the paper's number measures something
@@ -96,14 +100,18 @@ class ResultsFile:
         path: str | os.PathLike[str],
         *,
         experiment: str,
-        seed_file: str,
+        seed_file: str | None,
         command: str,
         mode: str,
         deviations: Sequence[str] = (),
         seeds: Sequence[int] = (),
         gates: Sequence[Gate] = (),
         precision: str = "fp32",
+        origin: str | None = None,
     ) -> None:
+        problem = _origin_problem(seed_file, origin)
+        if problem:
+            raise ValueError(problem)
         if mode not in _MODES:
             raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
         if precision not in _PRECISIONS:
@@ -115,6 +123,7 @@ class ResultsFile:
             "schema": SCHEMA_VERSION,
             "experiment": experiment,
             "seed_file": seed_file,
+            "origin": origin,
             "command": command,
             "mode": mode,
             "deviations": list(deviations),
@@ -235,7 +244,7 @@ class ResultsFile:
 _REQUIRED: dict[str, type | tuple[type, ...]] = {
     "schema": int,
     "experiment": str,
-    "seed_file": str,
+    "seed_file": (str, type(None)),
     "command": str,
     "mode": str,
     "deviations": list,
@@ -245,6 +254,17 @@ _REQUIRED: dict[str, type | tuple[type, ...]] = {
     "seeds": list,
     "rows": list,
 }
+
+
+def _origin_problem(seed_file: object, origin: object) -> str | None:
+    """Why ``seed_file`` / ``origin`` do not say where an experiment comes from, or None."""
+    given = [name for name, value in (("seed_file", seed_file), ("origin", origin)) if value is not None]
+    if len(given) != 1:
+        return f"give exactly one of seed_file / origin, got seed_file={seed_file!r}, origin={origin!r}"
+    value = seed_file if seed_file is not None else origin
+    if not isinstance(value, str) or not value.strip():
+        return f"{given[0]} must be a non-empty string, got {value!r}"
+    return None
 
 
 def _row_problems(row: dict[str, Any]) -> list[str]:
@@ -284,6 +304,8 @@ def validate(data: dict[str, Any]) -> list[str]:
             problems.append(f"missing {key!r}")
         elif not isinstance(data[key], kind):
             problems.append(f"{key!r} has the wrong type ({type(data[key]).__name__})")
+    if "seed_file" in data:  # a missing seed_file is reported above
+        problems += [p for p in [_origin_problem(data["seed_file"], data.get("origin"))] if p]
     if data.get("mode") not in _MODES:
         problems.append(f"mode must be one of {_MODES}, got {data.get('mode')!r}")
     if data.get("precision", "fp32") not in _PRECISIONS:

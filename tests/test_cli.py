@@ -117,7 +117,7 @@ def test_results_file_continues_same_mode_and_replaces_other(tmp_path):
 def test_repository_examples_register_without_side_effects():
     registry = discover()
     for name, exp in registry.items():
-        assert exp.seed_file.endswith(".txt"), name
+        assert (exp.seed_file or "").endswith(".txt") or (exp.origin or "").startswith("issue "), name
         assert exp.description, name
 
 
@@ -142,3 +142,12 @@ def test_reproduce_applies_the_experiments_cpu_settings_and_restores_them(tmp_pa
     main(["reproduce", "toy-threads", "--examples", str(examples), "--results-dir", str(tmp_path)])
     assert json.loads((tmp_path / "toy_threads.json").read_text())["rows"][0]["ours"] == 1
     assert torch.get_num_threads() == before
+
+
+def test_an_experiment_names_exactly_one_of_seed_file_and_origin():
+    from mtlkit.experiments import register_experiment
+
+    assert register_experiment("b", origin="issue 18", description="d")(lambda ctx: None).provenance == "issue 18"
+    for kw in ({}, {"seed_file": "000_x.txt", "origin": "issue 18"}, {"origin": ""}):
+        with pytest.raises(ValueError, match=r"experiment 'b'.*(seed_file / origin|origin must be)"):
+            register_experiment("b", description="d", **kw)

@@ -234,3 +234,38 @@ def test_tables_show_n_hide_non_comparable_paper_numbers_and_flag_failed_gates(t
     assert "NO: its rows are uninformative" in page
     assert ".. warning:: These conclusions come from a run whose sanity gates failed (baseline trains)" in page
     assert "not comparable: different metric" in page and "11.5" not in page
+
+
+def test_an_experiment_from_an_issue_has_no_seed_file_and_says_its_origin(tmp_path, monkeypatch):
+    path = tmp_path / "bench.json"
+    results = ResultsFile(path, experiment="bench", seed_file=None, origin="issue 18", command="c", mode="reduced")
+    results.add_row("a", "acc", 0.5)
+    data = json.loads(path.read_text())
+    assert (data["seed_file"], data["origin"]) == (None, "issue 18") and validate(data) == []
+    for seed_file, origin in (("s.txt", "issue 18"), (None, None), (None, " ")):
+        with pytest.raises(ValueError, match=r"seed_file|origin"):
+            ResultsFile(tmp_path / "y.json", experiment="y", seed_file=seed_file, origin=origin, command="c",
+                        mode="reduced")  # fmt: skip
+        assert any(
+            "seed_file" in p or "origin" in p for p in validate({**data, "seed_file": seed_file, "origin": origin})
+        )
+    seed_file_only = {k: v for k, v in data.items() if k != "origin"} | {"seed_file": "s.txt"}
+    assert validate(seed_file_only) == [], "a file without origin is a seed experiment's, as before"
+    gen = docs_generator()
+    monkeypatch.setattr(gen, "RESULTS", tmp_path)
+    monkeypatch.setattr(gen, "PAGES", tmp_path / "pages")
+    gen.write_pages()
+    assert "*Origin:* issue 18 (no seed document)" in (tmp_path / "pages" / "bench.rst").read_text()
+    assert ":caption: From issue 18" in (tmp_path / "pages" / "index.rst").read_text()
+
+
+def test_committed_results_files_name_the_provenance_their_experiment_registers():
+    """A file rewritten by a process running older code would carry a stale one: scripts/sync_provenance.py."""
+    from mtlkit.experiments import discover
+
+    registered = {exp.name.replace("-", "_"): exp for exp in discover().values()}
+    for path in sorted((ROOT / "results").glob("*.json")):
+        data = json.loads(path.read_text())
+        exp = registered.get(data.get("experiment"))
+        if exp is not None and not path.name.startswith("benchmarks"):
+            assert (data["seed_file"], data.get("origin")) == (exp.seed_file, exp.origin), path.name

@@ -48,8 +48,6 @@ GATES = [
 
 def _deviations(mode: str, b: Budget) -> list[str]:
     out = [
-        "Not an experiment of seed 000: the benchmark of issue #18 (task balancing), filed under the seed about MTL "
-        "on MNIST-like datasets because every results file names a seed document.",
         "No published table of this exact setup was found (Pareto-MTL, Lin et al. 2019, reports Multi-MNIST results "
         "only as figures; the MGDA-UB paper's table could not be read from the copies searchable offline, and its "
         "trunk and 100-epoch schedule differ from ours), so 'paper' is null in every row.",
@@ -122,7 +120,7 @@ def configuration(variant: str, method: str, seed: int) -> str:
     return f"{variant} / {method} / seed{seed}"
 
 
-@register_experiment(NAME, seed_file="000_63a32166e077445b.txt",
+@register_experiment(NAME, origin="issue 18",
                      description="Multi-MNIST / Multi-Fashion: loss weightings and gradient aggregators",
                      threads=1, gates=GATES)  # fmt: skip
 def run(ctx: RunContext) -> None:

@@ -86,7 +86,7 @@ def train_one(ctx: RunContext, b: Budget, precision: str, seed: int) -> dict[str
 
 @register_experiment(
     NAME,
-    seed_file="004_63daf360e7c99336.txt",
+    origin="issue 13",
     description="bf16 autocast vs fp32: same accuracy? (Fashion-MNIST item+group CNN, 3 seeds)",
     threads=1,
     gates=GATES,
