@@ -40,8 +40,6 @@ BUDGETS = {"quick": Budget(steps=60, lr=2e-2), "reduced": Budget(steps=4000, lr=
 
 def _deviations(b: Budget) -> list[str]:
     out = [
-        "Not an experiment of seed 000: the toy problem of issue #19 (task balancing, gradient aggregation), filed "
-        "under the seed about MTL on MNIST-like datasets because every results file names a seed document.",
         "The papers show this experiment only as figures of trajectories: 'paper' is null in every row.",
         "Objectives of CAGrad (Liu et al. 2021, toy.py) with the first loss scaled by 0.1 and the five starts of "
         "Nash-MTL (Navon et al. 2022) and FAMO (Liu et al. 2023); the losses handed to the methods are f_t + 21 s_t "
@@ -71,7 +69,7 @@ def _distance(point: np.ndarray, curve: np.ndarray) -> float:
     return float(np.min(np.linalg.norm(curve - point[None, :], axis=1)))
 
 
-@register_experiment(NAME, seed_file="000_63a32166e077445b.txt",
+@register_experiment(NAME, origin="issue 19",
                      description="2-D toy problem (CAGrad/Nash-MTL/FAMO): every method's trajectories from 5 starts",
                      threads=1)  # fmt: skip
 def run(ctx: RunContext) -> None:
