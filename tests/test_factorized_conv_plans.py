@@ -294,3 +294,12 @@ def test_fastest_times_only_plans_within_the_bound_and_keeps_the_cheapest_within
         _on_a_model_clock([cheapest], within=0.5)
     with pytest.raises(ValueError, match="must not be empty"):
         _on_a_model_clock([])
+
+
+def test_the_timed_trial_leaves_the_random_stream_alone() -> None:
+    torch.manual_seed(0)
+    layer = FactorizedConv2d(3, 4, 3, 2, Tucker, rule=Ranks(2))
+    x = torch.randn(2, 3, 6, 6)
+    state = torch.get_rng_state()
+    layer(x)
+    assert torch.equal(torch.get_rng_state(), state)

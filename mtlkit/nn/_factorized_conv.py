@@ -255,7 +255,10 @@ class FactorizedConv2d(FactorizedLayer):
         names = self.weight.factor_names
         with torch.inference_mode(False), torch.enable_grad():
             factors = [t.detach().to(device, dtype).requires_grad_() for t in tensors]
-            image = torch.randn(image_shape, device=device, dtype=dtype, requires_grad=input_grad)
+            # Its own generator: timing must not move the caller's random stream.
+            generator = torch.Generator(device).manual_seed(0)
+            image = torch.randn(image_shape, generator=generator, device=device, dtype=dtype)
+            image.requires_grad_(input_grad)
 
             def trial(plan: ConvolutionPlan) -> Callable[[], None]:
                 def step() -> None:
