@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import pytest
 import torch
 from hypothesis import given, settings
@@ -12,6 +16,7 @@ from mtlkit.factorized import (
     CP,
     LAF,
     TT,
+    ConvolutionPlan,
     Factorization,
     Ranks,
     Tucker,
@@ -19,8 +24,10 @@ from mtlkit.factorized import (
     best_convolution_multiply_adds,
     plan_convolution,
 )
-from mtlkit.factorized._conv_plan import WEIGHT_MODES, _choices
+from mtlkit.factorized._conv_plan import WEIGHT_MODES, _choices, convolution_plans
+from mtlkit.factorized._trial import fastest
 from mtlkit.nn import FactorizedConv2d
+from mtlkit.nn import _factorized_conv as factorized_conv
 
 METHODS: tuple[type[Factorization], ...] = (LAF, Tucker, TT, CP)
 # (in, out, kernel, T, stride, padding, dilation, H, W): square and not, strided, dilated, "same".
@@ -59,13 +66,12 @@ def test_every_conv_plan_equals_the_loop_in_float64(
 ) -> None:
     cin, cout, kernel, tasks, stride, padding, dilation, height, width = geometry
     torch.manual_seed(0)
-    layer = FactorizedConv2d(
-        cin, cout, kernel, tasks, method, rule=Ranks(cap), stride=stride, padding=padding, dilation=dilation
-    ).double()
+    geometry_args = {"stride": stride, "padding": padding, "dilation": dilation}
+    layer = FactorizedConv2d(cin, cout, kernel, tasks, method, rule=Ranks(cap), timed=False, **geometry_args).double()
     x = _input(layer, 2, shared, height, width)
     _assert_equals_the_loop(layer, x)
     plan = layer.plan
-    assert plan is not None and plan is layer.plan_for(2, shared, height, width, "cpu", torch.float64)
+    assert plan is not None and plan is layer.plan_for(2, shared, height, width, "cpu", torch.float64, True)
     subscripts, tensors = layer.weight.network(WEIGHT_MODES)
     best = best_convolution_multiply_adds(subscripts, [t.shape for t in tensors], tuple(x.shape), layer.window)
     assert plan.multiply_adds == best
@@ -77,9 +83,10 @@ def test_every_projection_and_kernel_of_the_convolution_equals_the_loop(
     method: type[Factorization], shared: bool
 ) -> None:
     # Forcing each projection and each kernel set (every factor in the kernel = composing first)
-    # changes the cost, never the value; the planner's choice is the cheapest of them.
+    # changes the cost, never the value: every plan a timed trial can choose is one of these. The
+    # untimed planner's choice is the cheapest of them.
     torch.manual_seed(0)
-    probe = FactorizedConv2d(3, 4, 3, 2, method, rule=Ranks(2), padding=1).double()
+    probe = FactorizedConv2d(3, 4, 3, 2, method, rule=Ranks(2), padding=1, timed=False).double()
     x = _input(probe, 2, shared, 5, 5)
     subscripts, _ = probe.weight.network(WEIGHT_MODES)
     names = probe.weight.factor_names
@@ -155,17 +162,18 @@ def test_the_chosen_conv_plan_is_the_cheapest(
 
 def test_compressive_tucker_and_cp_project_the_image_first() -> None:
     torch.manual_seed(0)
-    tucker = FactorizedConv2d(32, 64, 3, 10, Tucker, rule=Ranks(3, 3, 8, 8, 4))
+    tucker = FactorizedConv2d(32, 64, 3, 10, Tucker, rule=Ranks(3, 3, 8, 8, 4), timed=False)
     tucker(torch.randn(8, 32, 12, 12))
     assert tucker.plan is not None and tucker.plan.project == ("U2",)  # Tucker-2: 1×1 to K_in channels first
     assert tucker.plan.multiply_adds < 0.05 * 8 * 100 * 9 * 32 * 64 * 10
-    cp = FactorizedConv2d(32, 64, 3, 10, CP, rule=Ranks(6))
+    cp = FactorizedConv2d(32, 64, 3, 10, CP, rule=Ranks(6), timed=False)
     cp(torch.randn(8, 32, 12, 12))
     assert cp.plan is not None and cp.plan.project[0] == "U2"  # CP: 1×1 in, depthwise window, 1×1 out
     assert cp.plan.kernel_factors == ("U0", "U1")
     terms, result = cp.plan.convolution.equation.split("->")
     assert terms.split(",")[0] == "bRpql" and set(terms.split(",")[1]) == set("pqR") and result == "bRl"  # depthwise
-    full = FactorizedConv2d(1, 8, 5, 10, LAF, rule=Ranks(10))  # task rank = T: composing the kernels is cheapest
+    # Task rank = T: composing the kernels is cheapest.
+    full = FactorizedConv2d(1, 8, 5, 10, LAF, rule=Ranks(10), timed=False)
     full(torch.randn(8, 1, 28, 28))
     assert full.plan is not None and full.plan.project == () and full.plan.kernel_factors == ("L", "S")
     assert full.plan.after is None
@@ -196,3 +204,102 @@ def test_bad_overrides_name_the_argument() -> None:
         layer(torch.randn(1, 2, 5, 5))
     with pytest.raises(ValueError, match="smaller than the"):
         FactorizedConv2d(2, 3, 5, 2, LAF, rule=Ranks(1))(torch.randn(1, 2, 3, 3))
+
+
+def _few_channel_seconds(plan: ConvolutionPlan, sizes: dict[str, int]) -> float:
+    """A model clock: a convolution that contracts ``c`` channels into each output runs at
+    ``min(1, c / 16)`` of the rate of every other step (16: a vector of float32 lanes)."""
+    terms, result = plan.convolution.equation.split("->")
+    image, kernel = terms.split(",")
+    contracted = math.prod(sizes[i] for i in image if i in kernel and i not in result and i not in "pq")
+    slow = plan.convolution.multiply_adds / min(1.0, contracted / 16)
+    return plan.multiply_adds - plan.convolution.multiply_adds + slow
+
+
+def test_the_timed_trial_picks_the_grouped_plan_for_the_few_channel_lenet_conv2(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The DMTRL LeNet's conv2 with Tucker ranks (2, 2, 16, 32, 5): the fewest multiply-adds come
+    # from 1×1 to 16 channels, then a 1 → 4 convolution of each channel (a few-channel convolution);
+    # convolving the 16 channels with task-grouped composed kernels costs 1.9× that. The trial runs
+    # every candidate within 2× for real, on a model clock, and keeps what that clock says is fastest.
+    torch.manual_seed(0)
+    layer = FactorizedConv2d(32, 64, 4, 10, Tucker, rule=Ranks(2, 2, 16, 32, 5)).double()
+    x = torch.randn(10, 2, 32, 12, 12, dtype=torch.float64)
+    subscripts, tensors = layer.weight.network(WEIGHT_MODES)
+    sizes = dict(zip("tbihw", x.shape, strict=True))
+    for term, tensor in zip(subscripts, tensors, strict=True):
+        sizes.update(zip(term, tensor.shape, strict=True))
+    plans = convolution_plans(subscripts, [t.shape for t in tensors], layer.weight.factor_names, x.shape, layer.window)
+    within = [p for p in plans if p.multiply_adds <= 2 * plans[0].multiply_adds]
+    assert (plans[0].project, plans[0].kernel_factors) == (("U2",), ("U0", "U1"))
+    predicted = min(within, key=lambda p: _few_channel_seconds(p, sizes))
+    assert (predicted.project, predicted.kernel_factors) == (("U2",), ("core", "U0", "U1", "U4"))
+    timed: list[ConvolutionPlan] = []
+
+    def on_the_model_clock(plans: list[ConvolutionPlan], trial: Callable) -> ConvolutionPlan:
+        clock = [0.0]
+
+        def charged(plan: ConvolutionPlan) -> Callable[[], None]:
+            run = trial(plan)
+
+            def step() -> None:
+                run()  # the candidate's real forward and backward
+                timed.append(plan)
+                clock[0] += _few_channel_seconds(plan, sizes)
+
+            return step
+
+        return fastest(plans, charged, timer=lambda: clock[0])
+
+    monkeypatch.setattr(factorized_conv, "fastest", on_the_model_clock)
+    _assert_equals_the_loop(layer, x)
+    assert layer.plan == predicted
+    assert {(p.project, p.kernel_factors) for p in timed} == {(p.project, p.kernel_factors) for p in within}
+    untimed = FactorizedConv2d(32, 64, 4, 10, Tucker, rule=Ranks(2, 2, 16, 32, 5), timed=False)
+    untimed(x.float())
+    assert untimed.plan is not None and untimed.plan.multiply_adds == plans[0].multiply_adds
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    multiply_adds: int
+    seconds: float  # the model clock's time per run
+
+
+def _on_a_model_clock(plans: list[_Candidate], **options: float) -> tuple[_Candidate, list[_Candidate]]:
+    clock, ran = [0.0], []
+
+    def trial(plan: _Candidate) -> Callable[[], None]:
+        def run() -> None:
+            ran.append(plan)
+            clock[0] += plan.seconds
+
+        return run
+
+    return fastest(plans, trial, timer=lambda: clock[0], **options), ran  # type: ignore[arg-type]
+
+
+def test_fastest_times_only_plans_within_the_bound_and_keeps_the_cheapest_within_the_margin() -> None:
+    cheapest, twice, far = _Candidate(10, 1.0), _Candidate(20, 0.5), _Candidate(21, 0.0)
+    chosen, ran = _on_a_model_clock([cheapest, twice, far])
+    assert chosen == twice and far not in ran and ran.count(cheapest) == 4  # warm-up + 3 repeats
+    assert _on_a_model_clock([cheapest, _Candidate(12, 0.95)])[0] == cheapest  # < 10 % faster: noise
+    assert _on_a_model_clock([cheapest, twice, far], within=3.0)[0] == far
+    assert _on_a_model_clock([cheapest, far])[1] == []  # one candidate: nothing to time
+    slow = _Candidate(15, 2.5)
+    chosen, ran = _on_a_model_clock([cheapest, slow, twice])
+    assert chosen == twice and ran.count(slow) == 1  # a warm-up over 2× the best so far: no repeats
+    with pytest.raises(ValueError, match=r"within=0\.5"):
+        _on_a_model_clock([cheapest], within=0.5)
+    with pytest.raises(ValueError, match="must not be empty"):
+        _on_a_model_clock([])
+
+
+def test_the_timed_trial_leaves_the_random_stream_alone() -> None:
+    torch.manual_seed(0)
+    layer = FactorizedConv2d(3, 4, 3, 2, Tucker, rule=Ranks(2))
+    x = torch.randn(2, 3, 6, 6)
+    state = torch.get_rng_state()
+    layer(x)
+    assert torch.equal(torch.get_rng_state(), state)

@@ -34,7 +34,7 @@ from torch import Tensor
 
 from mtlkit.factorized._plan import ContractionPlan, ContractionStep, best_multiply_adds, eager, plan_contraction
 
-__all__ = ["ConvolutionPlan", "Window", "best_convolution_multiply_adds", "plan_convolution"]
+__all__ = ["ConvolutionPlan", "Window", "best_convolution_multiply_adds", "convolution_plans", "plan_convolution"]
 
 # Index letters (rank indices of factor networks are upper case, so these never collide).
 KERNEL = "pq"  # kernel rows, columns: the weight's first two modes
@@ -386,6 +386,49 @@ def _choices(
 
 
 @eager
+def convolution_plans(
+    subscripts: Sequence[str],
+    shapes: Sequence[Sequence[int]],
+    names: Sequence[str],
+    image_shape: Sequence[int],
+    window: Window,
+    *,
+    project: Sequence[str] | None = None,
+    kernel: Sequence[str] | None = None,
+) -> list[ConvolutionPlan]:
+    """Every (projection, kernel) choice's plan, fewest multiply-adds first; arguments as :func:`plan_convolution`.
+
+    >>> window = Window((3, 3), padding=(1, 1, 1, 1))
+    >>> plans = convolution_plans(["pqioK", "Kt"], [(3, 3, 16, 8, 2), (2, 4)], ["L", "S"], (8, 16, 10, 10), window)
+    >>> [(p.kernel_factors, p.multiply_adds) for p in plans]
+    [(('L',), 1894400), (('L', 'S'), 3695616)]
+    """
+    image = "bihw" if len(image_shape) == 4 else "tbihw"
+    if len(names) != len(subscripts) or len(shapes) != len(subscripts):
+        raise ValueError(f"plan_convolution: {len(names)} names and {len(shapes)} shapes for {len(subscripts)} factors")
+    plans = []
+    for chosen, kernel_set in _choices(subscripts, names, image, project, kernel):
+        stages = _stages(chosen, kernel_set, subscripts, shapes, names, image, image_shape, window)
+        before = None if stages.before is None else plan_contraction(*stages.before)
+        composed = None if stages.kernel is None else plan_contraction(*stages.kernel)
+        after = None if stages.after is None else plan_contraction(*stages.after)
+        total = stages.convolution.multiply_adds + sum(p.multiply_adds for p in (before, composed, after) if p)
+        plans.append(
+            ConvolutionPlan(
+                tuple(names[n] for n in chosen),
+                before,
+                tuple(names[n] for n in kernel_set),
+                composed,
+                stages.convolution,
+                after,
+                window,
+                total,
+            )
+        )
+    # No projection with every factor in the kernel is always a choice; the sort is stable (ties: first made).
+    return sorted(plans, key=lambda plan: plan.multiply_adds)
+
+
 def plan_convolution(
     subscripts: Sequence[str],
     shapes: Sequence[Sequence[int]],
@@ -408,29 +451,7 @@ def plan_convolution(
     >>> plan.kernel_factors, plan.multiply_adds  # 2 basis kernels, then mixing; the 4 composed kernels: 3,695,616
     (('L',), 1894400)
     """
-    image = "bihw" if len(image_shape) == 4 else "tbihw"
-    if len(names) != len(subscripts) or len(shapes) != len(subscripts):
-        raise ValueError(f"plan_convolution: {len(names)} names and {len(shapes)} shapes for {len(subscripts)} factors")
-    best: ConvolutionPlan | None = None
-    for chosen, kernel_set in _choices(subscripts, names, image, project, kernel):
-        stages = _stages(chosen, kernel_set, subscripts, shapes, names, image, image_shape, window)
-        before = None if stages.before is None else plan_contraction(*stages.before)
-        composed = None if stages.kernel is None else plan_contraction(*stages.kernel)
-        after = None if stages.after is None else plan_contraction(*stages.after)
-        total = stages.convolution.multiply_adds + sum(p.multiply_adds for p in (before, composed, after) if p)
-        if best is None or total < best.multiply_adds:
-            best = ConvolutionPlan(
-                tuple(names[n] for n in chosen),
-                before,
-                tuple(names[n] for n in kernel_set),
-                composed,
-                stages.convolution,
-                after,
-                window,
-                total,
-            )
-    assert best is not None  # no projection, every factor in the kernel, is always a choice
-    return best
+    return convolution_plans(subscripts, shapes, names, image_shape, window, project=project, kernel=kernel)[0]
 
 
 def best_convolution_multiply_adds(

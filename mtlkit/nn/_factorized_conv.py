@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.modules.utils import _pair
 
-from mtlkit.factorized import LAF, ConvolutionPlan, Factorization, RankRule, Window, plan_convolution
+from mtlkit.factorized import LAF, ConvolutionPlan, Factorization, RankRule, Window
 from mtlkit.factorized._base import check_weights
-from mtlkit.factorized._conv_plan import WEIGHT_MODES
+from mtlkit.factorized._conv_plan import WEIGHT_MODES, convolution_plans
+from mtlkit.factorized._plan import eager
+from mtlkit.factorized._trial import fastest
 from mtlkit.nn._factorized_base import (
     FactorizationType,
     FactorizedLayer,
@@ -34,11 +36,14 @@ class FactorizedConv2d(FactorizedLayer):
     run as: the factors that carry no kernel axis that meet the image first (``1×1``
     convolutions; Tucker-2 and CP-as-separable-convolution forms), the kernel composed from the
     factors that carry the window (and any others chosen), one (grouped) ``conv2d`` of the two,
-    and an einsum of the rest. Of all such choices and all pairwise orders within them (composing
-    the kernels first is one) the one with the fewest multiply-adds runs
-    (:func:`~mtlkit.factorized.plan_convolution`). The plan is made once per (shared or per-task,
-    batch, height, width, device, dtype) and cached; :attr:`plan` shows the last one used,
-    :meth:`plan_for` any other.
+    and an einsum of the rest. Each such choice has its cheapest pairwise order (composing the
+    kernels first is one choice); with ``timed=False`` the one with the fewest multiply-adds runs
+    (:func:`~mtlkit.factorized.plan_convolution`), by default the fastest of those within 2× the
+    fewest multiply-adds, timed once (a training step's forward and backward) — convolutions with
+    few channels per group run far below their multiply-add count's speed (see
+    ``mtlkit/factorized/_trial.py``). The plan is made once per (shared or per-task, batch,
+    height, width, device, dtype, whether the input needs a gradient) and cached; :attr:`plan`
+    shows the last one used, :meth:`plan_for` any other.
 
     Args:
         in_channels, out_channels, kernel_size, num_tasks: layer sizes and number of tasks ``T``.
@@ -50,6 +55,8 @@ class FactorizedConv2d(FactorizedLayer):
         project: override: the factors (by name) contracted with the image first (``()``: none).
         kernel: override: the factors (by name) composed into the kernel the image is convolved
             with (every factor with a kernel axis, plus any others).
+        timed: choose the plan by timed trial (default) or, when ``False``, by multiply-adds
+            alone (deterministic: the same plan on every machine and run).
         eps, ranks: deprecated spellings of ``rule``.
 
     >>> from mtlkit.factorized import Ranks, Tucker
@@ -57,7 +64,7 @@ class FactorizedConv2d(FactorizedLayer):
     >>> conv = FactorizedConv2d(1, 4, 3, num_tasks=2, factorization=LAF, rule=Ranks(2), padding=1)
     >>> conv(torch.randn(5, 1, 8, 8)).shape
     torch.Size([2, 5, 4, 8, 8])
-    >>> conv = FactorizedConv2d(32, 64, 3, num_tasks=10, factorization=Tucker, rule=Ranks(3, 3, 8, 8, 4))
+    >>> conv = FactorizedConv2d(32, 64, 3, 10, Tucker, rule=Ranks(3, 3, 8, 8, 4), timed=False)
     >>> _ = conv(torch.randn(16, 32, 12, 12))
     >>> conv.plan.project, conv.plan.multiply_adds  # Tucker-2 (1×1 in first); 10 dense convs: 294,912,000
     (('U2',), 11662848)
@@ -78,6 +85,7 @@ class FactorizedConv2d(FactorizedLayer):
         bias: bool = True,
         project: Sequence[str] | None = None,
         kernel: Sequence[str] | None = None,
+        timed: bool = True,
         eps: float | None = None,
         ranks: int | Sequence[int] | None = None,
         _weight: Factorization | None = None,
@@ -107,6 +115,7 @@ class FactorizedConv2d(FactorizedLayer):
                 raise ValueError(f"{what}: {argument} must be a sequence of factor names among {names}, got {value!r}")
         self.project = None if project is None else tuple(project)
         self.kernel = None if kernel is None else tuple(kernel)
+        self.timed = timed
         self._plans: dict[tuple[object, ...], ConvolutionPlan] = {}
         self._last_plan: ConvolutionPlan | None = None
 
@@ -119,6 +128,7 @@ class FactorizedConv2d(FactorizedLayer):
         *,
         project: Sequence[str] | None = None,
         kernel: Sequence[str] | None = None,
+        timed: bool = True,
         eps: float | None = None,
         ranks: int | Sequence[int] | None = None,
     ) -> FactorizedConv2d:
@@ -126,7 +136,7 @@ class FactorizedConv2d(FactorizedLayer):
 
         Kernels ``(out, in, kh, kw)`` are permuted to ``(kh, kw, in, out)``, stacked on a last task
         axis and decomposed directly under ``rule`` (default ``RelativeError(0.1)``); biases are
-        copied. ``project`` and ``kernel`` override the planner as in the constructor.
+        copied. ``project``, ``kernel`` and ``timed`` steer the planner as in the constructor.
 
         >>> from mtlkit.factorized import Tucker, RelativeError
         >>> _ = torch.manual_seed(0)
@@ -165,7 +175,7 @@ class FactorizedConv2d(FactorizedLayer):
         return cls(
             first.in_channels, first.out_channels, first.kernel_size, len(layers), kind,  # type: ignore[arg-type]
             stride=first.stride, padding=first.padding, dilation=first.dilation,  # type: ignore[arg-type]
-            project=project, kernel=kernel, _weight=weight,
+            project=project, kernel=kernel, timed=timed, _weight=weight,
             _bias=biases if isinstance(biases, Tensor) else None, bias=biases is not False,
         )  # fmt: skip
 
@@ -206,25 +216,59 @@ class FactorizedConv2d(FactorizedLayer):
         width: int,
         device: torch.device | str = "cpu",
         dtype: torch.dtype | None = None,
+        input_grad: bool = False,
     ) -> ConvolutionPlan:
-        """The (cached) plan for a ``(batch, C, height, width)`` shared or ``(T, batch, C, …)`` per-task input."""
+        """The (cached) plan for a ``(batch, C, height, width)`` shared or ``(T, batch, C, …)`` per-task
+        input; ``input_grad``: the input needs a gradient (the timed trial's backward computes it)."""
         device = torch.device(device)
-        key = (shared, int(batch), int(height), int(width), device.type, dtype, self.weight.ranks)
+        dtype = dtype or torch.get_default_dtype()
+        key = (shared, int(batch), int(height), int(width), device.type, dtype, input_grad, self.weight.ranks)
         plan = self._plans.get(key)
         if plan is None:
             subscripts, tensors = self._network()
             image = (batch, self.in_channels, height, width)
-            plan = plan_convolution(
+            shape = image if shared else (self.num_tasks, *image)
+            plans = convolution_plans(
                 subscripts,
                 [tuple(t.shape) for t in tensors],
                 self.weight.factor_names,
-                image if shared else (self.num_tasks, *image),
+                shape,
                 self.window,
                 project=self.project,
                 kernel=self.kernel,
             )
+            plan = self._fastest(plans, shape, device, dtype, input_grad) if self.timed else plans[0]
             self._plans[key] = plan
         return plan
+
+    @eager
+    def _fastest(
+        self,
+        plans: list[ConvolutionPlan],
+        image_shape: tuple[int, ...],
+        device: torch.device,
+        dtype: torch.dtype,
+        input_grad: bool,
+    ) -> ConvolutionPlan:
+        """The fastest of ``plans`` in a training step (forward, backward) on a random image and factor copies."""
+        _, tensors = self._network()
+        names = self.weight.factor_names
+        with torch.inference_mode(False), torch.enable_grad():
+            factors = [t.detach().to(device, dtype).requires_grad_() for t in tensors]
+            # Its own generator: timing must not move the caller's random stream.
+            generator = torch.Generator(device).manual_seed(0)
+            image = torch.randn(image_shape, generator=generator, device=device, dtype=dtype)
+            image.requires_grad_(input_grad)
+
+            def trial(plan: ConvolutionPlan) -> Callable[[], None]:
+                def step() -> None:
+                    plan(image, factors, names).sum().backward()
+                    if device.type != "cpu":  # kernels run asynchronously: time them, not their launches
+                        torch.accelerator.synchronize(device)
+
+                return step
+
+            return fastest(plans, trial)
 
     @property
     def plan(self) -> ConvolutionPlan | None:
@@ -236,7 +280,7 @@ class FactorizedConv2d(FactorizedLayer):
         shared = self._check_input(inputs)
         batch = inputs.shape[0] if shared else inputs.shape[1]
         height, width = inputs.shape[-2:]
-        plan = self.plan_for(batch, shared, height, width, inputs.device, inputs.dtype)
+        plan = self.plan_for(batch, shared, height, width, inputs.device, inputs.dtype, inputs.requires_grad)
         self._last_plan = plan
         _, tensors = self._network()
         outputs = plan(inputs, tensors, self.weight.factor_names)  # (B, T, out, H'·W')

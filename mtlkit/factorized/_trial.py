@@ -1,0 +1,94 @@
+r"""Plan choice by timed trial: of the candidate plans with few multiply-adds, the one that runs fastest.
+
+Multiply-adds rank plans by time only while every step runs near the device's peak rate. A step
+with little work per output element does not: a convolution with one or a few channels per image
+or per group — the ``1 → K_h·K_w`` convolution of a Tucker kernel on each of ``K_in`` projected
+channels, a depthwise convolution — runs at a few percent of a dense convolution's rate on CPU
+(oneDNN), and its weight gradient slower still. Measured on the DMTRL LeNet's conv2 (``T = 10``,
+32 → 64, 4 × 4, batch 64, Tucker ranks ``(2, 2, 16, 32, 5)``, one thread, forward + backward):
+the fewest-multiply-adds plan (312 M: ``1×1`` to 16 channels, then that convolution on
+``T·B·16`` single-channel images) takes about twice as long as one with 1.85× its multiply-adds
+(578 M: ``1×1``, then one convolution grouped by task, 16 → 32 channels a group). How much slower
+such steps run depends on the library's kernels and on the device, so no formula with constants
+fitted to one machine predicts it; :func:`fastest` measures instead, once per layer and input
+shape, in interleaved rounds (as ``benchmarks/_timing.py``), and only among the plans within
+``within`` × the fewest multiply-adds (a plan that needs more would have to run at over
+``within`` times the cheapest plan's rate to win). It keeps the fewest-multiply-adds plan
+unless another is faster by more than ``margin`` (timing noise on a busy machine must not switch
+plans), so the choice is repeatable wherever the candidates' speeds differ clearly, and is
+skipped altogether where there is one candidate.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from typing import Protocol, TypeVar
+
+__all__ = ["fastest"]
+
+
+class _Costed(Protocol):
+    @property
+    def multiply_adds(self) -> int: ...
+
+
+Plan = TypeVar("Plan", bound=_Costed)
+
+
+def fastest(
+    plans: Sequence[Plan],
+    trial: Callable[[Plan], Callable[[], object]],
+    *,
+    within: float = 2.0,
+    margin: float = 1.1,
+    repeats: int = 3,
+    timer: Callable[[], float] = time.perf_counter,
+) -> Plan:
+    """The plan of ``plans`` (fewest multiply-adds first) whose ``trial(plan)()`` takes least time.
+
+    ``trial(plan)`` returns a function that runs ``plan`` once and waits for the device. Each
+    candidate runs once to warm up (allocations, kernel selection); those whose warm-up takes over
+    twice the quickest warm-up are dropped, the others run in ``repeats`` interleaved rounds and
+    their medians count. The first plan is kept unless another's median is below its own / ``margin``.
+    ``timer`` reads the time in seconds.
+
+    >>> from dataclasses import dataclass
+    >>> @dataclass
+    ... class Candidate:
+    ...     multiply_adds: int
+    ...     seconds: float
+    >>> clock = [0.0]  # a clock that each run advances by its plan's seconds
+    >>> def trial(plan):
+    ...     def run():
+    ...         clock[0] += plan.seconds
+    ...     return run
+    >>> plans = [Candidate(10, 4.0), Candidate(20, 1.0), Candidate(30, 0.0)]
+    >>> fastest(plans, trial, timer=lambda: clock[0])  # 30 > 2 × 10: never timed
+    Candidate(multiply_adds=20, seconds=1.0)
+    """
+    if not plans:
+        raise ValueError("fastest: plans must not be empty")
+    if within < 1 or margin < 1 or repeats < 1:
+        raise ValueError(f"fastest: within={within} and margin={margin} must be ≥ 1, repeats={repeats} ≥ 1")
+    least = min(plan.multiply_adds for plan in plans)
+    candidates = [plan for plan in plans if plan.multiply_adds <= within * least]
+    if len(candidates) == 1:
+        return candidates[0]
+
+    def seconds(run: Callable[[], object]) -> float:
+        start = timer()
+        run()
+        return timer() - start
+
+    runs = [trial(plan) for plan in candidates]
+    warm = [seconds(run) for run in runs]
+    kept = [n for n in range(len(runs)) if n == 0 or warm[n] <= 2 * min(warm)]
+    times: dict[int, list[float]] = {n: [] for n in kept}
+    for _ in range(repeats):  # interleaved: every candidate sees the same machine noise
+        for n in kept:
+            times[n].append(seconds(runs[n]))
+    medians = [statistics.median(times[n]) if n in times else float("inf") for n in range(len(runs))]
+    best = min(range(len(candidates)), key=medians.__getitem__)
+    return candidates[best] if medians[best] * margin < medians[0] else candidates[0]
