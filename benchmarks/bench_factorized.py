@@ -108,7 +108,7 @@ def _factorized(name: str, method: str) -> FactorizedConv2d | FactorizedLinear:
     kind, fan_in, fan_out, kernel, _ = LAYERS[name]
     ranks = _layer_ranks(name, method)
     if kind == "conv":
-        return FactorizedConv2d(fan_in, fan_out, kernel, TASKS, KINDS[method], rule=ranks)
+        return FactorizedConv2d(fan_in, fan_out, kernel, TASKS, KINDS[method], rule=ranks, timed=True)
     return FactorizedLinear(fan_in, fan_out, TASKS, KINDS[method], ranks)
 
 
@@ -486,15 +486,15 @@ def _conv_grid_dense(
 def _conv_grid_layer(kind: str, setting: str, dense: nn.ModuleList) -> FactorizedConv2d:
     first = dense[0]
     if setting != "rank4":
-        return FactorizedConv2d.from_dense(list(dense), KINDS[kind], RelativeError(0.1))
+        return FactorizedConv2d.from_dense(list(dense), KINDS[kind], RelativeError(0.1), timed=True)
     if kind == "cp":  # timing only: random rank-4 factors instead of a slow ALS fit of a random draw
         shape = (*first.kernel_size, first.in_channels, first.out_channels, len(dense))
         weight = CP(shape, *(torch.randn(d, 4) * d**-0.5 for d in shape))
         return FactorizedConv2d(
-            first.in_channels, first.out_channels, first.kernel_size, len(dense), CP, _weight=weight
+            first.in_channels, first.out_channels, first.kernel_size, len(dense), CP, _weight=weight, timed=True
         )
     return FactorizedConv2d(
-        first.in_channels, first.out_channels, first.kernel_size, len(dense), KINDS[kind], rule=Ranks(4)
+        first.in_channels, first.out_channels, first.kernel_size, len(dense), KINDS[kind], rule=Ranks(4), timed=True
     )
 
 

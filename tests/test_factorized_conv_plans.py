@@ -224,7 +224,7 @@ def test_the_timed_trial_picks_the_grouped_plan_for_the_few_channel_lenet_conv2(
     # convolving the 16 channels with task-grouped composed kernels costs 1.9× that. The trial runs
     # every candidate within 2× for real, on a model clock, and keeps what that clock says is fastest.
     torch.manual_seed(0)
-    layer = FactorizedConv2d(32, 64, 4, 10, Tucker, rule=Ranks(2, 2, 16, 32, 5)).double()
+    layer = FactorizedConv2d(32, 64, 4, 10, Tucker, rule=Ranks(2, 2, 16, 32, 5), timed=True).double()
     x = torch.randn(10, 2, 32, 12, 12, dtype=torch.float64)
     subscripts, tensors = layer.weight.network(WEIGHT_MODES)
     sizes = dict(zip("tbihw", x.shape, strict=True))
@@ -298,7 +298,7 @@ def test_fastest_times_only_plans_within_the_bound_and_keeps_the_cheapest_within
 
 def test_the_timed_trial_leaves_the_random_stream_alone() -> None:
     torch.manual_seed(0)
-    layer = FactorizedConv2d(3, 4, 3, 2, Tucker, rule=Ranks(2))
+    layer = FactorizedConv2d(3, 4, 3, 2, Tucker, rule=Ranks(2), timed=True)
     x = torch.randn(2, 3, 6, 6)
     state = torch.get_rng_state()
     layer(x)

@@ -37,13 +37,16 @@ class FactorizedConv2d(FactorizedLayer):
     convolutions; Tucker-2 and CP-as-separable-convolution forms), the kernel composed from the
     factors that carry the window (and any others chosen), one (grouped) ``conv2d`` of the two,
     and an einsum of the rest. Each such choice has its cheapest pairwise order (composing the
-    kernels first is one choice); with ``timed=False`` the one with the fewest multiply-adds runs
-    (:func:`~mtlkit.factorized.plan_convolution`), by default the fastest of those within 2× the
-    fewest multiply-adds, timed once (a training step's forward and backward) — convolutions with
-    few channels per group run far below their multiply-add count's speed (see
-    ``mtlkit/factorized/_trial.py``). The plan is made once per (shared or per-task, batch,
-    height, width, device, dtype, whether the input needs a gradient) and cached; :attr:`plan`
-    shows the last one used, :meth:`plan_for` any other.
+    kernels first is one choice); by default the one with the fewest multiply-adds runs
+    (:func:`~mtlkit.factorized.plan_convolution`); with ``timed=True`` the fastest of those within
+    2× the fewest multiply-adds, timed once (a training step's forward and backward) —
+    convolutions with few channels per group run far below their multiply-add count's speed (see
+    ``mtlkit/factorized/_trial.py``). Timing is opt-in, as ``torch.backends.cudnn.benchmark`` is:
+    its choice depends on the machine and its load, so two runs (or a run and its resumption) may
+    contract in different orders and differ in rounding, and each new input shape costs a trial.
+    The plan is made once per (shared or per-task, batch, height, width, device, dtype, whether
+    the input needs a gradient) and cached; :attr:`plan` shows the last one used,
+    :meth:`plan_for` any other.
 
     Args:
         in_channels, out_channels, kernel_size, num_tasks: layer sizes and number of tasks ``T``.
@@ -55,8 +58,8 @@ class FactorizedConv2d(FactorizedLayer):
         project: override: the factors (by name) contracted with the image first (``()``: none).
         kernel: override: the factors (by name) composed into the kernel the image is convolved
             with (every factor with a kernel axis, plus any others).
-        timed: choose the plan by timed trial (default) or, when ``False``, by multiply-adds
-            alone (deterministic: the same plan on every machine and run).
+        timed: choose the plan by timed trial (fastest on this machine) instead of by
+            multiply-adds alone (the default: the same plan on every machine and run).
         eps, ranks: deprecated spellings of ``rule``.
 
     >>> from mtlkit.factorized import Ranks, Tucker
@@ -64,7 +67,7 @@ class FactorizedConv2d(FactorizedLayer):
     >>> conv = FactorizedConv2d(1, 4, 3, num_tasks=2, factorization=LAF, rule=Ranks(2), padding=1)
     >>> conv(torch.randn(5, 1, 8, 8)).shape
     torch.Size([2, 5, 4, 8, 8])
-    >>> conv = FactorizedConv2d(32, 64, 3, 10, Tucker, rule=Ranks(3, 3, 8, 8, 4), timed=False)
+    >>> conv = FactorizedConv2d(32, 64, 3, 10, Tucker, rule=Ranks(3, 3, 8, 8, 4))
     >>> _ = conv(torch.randn(16, 32, 12, 12))
     >>> conv.plan.project, conv.plan.multiply_adds  # Tucker-2 (1×1 in first); 10 dense convs: 294,912,000
     (('U2',), 11662848)
@@ -85,7 +88,7 @@ class FactorizedConv2d(FactorizedLayer):
         bias: bool = True,
         project: Sequence[str] | None = None,
         kernel: Sequence[str] | None = None,
-        timed: bool = True,
+        timed: bool = False,
         eps: float | None = None,
         ranks: int | Sequence[int] | None = None,
         _weight: Factorization | None = None,
@@ -128,7 +131,7 @@ class FactorizedConv2d(FactorizedLayer):
         *,
         project: Sequence[str] | None = None,
         kernel: Sequence[str] | None = None,
-        timed: bool = True,
+        timed: bool = False,
         eps: float | None = None,
         ranks: int | Sequence[int] | None = None,
     ) -> FactorizedConv2d:
