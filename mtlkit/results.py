@@ -221,6 +221,32 @@ class ResultsFile:
         self.data.setdefault("progress", {})[configuration] = round(float(cpu_s), 2)
         self.save()
 
+    def start_protocol(self, tag: str) -> None:
+        """Continue only the results of protocol ``tag``; a file of another protocol starts afresh.
+
+        A continued file keeps its rows and per-run records, so a run whose protocol changed
+        (budget, rank rule, width) would otherwise mix the old rows with the new ones. Rows, the
+        ``per_run`` records, the plan, the progress, figures and conclusions of another ``tag`` (or
+        of none) are dropped, and ``tag`` is stored as ``"protocol"``.
+
+        Example:
+            >>> import tempfile, pathlib
+            >>> path = pathlib.Path(tempfile.mkdtemp()) / "demo.json"
+            >>> def opened():
+            ...     return ResultsFile(path, experiment="demo", seed_file="004_x.txt", command="c", mode="quick")
+            >>> old = opened(); old.start_protocol("v1"); old.add_row("STL", "acc", 0.8)
+            >>> new = opened(); new.start_protocol("v2"); new.rows
+            []
+            >>> again = opened(); again.start_protocol("v2"); again.data["protocol"]
+            'v2'
+        """
+        if self.data.get("protocol") == tag:
+            return
+        for stale in ("per_run", "planned", "progress", "figures", "conclusions"):
+            self.data.pop(stale, None)
+        self.rows.clear()
+        self.set("protocol", tag)
+
     def set(self, key: str, value: Any) -> None:
         """Set a top-level field (e.g. ``"conclusions"``, ``"figures"``) and save."""
         self.data[key] = value

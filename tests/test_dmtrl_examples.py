@@ -1,5 +1,7 @@
 """DMTRL reproductions (seed 002): the DMTRLNet builder, per-task batching and the quick runs."""
 
+import shutil
+
 import pytest
 import torch
 from helpers import reproduce_quick
@@ -140,3 +142,16 @@ def test_quick_mode_writes_every_row(data_root, tmp_path, name, n_rows):
             assert 0 <= row["ours"] <= 100
     for figure in data.get("figures", []):
         assert (tmp_path / figure).is_file()
+
+
+def test_dmtrl_mnist_restarted_without_its_checkpoints_retrains_nothing(data_root, tmp_path):
+    # runs/ is not committed; the results file is. A restart on another machine (or after runs/ is
+    # lost) must read every finished configuration back from the file instead of training again.
+    first = reproduce_quick("dmtrl-mnist", tmp_path, data_root)
+    shutil.rmtree(tmp_path / "runs")
+    again = reproduce_quick("dmtrl-mnist", tmp_path, data_root)
+    assert not list((tmp_path / "runs").rglob("*.pt"))
+    assert [(r["setting"], r["metric"], r["ours"]) for r in again["rows"]] == [
+        (r["setting"], r["metric"], r["ours"]) for r in first["rows"]
+    ]
+    assert set(again["progress"]) == set(again["planned"])

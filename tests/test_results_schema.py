@@ -269,3 +269,23 @@ def test_committed_results_files_name_the_provenance_their_experiment_registers(
         exp = registered.get(data.get("experiment"))
         if exp is not None and not path.name.startswith("benchmarks"):
             assert (data["seed_file"], data.get("origin")) == (exp.seed_file, exp.origin), path.name
+
+
+def test_a_results_file_of_another_protocol_starts_afresh(tmp_path):
+    path = tmp_path / "demo.json"
+
+    def opened() -> ResultsFile:
+        return ResultsFile(path, experiment="demo", seed_file="004_x.txt", command="c", mode="reduced")
+
+    old = opened()
+    old.start_protocol("v1")
+    old.add_row("STL", "acc", 0.8)
+    old.record_done("STL/seed0", 1.0)
+    old.set("per_run", {"STL/seed0": {"acc": 0.8}})
+    same = opened()
+    same.start_protocol("v1")
+    assert same.has("STL", "acc") and same.is_done("STL/seed0") and same.data["per_run"]
+    new = opened()
+    new.start_protocol("v2")
+    assert new.rows == [] and not new.is_done("STL/seed0") and "per_run" not in new.data
+    assert json.loads(path.read_text())["protocol"] == "v2"

@@ -181,6 +181,7 @@ GATES = [
 def run(ctx: RunContext) -> None:
     b = BUDGETS[ctx.mode]
     results = ctx.results(deviations=_deviations(ctx.mode, b), seeds=list(range(b.repeats)))
+    results.start_protocol(RUNS_VERSION)
     full_train, test = utkface_tasks(test_fold=0, root=ctx.data_root)
     pixels = full_train.images[::10].double() / 255  # every 10th training face is plenty for 3 means/stds
     mean, std = pixels.mean(dim=(0, 2, 3)).tolist(), pixels.std(dim=(0, 2, 3)).tolist()

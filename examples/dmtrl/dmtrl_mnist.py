@@ -30,8 +30,8 @@ from dmtrl_common import (
     MAIN_RULE_LABEL,
     SEED_FILE,
     build_seeded,
-    cached,
     cv_split,
+    kept,
     mean_std,
     select_num_shared,
     sharing_gates,
@@ -165,15 +165,14 @@ def _select_ud(ctx: RunContext, b: Budget, fraction: float, results: ResultsFile
         return {"best": best, "val_binary_error_pct": {str(n): s for n, s in scores.items()},
                 "cpu_s": round(time.process_time() - start, 1)}  # fmt: skip
 
-    choice = cached(ctx.run_dir(RUNS_VERSION, f"f{fraction:g}", "ud-cv") / "choice.json", compute)
-    results.record_done(f"f{fraction:g}/ud-cv", choice["cpu_s"])
-    return choice
+    return kept(results, f"f{fraction:g}/ud-cv", compute)
 
 
 def _run_repeat(
     ctx: RunContext, b: Budget, fraction: float, seed: int, n_shared: int, test: ImageDataset, results: ResultsFile
 ) -> dict[str, dict[str, Any]]:
-    """All methods on one training draw; finished configurations are read back, never retrained."""
+    """All methods on one training draw; finished configurations are read back from the results file, never
+    retrained (the STL nets are trained, or restored, only when a configuration still needs them)."""
     data = mnist_one_vs_all("train", fraction, seed=seed, root=ctx.data_root)
     where = (f"f{fraction:g}", f"seed{seed}")  # under RUNS_VERSION
     out: dict[str, dict[str, Any]] = {}
@@ -197,8 +196,7 @@ def _run_repeat(
             return {**info, **fitted, **evaluate(model, test), "parameters": count_parameters(model),
                     "n_train": len(data)}  # fmt: skip
 
-        out[method] = cached(run_dir / "final.json", compute)
-        results.record_done(f"{where[0]}/{where[1]}/{method}", out[method]["cpu_s"])
+        out[method] = kept(results, f"{where[0]}/{where[1]}/{method}", compute)
 
     configuration("stl", stl, lambda m: {})
     configuration("stl_ft", lambda: copy.deepcopy(stl()), lambda m: {})
@@ -235,6 +233,7 @@ GATES = [
 def run(ctx: RunContext) -> None:
     b = BUDGETS[ctx.mode]
     results = ctx.results(deviations=_deviations(ctx.mode, b), seeds=list(range(b.repeats)))
+    results.start_protocol(RUNS_VERSION)
     results.plan(configurations(b))
     test = test_set(ctx, b)
     choice = None

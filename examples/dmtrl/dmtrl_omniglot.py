@@ -39,6 +39,8 @@ from mtlkit.gates import Gate
 from mtlkit.nn import UserDefinedSharing
 
 NAME = "dmtrl-omniglot"
+#: Results of other protocols (the ε = 0.1 full-task-rank nets) are not continued.
+PROTOCOL = "v2: ranks of dmtrl_common.MAIN_RULE"
 
 
 @dataclass(frozen=True)
@@ -180,6 +182,7 @@ GATES = [
 def run(ctx: RunContext) -> None:
     b = BUDGETS[ctx.mode]
     results = ctx.results(deviations=_deviations(ctx.mode, b), seeds=list(range(b.repeats)))
+    results.start_protocol(PROTOCOL)
     means = {}
     for fraction in b.fractions:
         per_seed = []

@@ -39,6 +39,8 @@ from mtlkit.nn import UserDefinedSharing
 from mtlkit.shallow import GOMTL, ConvexMTFL, LinearMTLClassifier, RegularizedMTL, SingleTaskRidge, pca_features
 
 NAME = "dmtrl-shallow"
+#: Results of other protocols (each task on its own STL net's features, one holdout) are not continued.
+PROTOCOL = "v2: one common feature space, k-fold CV"
 FRACTION = 0.01
 UD_SHARED = 3  # conv1, conv2 and FC1 tied: FC1's output is one feature space for the ten tasks
 # Table 1 of App. A (binary error, %), PCA feature / CNN feature.
@@ -267,6 +269,7 @@ def _run(ctx: RunContext) -> None:
     mnist = MNIST_BUDGETS[ctx.mode]
     fraction = mnist.fractions[0] if ctx.mode == "quick" else FRACTION
     results = ctx.results(deviations=_deviations(ctx.mode, b), seeds=list(range(b.repeats)))
+    results.start_protocol(PROTOCOL)
     test = mnist_one_vs_all("test", root=ctx.data_root)
     if b.n_test is not None:
         test = test.subset(stratified_fraction(test.meta["label"].numpy(), b.n_test / len(test), seed=0))

@@ -126,12 +126,7 @@ def configuration(variant: str, method: str, seed: int) -> str:
 def run(ctx: RunContext) -> None:
     b = BUDGETS[ctx.mode]
     results = ctx.results(deviations=_deviations(ctx.mode, b), seeds=list(b.seeds))
-    if results.data.get("protocol") != protocol_tag(b):
-        # Rows of another protocol (the 20,000-image, 10-epoch run) must not mix with these.
-        for stale in ("per_run", "planned", "progress", "figures"):
-            results.data.pop(stale, None)
-        results.rows.clear()
-        results.set("protocol", protocol_tag(b))
+    results.start_protocol(protocol_tag(b))
     methods = [STL, *METHODS]
     # A variant's three seeds before the next variant, so that one table reaches n = 3 first.
     results.plan([configuration(v, m, s) for v in b.variants for s in b.seeds for m in methods])
