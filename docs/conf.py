@@ -38,3 +38,6 @@ coursework_report.write_report()
 import multi_mnist_table  # noqa: E402
 
 multi_mnist_table.write()
+import aggregation_cost_table  # noqa: E402
+
+aggregation_cost_table.write()
