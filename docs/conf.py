@@ -41,3 +41,6 @@ multi_mnist_table.write()
 import aggregation_cost_table  # noqa: E402
 
 aggregation_cost_table.write()
+import dmtrl_claims  # noqa: E402
+
+dmtrl_claims.write()

@@ -1,0 +1,276 @@
+"""The DMTRL reproductions' tables and claim-by-claim verdicts of ``docs/factorized.rst``, from the results.
+
+Run by ``docs/conf.py`` at every build: writes ``docs/results/dmtrl_<experiment>_claims.inc`` for
+each experiment in :data:`CLAIMS`, which the DMTRL page includes. Every number comes from
+``results/dmtrl_<experiment>.json``.
+
+*Gates per fraction.* A results file's own checks are file-wide (one failing row marks every row
+a gate covers). Here the experiment's registered gates (``examples/dmtrl``) are re-evaluated on the
+rows a cell stands on — its method's rows and the single-task (STL) rows at the same fraction — so
+a fraction whose runs pass is judged even where another fraction's runs fail. A gate that matches
+none of those rows does not apply to them.
+
+*Verdicts.* A comparison of method A with method B at one fraction is the same-repeat difference of
+their test errors (:func:`mtlkit.metrics.paired_gain`; the repeats of one fraction share their
+training draw): A is better (``+``) or worse (``−``) when the mean difference is beyond two standard
+errors, else within (``=``); a fraction where a gate fails is not judged. Each claim is a reading of
+the paper's sentence over the judged fractions (:class:`Reading`); with three repeats two standard
+errors is a loose bar (a 95 % t-interval is 4.3 standard errors wide), so a verdict is a hint.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the docs build from a checkout: render with this checkout's mtlkit
+
+from generate_results import _rst_table  # noqa: E402
+
+from mtlkit.experiments import discover  # noqa: E402
+from mtlkit.gates import Gate  # noqa: E402
+from mtlkit.metrics import paired_gain  # noqa: E402
+
+OUT = Path(__file__).resolve().parent / "results"
+STL = "STL"
+_AT = re.compile(r"^(?P<method>.+) @ (?P<fraction>[0-9.]+)%$")
+
+#: One fraction's outcome of a comparison: +1 better, -1 worse, 0 within two standard errors, None not judged.
+Outcome = int | None
+
+
+@dataclass(frozen=True)
+class Reading:
+    """How a claim's sentence is read over the judged fractions: a name, and the rule giving its verdict."""
+
+    words: str
+    rule: Callable[[list[Outcome]], str]
+
+
+def _judged(outcomes: list[Outcome]) -> list[int]:
+    return [o for o in outcomes if o is not None]
+
+
+def _every(outcomes: list[Outcome]) -> str:
+    judged = _judged(outcomes)
+    if -1 in judged:
+        return "contradicted"
+    if judged and all(o == 1 for o in judged):
+        return "reproduced" if len(judged) == len(outcomes) else "reproduced at the judged fractions only"
+    return "not shown"
+
+
+def _most(outcomes: list[Outcome]) -> str:
+    judged = _judged(outcomes)
+    wins, losses = judged.count(1), judged.count(-1)
+    if judged and wins > len(judged) / 2:
+        return "reproduced" if len(judged) == len(outcomes) else "reproduced at the judged fractions only"
+    return "contradicted" if losses > len(judged) / 2 else "not shown"
+
+
+def _not_every(outcomes: list[Outcome]) -> str:
+    judged = _judged(outcomes)
+    if any(o != 1 for o in judged):
+        return "reproduced"
+    return "contradicted" if len(judged) == len(outcomes) else "not shown"
+
+
+def _worse_at_largest(outcomes: list[Outcome]) -> str:
+    last = outcomes[-1] if outcomes else None
+    if last is None:
+        return "not judged"
+    return "reproduced" if last == -1 else "contradicted" if last == 1 else "not shown"
+
+
+EVERY = Reading("better at every fraction", _every)
+MOST = Reading("better at most fractions", _most)
+NOT_EVERY = Reading("not better at some fraction", _not_every)
+WORSE_AT_LARGEST = Reading("worse at the largest fraction", _worse_at_largest)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A sentence of the paper, read as: ``ours`` against ``reference`` on ``metric`` (an error, lower is better)."""
+
+    source: str
+    sentence: str
+    ours: str
+    reference: str
+    metric: str
+    reading: Reading
+
+
+FACES_GENDER, FACES_AGE = "test_error_gender_pct", "test_error_age_group_pct"
+#: The claims of each experiment (its results file ``results/<key>.json``), in the paper's order.
+CLAIMS: dict[str, tuple[Claim, ...]] = {
+    "dmtrl_faces": (
+        Claim("Sec. 4.2", "Gender: UD-MTL is not consistently better than STL", "UD-MTL", STL, FACES_GENDER,
+              NOT_EVERY),
+        *(
+            Claim("Sec. 4.2", f"Gender: DMTRL (esp. Tucker) consistently outperforms {ref}", method, ref,
+                  FACES_GENDER, EVERY)
+            for ref in (STL, "UD-MTL") for method in ("DMTRL-LAF", "DMTRL-Tucker", "DMTRL-TT")
+        ),
+        *(
+            Claim("Sec. 4.2", "Age group: DMTRL generally improves on STL", method, STL, FACES_AGE, MOST)
+            for method in ("DMTRL-LAF", "DMTRL-Tucker", "DMTRL-TT")
+        ),
+        Claim("Sec. 4.2", "Age group: UD-MTL does not consistently improve on STL", "UD-MTL", STL, FACES_AGE,
+              NOT_EVERY),
+        Claim("Sec. 4.2", "Age group: UD-MTL reduces performance when the training set is bigger", "UD-MTL",
+              STL, FACES_AGE, WORSE_AT_LARGEST),
+        *(
+            Claim("control", f"({metric.split('_')[2]}) DMTRL beats the extra training alone", method,
+                  "STL + more epochs (control)", metric, EVERY)
+            for metric in (FACES_GENDER, FACES_AGE) for method in ("DMTRL-LAF", "DMTRL-Tucker", "DMTRL-TT")
+        ),
+    ),
+}  # fmt: skip
+
+
+def split_setting(setting: str) -> tuple[str, float] | None:
+    """``"DMTRL-TT @ 20%"`` → ``("DMTRL-TT", 20.0)``; ``None`` for a setting without a fraction.
+
+    >>> split_setting("STL + more epochs (control) @ 5%"), split_setting("STL")
+    (('STL + more epochs (control)', 5.0), None)
+    """
+    match = _AT.match(setting)
+    return (match["method"], float(match["fraction"])) if match else None
+
+
+class Rows:
+    """A results file's rows by method, fraction and metric, with the experiment's gates per fraction."""
+
+    def __init__(self, result: dict[str, Any], gates: Sequence[Gate]) -> None:
+        self.result, self.gates = result, tuple(gates)
+        self.by: dict[tuple[str, float], list[dict[str, Any]]] = {}
+        for row in result["rows"]:
+            split = split_setting(str(row["setting"]))
+            if split is not None:
+                self.by.setdefault(split, []).append(row)
+        self.fractions = sorted({f for _, f in self.by})
+        self.methods = list(dict.fromkeys(m for m, _ in self.by))
+
+    def row(self, method: str, fraction: float, metric: str) -> dict[str, Any] | None:
+        return next((r for r in self.by.get((method, fraction), []) if r["metric"] == metric), None)
+
+    def failed(self, methods: Sequence[str], fraction: float) -> list[str]:
+        """The gates failing on ``methods`` at ``fraction``, each with its measured value.
+
+        A gate reads the rows of ``methods`` it matches (a row's own training: converged, shares); one
+        that matches none of them reads the STL rows of the fraction (the baseline they are judged on).
+        """
+        own = [r for m in dict.fromkeys(methods) for r in self.by.get((m, fraction), [])]
+        baseline = self.by.get((STL, fraction), [])
+        out = []
+        for gate in self.gates:
+            check = gate.evaluate(own if any(gate.matches(r) for r in own) else baseline)
+            if check.get("note") == "no row matches" or check["passed"]:
+                continue
+            measured = check["note"] if check["value"] is None else f"{check['value']:.4g}"
+            out.append(f"{gate.name} ({measured})")
+        return out
+
+    def outcome(self, claim: Claim, fraction: float) -> tuple[Outcome, str]:
+        """The comparison of ``claim`` at one fraction and its table cell."""
+        ours, ref = self.row(claim.ours, fraction, claim.metric), self.row(claim.reference, fraction, claim.metric)
+        if ours is None or ref is None:
+            return None, "not run"
+        failed = self.failed([claim.ours, claim.reference], fraction)
+        if failed:
+            return None, "not judged: " + "; ".join(failed)
+        g = paired_gain(ours["per_repeat"], ref["per_repeat"])
+        if g["beyond_2_standard_errors"] is None:
+            return None, f"{_num(g['gain'])} (n=1: no spread)"
+        sign = 0 if not g["beyond_2_standard_errors"] else 1 if g["gain"] < 0 else -1  # lower error is better
+        mark = {1: "+", -1: "−", 0: "="}[sign]
+        return sign, f"{mark} {_num(g['gain'])} ± {g['standard_error']:.2f} (n={len(ours['per_repeat'])})"
+
+
+def _num(value: float) -> str:
+    return f"{value:+.2f}".replace("-", "−")
+
+
+def results_table(rows: Rows) -> str:
+    """Mean ± std (n) of every method × metric × fraction, marked where a gate fails at that fraction."""
+    metrics = list(dict.fromkeys(r["metric"] for rs in rows.by.values() for r in rs))
+    header = ["method", *[f"{m} @ {f:g} %" for f in rows.fractions for m in metrics]]
+    body = []
+    for method in rows.methods:
+        cells = [method]
+        for fraction in rows.fractions:
+            failed = rows.failed([method], fraction)
+            for metric in metrics:
+                row = rows.row(method, fraction, metric)
+                if row is None:
+                    cells.append("—")
+                    continue
+                text = f"{row['ours']:.2f}" + (f" ± {row['ours_std']:.2f}" if row.get("ours_std") is not None else "")
+                text += f" (n={row['n']})"
+                cells.append(f"uninformative: {'; '.join(failed)} [{text}]" if failed else text)
+        body.append(cells)
+    return _rst_table(header, body)
+
+
+def claims_table(rows: Rows, claims: Sequence[Claim]) -> str:
+    header = ["claim", "comparison", *[f"@ {f:g} %" for f in rows.fractions], "verdict"]
+    body = []
+    for claim in claims:
+        found = [rows.outcome(claim, f) for f in rows.fractions]
+        body.append(
+            [
+                f"{claim.source}: {claim.sentence}",
+                f"{claim.ours} vs {claim.reference}, {claim.metric} ({claim.reading.words})",
+                *[cell for _, cell in found],
+                claim.reading.rule([o for o, _ in found]),
+            ]
+        )
+    return _rst_table(header, body)
+
+
+def section(result: dict[str, Any], gates: Sequence[Gate], claims: Sequence[Claim]) -> str:
+    if result.get("protocol") is None:
+        return (
+            f"No verdict: ``results/{result['experiment']}.json`` predates the protocol now in the code "
+            f"(``{result['command']}`` rewrites it).\n"
+        )
+    rows = Rows(result, gates)
+    note = (
+        f"Generated from ``results/{result['experiment']}.json`` (``{result['command']}``, protocol "
+        f"``{result['protocol']}``). Test error in %, mean ± std over repeats. A cell is uninformative where "
+        "a gate fails on its method's rows at that fraction (a gate about the baseline: on the STL rows). "
+        "Comparisons: the same-repeat "
+        "difference of test errors, ours − reference, ± its standard error; ``+`` better and ``−`` worse "
+        "beyond two standard errors, ``=`` within."
+    )
+    return "\n\n".join([note, results_table(rows), claims_table(rows, claims)]) + "\n"
+
+
+def registered_gates(experiment: str) -> tuple[Gate, ...]:
+    return discover(ROOT / "examples" / "dmtrl")[experiment.replace("_", "-")].gates
+
+
+def write(out: Path = OUT) -> dict[str, str]:
+    """Write one include file per experiment of :data:`CLAIMS`; their texts by experiment."""
+    texts = {}
+    for experiment, claims in CLAIMS.items():
+        path = ROOT / "results" / f"{experiment}.json"
+        if path.is_file():
+            text = section(json.loads(path.read_text()), registered_gates(experiment), claims)
+        else:
+            text = f"No results yet: ``mtlkit reproduce {experiment.replace('_', '-')}`` writes ``{path.name}``.\n"
+        out.mkdir(exist_ok=True)
+        (out / f"{experiment}_claims.inc").write_text(text)
+        texts[experiment] = text
+    return texts
+
+
+if __name__ == "__main__":
+    for name, text in write().items():
+        print(f"== {name}\n{text}")

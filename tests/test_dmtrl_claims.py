@@ -1,0 +1,87 @@
+"""The DMTRL claim verdicts of docs/factorized.rst, generated from the results (docs/dmtrl_claims.py)."""
+
+import sys
+from pathlib import Path
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "docs"))
+import dmtrl_claims as dc  # noqa: E402 - docs tooling is not a package
+
+from mtlkit.gates import Gate  # noqa: E402
+
+GATES = (
+    Gate("STL trains", key="ours", below=40.0, settings="STL @*", metric="err"),
+    Gate("training converged", key="train_loss_change_last10pct", below=0.02, metric="err"),
+)
+outcomes = st.lists(st.sampled_from([1, 0, -1, None]), min_size=1, max_size=4)
+
+
+def _row(method: str, fraction: int, errors: list[float], change: float = 0.01) -> dict:
+    return {"setting": f"{method} @ {fraction}%", "metric": "err", "ours": sum(errors) / len(errors),
+            "ours_std": 0.1, "n": len(errors), "per_repeat": errors, "train_loss_change_last10pct": change}  # fmt: skip
+
+
+def _rows() -> dc.Rows:
+    rows = [
+        _row("STL", 5, [20.0, 21.0, 22.0]),
+        _row("A", 5, [18.0, 19.1, 19.9], change=0.05),  # not converged at 5 %: not judged there
+        _row("STL", 20, [15.0, 16.0, 17.0]),
+        _row("A", 20, [14.0, 15.1, 15.9]),  # 1.0 ± 0.06 better: beyond 2 SE
+        _row("B", 20, [16.0, 15.0, 18.5]),  # +1, -1, +1.5: within 2 SE
+    ]
+    return dc.Rows({"rows": rows}, GATES)
+
+
+def test_rows_by_method_and_fraction():
+    rows = _rows()
+    assert rows.fractions == [5.0, 20.0] and rows.methods == ["STL", "A", "B"]
+    assert rows.row("A", 20.0, "err")["ours"] == 15.0 and rows.row("B", 5.0, "err") is None
+
+
+def test_gates_are_read_per_fraction_on_the_method_and_on_stl_for_baseline_gates():
+    rows = _rows()
+    assert rows.failed(["A"], 5.0) == ["training converged (0.05)"]
+    assert rows.failed(["A"], 20.0) == [] and rows.failed(["STL"], 5.0) == []
+    failing_baseline = dc.Rows({"rows": [_row("STL", 5, [45.0, 46.0]), _row("A", 5, [10.0, 11.0])]}, GATES)
+    assert failing_baseline.failed(["A"], 5.0) == ["STL trains (45.5)"]  # the mean is the gated value
+
+
+def test_outcomes_of_a_comparison():
+    rows = _rows()
+    better = dc.Claim("s", "A beats STL", "A", "STL", "err", dc.EVERY)
+    assert rows.outcome(better, 5.0)[0] is None and "not judged: training converged" in rows.outcome(better, 5.0)[1]
+    sign, cell = rows.outcome(better, 20.0)
+    assert sign == 1 and cell.startswith("+ −1.00")
+    assert rows.outcome(dc.Claim("s", "", "B", "STL", "err", dc.EVERY), 20.0)[0] == 0
+    assert rows.outcome(dc.Claim("s", "", "STL", "A", "err", dc.EVERY), 20.0)[0] == -1
+    assert rows.outcome(dc.Claim("s", "", "B", "STL", "err", dc.EVERY), 5.0) == (None, "not run")
+
+
+def test_readings():
+    assert dc.EVERY.rule([1, 1]) == "reproduced" and dc.EVERY.rule([None, 1]).startswith("reproduced at the judged")
+    assert dc.EVERY.rule([1, -1]) == "contradicted" and dc.EVERY.rule([1, 0]) == "not shown"
+    assert dc.MOST.rule([1, 1, 0]) == "reproduced" and dc.MOST.rule([-1, -1, 1]) == "contradicted"
+    assert dc.NOT_EVERY.rule([1, 0]) == "reproduced" and dc.NOT_EVERY.rule([1, 1]) == "contradicted"
+    assert dc.WORSE_AT_LARGEST.rule([1, -1]) == "reproduced" and dc.WORSE_AT_LARGEST.rule([-1, None]) == "not judged"
+
+
+@given(outcomes)
+def test_every_is_reproduced_exactly_when_all_fractions_are_judged_better(found):
+    assert (dc.EVERY.rule(found) == "reproduced") == all(o == 1 for o in found)
+    assert (dc.EVERY.rule(found) == "contradicted") == (-1 in found)
+
+
+@given(outcomes)
+def test_a_claim_and_its_negation_are_never_both_reproduced(found):
+    assert not (dc.EVERY.rule(found).startswith("reproduced") and dc.NOT_EVERY.rule(found) == "reproduced")
+
+
+def test_sections_of_the_committed_results_render(tmp_path):
+    texts = dc.write(tmp_path)
+    for experiment, text in texts.items():
+        assert text.strip(), experiment
+        if "No verdict" not in text and "No results" not in text:
+            assert ".. list-table::" in text
