@@ -245,6 +245,9 @@ def plot_tradeoff(
     return fig
 
 
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X")
+
+
 def plot_two_task_scores(
     points: Mapping[str, tuple[float, float, float, float]],
     *,
@@ -277,15 +280,21 @@ def plot_two_task_scores(
     for name, values in points.items():
         if len(values) != 4 or not all(math.isfinite(v) for v in values) or min(values[1], values[3]) < 0:
             raise ValueError(f"point {name!r} must be finite (mean_1, err_1 >= 0, mean_2, err_2 >= 0), got {values}")
-    fig = _new_figure(5.5, 4.5)
+    fig = _new_figure(7.5, 4.5)
     ax = fig.add_subplot()
     if reference is not None:
         x0, _, y0, _ = points[reference]
         ax.axvline(x0, color="grey", linestyle="--", linewidth=0.8)
         ax.axhline(y0, color="grey", linestyle="--", linewidth=0.8)
-    for name, (x, x_err, y, y_err) in points.items():
-        ax.errorbar(x, y, xerr=x_err, yerr=y_err, fmt="o", capsize=3, label=name)
+    from matplotlib import colormaps  # noqa: PLC0415 - matplotlib is the optional [viz] extra
+
+    # Colour and marker cycle at different periods, so that up to 70 points stay distinguishable.
+    colours = [colormaps["tab10"](k) for k in range(10)]
+    for k, (name, (x, x_err, y, y_err)) in enumerate(points.items()):
+        ax.errorbar(x, y, xerr=x_err, yerr=y_err, fmt=_MARKERS[k % len(_MARKERS)], color=colours[k % len(colours)],
+                    capsize=3, label=name)  # fmt: skip
     _label_line_axes(ax, xlabel, ylabel, title)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)  # beside the points, not on them
     return fig
 
 

@@ -31,3 +31,6 @@ def test_quick_mode_writes_every_method(tmp_path):
     assert rows[("mnist / EW", "time_ratio_vs_EW")]["ours"] == 1.0
     assert set(data["mean_rank_mnist"]) == set(METHODS)
     assert {c["name"] for c in data["checks"]} == {"single-task baseline trains", "training converged"}
+    # one figure per dataset that has run, drawn as soon as its configurations finish
+    assert data["figures"] == ["figures/multi_mnist_mnist_quick.png"]
+    assert (tmp_path / "figures" / "multi_mnist_mnist_quick.png").stat().st_size > 0

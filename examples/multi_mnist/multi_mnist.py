@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import torch
+from multi_mnist_figures import save
 from multi_mnist_setup import (
     BUDGETS,
     METHODS,
@@ -35,10 +36,8 @@ from mtlkit.data import ImageDataset, multi_mnist
 from mtlkit.experiments import RunContext, register_experiment
 from mtlkit.gates import Gate, last_fraction_change
 from mtlkit.metrics import delta_m, mean_rank
-from mtlkit.viz import plot_two_task_scores
 
 NAME = "multi-mnist"
-VARIANT_TITLES = {"mnist": "MNIST", "fashion": "Fashion", "fashion_mnist": "(Fashion+MNIST)"}
 
 GATES = [
     Gate("single-task baseline trains", key="ours", above=80.0, settings="* / STL", metric="test_acc_*"),
@@ -142,22 +141,8 @@ def run(ctx: RunContext) -> None:
             results.record_done(key, runs[key]["cpu_s"])
             _add_rows(results, variant, runs, b)
         _add_rows(results, variant, runs, b)
-    results.set("figures", [_figure(ctx, results, v) for v in b.variants if results.has(f"{v} / EW")])
-
-
-def _figure(ctx: RunContext, results, variant: str) -> str:
-    """Left- against right-task accuracy of every method of ``variant``, ± std over seeds."""
-    points = {}
-    for method in [STL, *METHODS]:
-        left, right = (results.get(f"{variant} / {method}", f"test_acc_{t}") for t in TASKS)
-        if left is not None and right is not None:
-            points[f"{method} (n={left['n']})"] = (left["ours"], left["ours_std"] or 0.0,
-                                                    right["ours"], right["ours_std"] or 0.0)  # fmt: skip
-    reference = f"EW (n={results.get(f'{variant} / EW', 'test_acc_left')['n']})"
-    title = f"Multi-{VARIANT_TITLES[variant]} ({ctx.mode}), mean ± std over seeds"
-    fig = plot_two_task_scores(points, xlabel="left-item accuracy (%)", ylabel="right-item accuracy (%)",
-                               reference=reference, title=title)  # fmt: skip
-    return ctx.save_figure(fig, f"multi_mnist_{variant}_{ctx.mode}")
+        drawn = [save(results.rows, v, ctx.mode, ctx.figures_dir) for v in b.variants]
+        results.set("figures", [path for path in drawn if path is not None])
 
 
 def _add_rows(results, variant: str, runs: dict[str, dict], b: Budget) -> None:
