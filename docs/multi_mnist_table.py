@@ -15,6 +15,7 @@ difference (:func:`mtlkit.metrics.paired_gain`: a difference counts beyond two s
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -194,6 +195,15 @@ def section(result: dict[str, Any], bench: dict[str, Any] | None, gates: Sequenc
     return "\n".join(out)
 
 
+def _aggregation_steps(bench: dict[str, Any] | None) -> str:
+    """How many Trainer steps of which batch ``bench_aggregation`` timed, as its entries' names say."""
+    for entry in (bench or {}).get("entries", []):
+        found = re.search(r"(\d+) Trainer steps of batch (\d+)", str(entry["name"]))
+        if entry["module"] == "bench_aggregation" and found:
+            return f"{found[1]} steps of {found[2]}"
+    return "steps of 256"
+
+
 def source_note(result: dict[str, Any], bench: dict[str, Any] | None) -> str:
     commits = sorted({str(r.get("mtlkit_commit")) for r in result["rows"]})
     done, planned = len(result.get("progress", {})), len(result.get("planned", []))
@@ -203,7 +213,7 @@ def source_note(result: dict[str, Any], bench: dict[str, Any] | None) -> str:
         f"{', '.join(commits)}). Accuracies and Δm are mean ± std over seeds (n = seeds). *Step time / EW* is "
         "from one benchmark run, ``results/benchmarks.json``: the loss weightings' Trainer epoch (30 × 256) "
         "over plain summing's (``bench_weighting``, median of 5, range over repeats in brackets), the gradient "
-        "methods' step (T = 2, 10 steps of 256) over plain summing's (``bench_aggregation``, median of 5)"
+        f"methods' step (T = 2, {_aggregation_steps(bench)}) over plain summing's (``bench_aggregation``, median of 5)"
     )
     if bench is not None:
         loads = {

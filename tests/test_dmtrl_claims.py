@@ -85,3 +85,33 @@ def test_sections_of_the_committed_results_render(tmp_path):
         assert text.strip(), experiment
         if "No verdict" not in text and "No results" not in text:
             assert ".. list-table::" in text
+
+
+def test_readings_of_one_fraction():
+    assert dc.BETTER_AT_LARGEST.rule([-1, 1]) == "reproduced" and dc.BETTER_AT_LARGEST.rule([1, -1]) == "contradicted"
+    assert dc.BETTER_AT_LARGEST.rule([1, 0]) == "not shown" and dc.BETTER_AT_LARGEST.rule([1, None]) == "not judged"
+    assert dc.NOT_BETTER_AT_SMALLEST.rule([0, 1]) == "reproduced" and dc.NOT_BETTER_AT_SMALLEST.rule([-1, 1]) == "reproduced"
+    assert dc.NOT_BETTER_AT_SMALLEST.rule([1, -1]) == "contradicted"
+    assert dc.NOT_BETTER_AT_SMALLEST.rule([None, 1]) == "not judged"
+
+
+@given(outcomes)
+def test_better_and_worse_at_the_largest_fraction_are_never_both_reproduced(found):
+    assert not (dc.BETTER_AT_LARGEST.rule(found) == "reproduced" and dc.WORSE_AT_LARGEST.rule(found) == "reproduced")
+
+
+def _rho_rows(fc1: float, change: float = 0.01) -> list[dict]:
+    return [{"setting": "A @ 10%", "metric": f"rho_{layer}", "ours": value, "n": 1}
+            for layer, value in (("Conv1", 0.9), ("Conv2", 0.8), ("FC1", fc1))] + [
+        {"setting": "A @ 10%", "metric": "rho_abs_FC1", "ours": 0.1, "n": 1},
+        _row("A", 10, [10.0, 11.0], change=change),
+    ]  # fmt: skip
+
+
+def test_sharing_table_reads_whether_the_top_layer_shares_least():
+    table = dc.sharing_table(dc.Rows({"rows": _rho_rows(0.5)}, GATES))
+    assert table is not None and "- Conv1\n" in table and "abs" not in table and table.rstrip().endswith("- yes")
+    assert dc.sharing_table(dc.Rows({"rows": _rho_rows(0.85)}, GATES)).rstrip().endswith("- no")
+    unconverged = dc.sharing_table(dc.Rows({"rows": _rho_rows(0.5, change=0.3)}, GATES))
+    assert "yes (uninformative: training converged (0.3))" in unconverged
+    assert dc.sharing_table(_rows()) is None

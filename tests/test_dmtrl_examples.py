@@ -144,12 +144,13 @@ def test_quick_mode_writes_every_row(data_root, tmp_path, name, n_rows):
         assert (tmp_path / figure).is_file()
 
 
-def test_dmtrl_mnist_restarted_without_its_checkpoints_retrains_nothing(data_root, tmp_path):
+@pytest.mark.parametrize("name", ["dmtrl-mnist", "dmtrl-omniglot"])
+def test_restarted_without_its_checkpoints_retrains_nothing(data_root, tmp_path, name):
     # runs/ is not committed; the results file is. A restart on another machine (or after runs/ is
     # lost) must read every finished configuration back from the file instead of training again.
-    first = reproduce_quick("dmtrl-mnist", tmp_path, data_root)
+    first = reproduce_quick(name, tmp_path, data_root)
     shutil.rmtree(tmp_path / "runs")
-    again = reproduce_quick("dmtrl-mnist", tmp_path, data_root)
+    again = reproduce_quick(name, tmp_path, data_root)
     assert not list((tmp_path / "runs").rglob("*.pt"))
     assert [(r["setting"], r["metric"], r["ours"]) for r in again["rows"]] == [
         (r["setting"], r["metric"], r["ours"]) for r in first["rows"]
