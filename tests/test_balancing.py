@@ -1,6 +1,7 @@
 """Task weightings: hand-computed steps, robustness properties, composition, Trainer slot, resume."""
 
 import math
+import warnings
 
 import pytest
 import torch
@@ -335,6 +336,14 @@ def test_impossible_configurations_are_named():
         Trainer(model, torch.optim.SGD(model.parameters(), 0.1), LOSSES, weights={"a": 1, "b": 1}, weighting=uw)
     with pytest.raises(ValueError, match="no loss weight"):
         Trainer(model, torch.optim.SGD(model.parameters(), 0.1), LOSSES, weighting=EqualWeighting(("a",)))
+
+
+def test_famo_negative_loss_error_names_the_value_without_a_warning():
+    # A loss that requires grad must not be turned into a float without detaching it (torch warns).
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match=r"task 'a' has -1\.0"):
+            FAMO(AB)(_losses(a=-1.0, b=1.0))
 
 
 # ---------------------------------------------------------------- the Trainer slot

@@ -84,10 +84,9 @@ class FAMO(TaskWeighting):
         names = list(losses)
         index = [self.tasks.index(task) for task in names]
         for task in names:
-            if float(losses[task].detach()) < 0:
-                raise ValueError(
-                    f"FAMO needs losses >= 0 (it takes their log), task '{task}' has {float(losses[task])}"
-                )
+            value = float(losses[task].detach())
+            if value < 0:
+                raise ValueError(f"FAMO needs losses >= 0 (it takes their log), task '{task}' has {value}")
         with torch.no_grad():
             values = average_over_ranks(torch.stack([losses[task].detach().double() for task in names]))
             self._update_logits(index, torch.log(values + self.eps))
