@@ -259,6 +259,9 @@ def test_weights_and_gradients_stay_finite_over_extreme_losses(method, n_tasks, 
         unit = {t: (out[t] ** 2).mean() / (out[t] ** 2).mean().detach().clamp_min(1e-12) for t in tasks}
         losses = {t: s * unit[t] for t, s in zip(tasks, scales, strict=True)}
         assert weighting.backward(losses)
+        if method == "gradnorm":  # an optimiser step on the learned weights, which on_iteration_end renormalises
+            with torch.no_grad():
+                weighting.weight.sub_(weighting.weight.grad)
         weighting.on_iteration_end()
         weighting.on_epoch_end()
         grads = [p.grad for p in [*model.parameters(), *weighting.parameters()] if p.grad is not None]
@@ -269,6 +272,9 @@ def test_weights_and_gradients_stay_finite_over_extreme_losses(method, n_tasks, 
         if method in SUMS:
             expected = n_tasks if SUMS[method] == "T" else SUMS[method]
             assert sum(weights.values()) == pytest.approx(expected)
+        if method == "gradnorm":  # the learned weights, renormalised after the step (Chen et al., Sec. 3.2)
+            learned = weighting.weight.detach()
+            assert bool((learned >= 0).all()) and float(learned.sum()) == pytest.approx(n_tasks)
 
 
 @settings(max_examples=20, deadline=None)
