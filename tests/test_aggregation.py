@@ -1,6 +1,7 @@
 """Gradient aggregators: hand-computed cases, the papers' properties, robustness, the Trainer slot."""
 
 import math
+import sys
 
 import pytest
 import torch
@@ -252,6 +253,17 @@ def test_weights_do_not_change_when_every_gradient_is_rescaled(method):
         directions.append(d / factor)
     for d in directions[1:]:
         torch.testing.assert_close(d, directions[0], atol=1e-5, rtol=1e-5)
+
+
+def test_a_missing_solver_is_named_with_its_extra_and_the_solver_free_methods_need_none(monkeypatch):
+    monkeypatch.setitem(sys.modules, "cvxpy", None)  # what `import cvxpy` meets when it is not installed
+    monkeypatch.setitem(sys.modules, "qpsolvers", None)
+    conflicting = _j([[1, 0], [-1, 1]])
+    for method, solver in ((NashMTL, "cvxpy"), (CAGrad, "cvxpy"), (MGDA, "qpsolvers"), (UPGrad, "qpsolvers")):
+        with pytest.raises(ImportError, match=rf"{solver}, which is not installed: pip install 'mtlkit\[solvers\]'"):
+            method(AB).aggregate(conflicting)
+    for method in (PCGrad, IMTLG, AlignedMTL):
+        assert bool(torch.isfinite(method(AB).aggregate(conflicting)).all())
 
 
 # ---------------------------------------------------------------- the per-task gradient machinery
