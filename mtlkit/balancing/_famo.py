@@ -33,7 +33,12 @@ class FAMO(TaskWeighting):
               \xi \leftarrow \xi - \beta \bigl(J_z(\xi)^\top \delta + \gamma\, \xi\bigr),
               \quad J_z = \operatorname{diag}(z) - z z^\top,
 
-    which raises the weight of tasks whose log-loss fell least. Multiplying a task's loss by a
+    which raises the weight of tasks whose log-loss fell least. Alg. 1 compares the losses before and
+    after one update on the same objective; here :math:`\ell'` is the next step's loss, on the next
+    batch, which saves a forward pass but adds the batch-to-batch variation to :math:`\delta`. The
+    authors' code instead re-evaluates the same batch after the step, moves :math:`\xi` with Adam
+    rather than the plain step above, and clips the shared gradient's norm (``max_norm=1`` by
+    default); none of that is done here. Multiplying a task's loss by a
     constant changes neither :math:`\delta` nor the direction of :math:`d` (only :math:`c`, a
     common factor), so FAMO is invariant to loss scales up to :math:`\epsilon`.
 
