@@ -139,6 +139,8 @@ def mean_rank(table: Mapping[str, Mapping[str, float]], higher_is_better: Mappin
     if not table:
         raise ValueError("mean_rank needs at least one method, got table={}")
     metrics = set(higher_is_better)
+    if not metrics:
+        raise ValueError("mean_rank needs at least one metric, got higher_is_better={}")
     for method, row in table.items():
         if set(row) != metrics:
             raise ValueError(f"method {method!r} has metrics {sorted(row)}, expected {sorted(metrics)}")

@@ -1,6 +1,7 @@
 """Gradient aggregators: hand-computed cases, the papers' properties, robustness, the Trainer slot."""
 
 import math
+import sys
 
 import pytest
 import torch
@@ -177,6 +178,22 @@ def test_imtlg_projections_on_the_unit_gradients_are_equal(jacobian):
 
 
 @settings(max_examples=40, deadline=None)
+@given(jacobians, st.sampled_from([0.2, 0.5, 1.0]))
+def test_cagrad_update_maximises_the_worst_improvement_in_its_ball(jacobian, c):
+    # Liu et al.'s primal: d = argmax min_t g_t.d over the ball ||d - g_0|| <= c ||g_0||; no point of
+    # the ball does better than the update, and the update lies in the ball (on its surface).
+    d = CAGrad(_tasks(len(jacobian)), c=c).aggregate(jacobian)
+    g0 = jacobian.mean(dim=0)
+    radius = c * float(g0.norm())
+    scale = float(jacobian.norm(dim=1).max()) ** 2
+    assert float((d - g0).norm()) <= radius * (1 + 1e-6) + 1e-9
+    directions = torch.randn(2000, jacobian.shape[1], dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    others = g0 + radius * directions / directions.norm(dim=1, keepdim=True)
+    best_other = float((others @ jacobian.T).min(dim=1).values.max())
+    assert float((jacobian @ d).min()) >= best_other - 1e-6 * max(scale, 1.0)
+
+
+@settings(max_examples=40, deadline=None)
 @given(jacobians)
 def test_nash_weights_solve_the_bargaining_condition(jacobian):
     if not _nonzero(jacobian) or len(jacobian) > jacobian.shape[1]:
@@ -236,6 +253,17 @@ def test_weights_do_not_change_when_every_gradient_is_rescaled(method):
         directions.append(d / factor)
     for d in directions[1:]:
         torch.testing.assert_close(d, directions[0], atol=1e-5, rtol=1e-5)
+
+
+def test_a_missing_solver_is_named_with_its_extra_and_the_solver_free_methods_need_none(monkeypatch):
+    monkeypatch.setitem(sys.modules, "cvxpy", None)  # what `import cvxpy` meets when it is not installed
+    monkeypatch.setitem(sys.modules, "qpsolvers", None)
+    conflicting = _j([[1, 0], [-1, 1]])
+    for method, solver in ((NashMTL, "cvxpy"), (CAGrad, "cvxpy"), (MGDA, "qpsolvers"), (UPGrad, "qpsolvers")):
+        with pytest.raises(ImportError, match=rf"{solver}, which is not installed: pip install 'mtlkit\[solvers\]'"):
+            method(AB).aggregate(conflicting)
+    for method in (PCGrad, IMTLG, AlignedMTL):
+        assert bool(torch.isfinite(method(AB).aggregate(conflicting)).all())
 
 
 # ---------------------------------------------------------------- the per-task gradient machinery

@@ -1,6 +1,7 @@
 """Task weightings: hand-computed steps, robustness properties, composition, Trainer slot, resume."""
 
 import math
+import warnings
 
 import pytest
 import torch
@@ -258,6 +259,9 @@ def test_weights_and_gradients_stay_finite_over_extreme_losses(method, n_tasks, 
         unit = {t: (out[t] ** 2).mean() / (out[t] ** 2).mean().detach().clamp_min(1e-12) for t in tasks}
         losses = {t: s * unit[t] for t, s in zip(tasks, scales, strict=True)}
         assert weighting.backward(losses)
+        if method == "gradnorm":  # an optimiser step on the learned weights, which on_iteration_end renormalises
+            with torch.no_grad():
+                weighting.weight.sub_(weighting.weight.grad)
         weighting.on_iteration_end()
         weighting.on_epoch_end()
         grads = [p.grad for p in [*model.parameters(), *weighting.parameters()] if p.grad is not None]
@@ -268,6 +272,9 @@ def test_weights_and_gradients_stay_finite_over_extreme_losses(method, n_tasks, 
         if method in SUMS:
             expected = n_tasks if SUMS[method] == "T" else SUMS[method]
             assert sum(weights.values()) == pytest.approx(expected)
+        if method == "gradnorm":  # the learned weights, renormalised after the step (Chen et al., Sec. 3.2)
+            learned = weighting.weight.detach()
+            assert bool((learned >= 0).all()) and float(learned.sum()) == pytest.approx(n_tasks)
 
 
 @settings(max_examples=20, deadline=None)
@@ -335,6 +342,14 @@ def test_impossible_configurations_are_named():
         Trainer(model, torch.optim.SGD(model.parameters(), 0.1), LOSSES, weights={"a": 1, "b": 1}, weighting=uw)
     with pytest.raises(ValueError, match="no loss weight"):
         Trainer(model, torch.optim.SGD(model.parameters(), 0.1), LOSSES, weighting=EqualWeighting(("a",)))
+
+
+def test_famo_negative_loss_error_names_the_value_without_a_warning():
+    # A loss that requires grad must not be turned into a float without detaching it (torch warns).
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match=r"task 'a' has -1\.0"):
+            FAMO(AB)(_losses(a=-1.0, b=1.0))
 
 
 # ---------------------------------------------------------------- the Trainer slot

@@ -50,3 +50,5 @@ def test_mean_rank_hand_example():
     assert mean_rank(table, {"acc": True, "err": False}) == {"A": 2.0, "B": 1.75, "C": 2.25}
     with pytest.raises(ValueError, match="'B'"):
         mean_rank({"A": {"acc": 1.0}, "B": {}}, {"acc": True})
+    with pytest.raises(ValueError, match="at least one metric"):
+        mean_rank({"A": {}}, {})

@@ -33,7 +33,12 @@ class FAMO(TaskWeighting):
               \xi \leftarrow \xi - \beta \bigl(J_z(\xi)^\top \delta + \gamma\, \xi\bigr),
               \quad J_z = \operatorname{diag}(z) - z z^\top,
 
-    which raises the weight of tasks whose log-loss fell least. Multiplying a task's loss by a
+    which raises the weight of tasks whose log-loss fell least. Alg. 1 compares the losses before and
+    after one update on the same objective; here :math:`\ell'` is the next step's loss, on the next
+    batch, which saves a forward pass but adds the batch-to-batch variation to :math:`\delta`. The
+    authors' code instead re-evaluates the same batch after the step, moves :math:`\xi` with Adam
+    rather than the plain step above, and clips the shared gradient's norm (``max_norm=1`` by
+    default); none of that is done here. Multiplying a task's loss by a
     constant changes neither :math:`\delta` nor the direction of :math:`d` (only :math:`c`, a
     common factor), so FAMO is invariant to loss scales up to :math:`\epsilon`.
 
@@ -84,10 +89,9 @@ class FAMO(TaskWeighting):
         names = list(losses)
         index = [self.tasks.index(task) for task in names]
         for task in names:
-            if float(losses[task].detach()) < 0:
-                raise ValueError(
-                    f"FAMO needs losses >= 0 (it takes their log), task '{task}' has {float(losses[task])}"
-                )
+            value = float(losses[task].detach())
+            if value < 0:
+                raise ValueError(f"FAMO needs losses >= 0 (it takes their log), task '{task}' has {value}")
         with torch.no_grad():
             values = average_over_ranks(torch.stack([losses[task].detach().double() for task in names]))
             self._update_logits(index, torch.log(values + self.eps))

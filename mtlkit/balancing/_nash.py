@@ -40,7 +40,11 @@ class NashMTL(GradientAggregator):
     of :math:`10^{4}` the weights are about :math:`10^{-4}` and the update is of unit size — the
     behaviour of the method, not a bug. A ridge on :math:`C` (:data:`RIDGE`) keeps the problem
     solvable for linearly dependent gradients; a task whose gradient is exactly 0 cannot bargain
-    and gets weight 0.
+    and gets weight 0. The authors' code differs in two ways that change the step size, not the
+    direction: it solves on :math:`G / \lVert G\rVert_F` (so its :math:`\alpha` is
+    :math:`\sqrt{\lVert G\rVert_F}` times the paper's, and the update grows with the gradients) and
+    clips the shared gradient's norm at 1; here the paper's :math:`\alpha` is used as is. Its heads
+    get :math:`\alpha_t`-weighted gradients; here each head gets its own task's gradient.
 
     ``update_every = k`` recomputes :math:`\alpha` every :math:`k` steps only (the paper's
     ``update_weights_every``) and in between back-propagates :math:`\sum_t \alpha_t L_t` once —
