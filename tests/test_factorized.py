@@ -239,3 +239,49 @@ def test_plan_override_is_validated_and_costed() -> None:
     assert compose_first.multiply_adds == 784 * 3 * 10 + 64 * 784 * 10
     with pytest.raises(ValueError):
         plan_contraction(["bi", "iK", "Kt"], "tb", shapes, ["x", "L", "S"], path=[(0, 5)])
+
+
+def test_leading_is_validated() -> None:
+    shapes = [(64, 784), (784, 3), (3, 10)]
+    for bad in ("tx", "tt", "K"):  # not in the output, repeated, contracted away
+        with pytest.raises(ValueError, match=f"leading={bad!r}"):
+            plan_contraction(["bi", "iK", "Kt"], "tb", shapes, ["x", "L", "S"], leading=bad)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    kind=st.sampled_from(KINDS),
+    dims=st.tuples(st.integers(1, 12), st.integers(1, 12), st.integers(1, 5)),
+    batch=st.integers(1, 9),
+    cap=st.integers(1, 6),
+    shared=st.booleans(),
+    order=st.permutations("tbo"),
+    count=st.integers(0, 3),
+)
+def test_leading_reorders_every_intermediate_and_nothing_else(
+    kind: type[Factorization],
+    dims: tuple[int, int, int],
+    batch: int,
+    cap: int,
+    shared: bool,
+    order: list[str],
+    count: int,
+) -> None:
+    leading = "".join(order[:count])
+    made = kind.random(dims, Ranks(cap))
+    subscripts, tensors = made.network("iot")
+    subscripts = ["bi" if shared else "tbi", *subscripts]
+    shapes = [(batch, dims[0]) if shared else (dims[2], batch, dims[0]), *(tuple(t.shape) for t in tensors)]
+    names = ["x", *made.factor_names]
+    plain = plan_contraction(subscripts, "tbo", shapes, names)
+    led = plan_contraction(subscripts, "tbo", shapes, names, leading=leading)
+    assert (led.path, led.multiply_adds) == (plain.path, plain.multiply_adds)
+    for number, (a, b) in enumerate(zip(plain.steps, led.steps, strict=True)):
+        (a_in, a_out), (b_in, b_out) = a.equation.split("->"), b.equation.split("->")
+        same_terms = [sorted(t) for t in a_in.split(",")] == [sorted(t) for t in b_in.split(",")]
+        assert same_terms and (a.left, a.right, a.multiply_adds) == (b.left, b.right, b.multiply_adds)
+        if number == len(plain.steps) - 1:
+            assert b_out == "tbo"
+            continue
+        first = "".join(i for i in leading if i in a_out)
+        assert b_out == first + "".join(i for i in a_out if i not in first)

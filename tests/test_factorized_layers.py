@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 from mtlkit.decomp import relative_error
-from mtlkit.factorized import CP, LAF, TT, Factorization, Ranks, RelativeError, Tucker
+from mtlkit.factorized import CP, LAF, TT, Factorization, Ranks, RelativeError, Tucker, plan_contraction
 from mtlkit.nn import FactorizedConv2d, FactorizedLinear
 
 METHODS: tuple[type[Factorization], ...] = (LAF, Tucker, TT, CP)
@@ -125,6 +125,34 @@ def test_every_linear_plan_equals_the_loop_in_float64(
     _assert_same_values_and_gradients(layer, x.double(), tolerance=1e-10)
     assert layer.plan is not None and layer.plan.names[0] == "x"
     assert layer.plan is layer.plan_for(batch, shared, "cpu", torch.float64)  # cached, one per shape
+    for step in layer.plan.steps[:-1]:  # intermediates are stored task-, then batch-major
+        result = step.equation.split("->")[1]
+        carried = "".join(i for i in "tb" if i in result)
+        assert result.startswith(carried), step.equation
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("shared", [True, False])
+@pytest.mark.parametrize("leading", ["", "tb", "bo", "otb"])
+def test_every_order_in_every_layout_equals_the_loop_in_float64(
+    method: type[Factorization], shared: bool, leading: str
+) -> None:
+    torch.manual_seed(0)
+    layer = FactorizedLinear(9, 7, 3, method, Ranks(2), bias=False).double()
+    x = torch.randn(*(() if shared else (3,)), 4, 9, dtype=torch.float64)
+    subscripts, tensors, names = layer._network(shared)
+    shapes = [tuple(x.shape), *(tuple(t.shape) for t in tensors)]
+    looped = layer.forward_per_task(x)
+    upstream = torch.randn_like(looped)
+    expected = torch.autograd.grad((looped * upstream).sum(), list(layer.parameters()))
+    for first in [(a, b) for a in range(len(names)) for b in range(a + 1, len(names))]:
+        path = [first] + [(0, 1)] * (len(names) - 2)
+        plan = plan_contraction(subscripts, "tbo", shapes, names, path=path, leading=leading)
+        ours = plan([x, *tensors])
+        torch.testing.assert_close(ours, looped, rtol=1e-9, atol=1e-10)
+        grads = torch.autograd.grad((ours * upstream).sum(), list(layer.parameters()))
+        for a, b in zip(grads, expected, strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-10)
 
 
 @pytest.mark.parametrize("method", METHODS)

@@ -82,13 +82,19 @@ def _sizes(subscripts: Sequence[str], shapes: Sequence[Sequence[int]]) -> dict[s
     return sizes
 
 
-def _result_subscripts(taken: Sequence[str], rest: Sequence[str], output: str) -> str:
-    """Indices of a pairwise result: those still needed by another operand or by the output."""
+def _result_subscripts(taken: Sequence[str], rest: Sequence[str], output: str, leading: str) -> str:
+    """Indices of a pairwise result: those still needed by another operand or by the output.
+
+    Their order is the result's memory layout: the ``leading`` indices first (in that order), the
+    others as they appear in the operands; the final result comes out in the output's order.
+    """
     needed = set(output).union(*rest) if rest else set(output)
     seen = "".join(dict.fromkeys("".join(taken)))
     kept = [i for i in seen if i in needed]
-    if not rest:  # the final result comes out in the output's order
+    if not rest:
         kept.sort(key=output.index)
+    else:  # a stable sort: the non-leading indices keep their order
+        kept.sort(key=lambda i: leading.index(i) if i in leading else len(leading))
     return "".join(kept)
 
 
@@ -109,11 +115,27 @@ def plan_contraction(
     names: Sequence[str],
     *,
     path: Sequence[Sequence[int]] | None = None,
+    leading: str = "",
 ) -> ContractionPlan:
     """The cheapest pairwise order for ``einsum(subscripts → output)`` on operands of ``shapes``.
 
     ``path`` overrides the planner (opt_einsum's path format); it is validated and costed the same.
+    ``leading``: output indices that every intermediate result lists first, in this order (the
+    others keep their order of appearance; the final result is in the output's order). It changes
+    the layout, never the order or the cost. ``torch.einsum`` stores a pairwise result in the order
+    asked for where that order is the indices of both operands, then one operand's, then the
+    other's (elsewhere it returns a permuted view), and two CPU costs follow from the layout:
+    ``torch.bmm`` copies every matrix of a batch whose batch axis is not outermost in memory, and
+    a factor's gradient comes out in the layout of the product that used it, so it is copied into
+    the factor's layout when the two differ. A linear layer passes its batch axes,
+    ``leading="tb"``: TT's ``G1·G2`` product is then stored task-major (``tAo``), so the per-task
+    product with ``x·G0`` runs on contiguous matrices (``G1``'s gradient is the one transposed copy
+    left); Tucker's core step ``bA,ABC`` is stored ``bBC``, a plain ``(b, A) @ (A, B·C)`` whose core
+    gradient needs no copy. The measured effect is in docs/factorized.rst (issue #20's grid).
 
+    >>> plan_contraction(["bi", "iA", "At"], "tb", [(8, 4), (4, 3), (3, 2)], ["x", "L", "S"],
+    ...                  path=[(1, 2), (0, 1)], leading="t").steps[0].equation
+    'iA,At->ti'
     >>> plan = plan_contraction(["bi", "iK", "Kt"], "tb", [(64, 784), (784, 3), (3, 10)], ["x", "L", "S"])
     >>> [(s.left, s.right) for s in plan.steps], plan.multiply_adds
     ([('x', 'L'), ('S', 'x·L')], 152448)
@@ -121,17 +143,21 @@ def plan_contraction(
     if len(names) != len(subscripts):
         raise ValueError(f"plan_contraction: {len(names)} names for {len(subscripts)} operands")
     sizes = _sizes(subscripts, shapes)
+    if not set(leading) <= set(output) or len(set(leading)) != len(leading):
+        raise ValueError(f"plan_contraction: leading={leading!r} must be distinct indices of the output {output!r}")
     equation = f"{','.join(subscripts)}->{output}"
     if path is None:
         if len(subscripts) == 1:
-            return plan_contraction(subscripts, output, shapes, names, path=[(0,)])
+            return plan_contraction(subscripts, output, shapes, names, path=[(0,)], leading=leading)
         # opt_einsum's searches minimise its own FLOP model, which ties orders that differ in
         # multiply-adds when axes have size 1; cost each search's order in multiply-adds, keep the least.
         candidates = {
             tuple(tuple(step) for step in opt_einsum.contract_path(equation, *shapes, shapes=True, optimize=how)[0])
             for how in ("optimal", "branch-all", DynamicProgramming(minimize="flops", search_outer=True))
         }
-        plans = [plan_contraction(subscripts, output, shapes, names, path=c) for c in sorted(candidates)]
+        plans = [
+            plan_contraction(subscripts, output, shapes, names, path=c, leading=leading) for c in sorted(candidates)
+        ]
         return min(plans, key=lambda plan: plan.multiply_adds)
     chosen = [tuple(int(p) for p in step) for step in path]
     try:  # opt_einsum checks an explicit path (positions in range, one result at the end)
@@ -144,7 +170,7 @@ def plan_contraction(
         taken = [live[p] for p in positions]
         for p in sorted(positions, reverse=True):
             del live[p]
-        result = _result_subscripts([t for t, _ in taken], [t for t, _ in live], output)
+        result = _result_subscripts([t for t, _ in taken], [t for t, _ in live], output, leading)
         involved = set("".join(t for t, _ in taken))
         cost = math.prod(sizes[i] for i in involved)
         left = taken[0][1]

@@ -31,7 +31,8 @@ class FactorizedLinear(FactorizedLayer):
     output is always ``(T, B, out)``. The forward pass is one einsum of the input with the factor
     network (e.g. LAF on a shared batch: ``y[t,b,o] = Σ_{i,K} x[b,i] L[i,o,K] S[K,t]``), run in the
     order with the fewest multiply-adds among *all* pairwise orders — composing the weights first
-    is one of them — as found by opt_einsum (:func:`~mtlkit.factorized.plan_contraction`). The
+    is one of them — as found by opt_einsum (:func:`~mtlkit.factorized.plan_contraction`), with
+    every intermediate stored task-, then batch-major (``leading="tb"``: fewer copies on CPU). The
     plan is made once per (shared or per-task, batch size, device, dtype) and cached;
     :attr:`plan` shows the last one used, :meth:`plan_for` any other; ``path=`` overrides the
     planner with a fixed opt_einsum path (operands: input first, then the factors of
@@ -161,7 +162,7 @@ class FactorizedLinear(FactorizedLayer):
             subscripts, tensors, names = self._network(shared)
             input_shape = (batch, self.in_features) if shared else (self.num_tasks, batch, self.in_features)
             shapes = [input_shape, *(tuple(t.shape) for t in tensors)]
-            plan = plan_contraction(subscripts, "tbo", shapes, names, path=self.path)
+            plan = plan_contraction(subscripts, "tbo", shapes, names, path=self.path, leading="tb")
             self._plans[key] = plan
         return plan
 
