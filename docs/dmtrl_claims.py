@@ -260,7 +260,8 @@ def sharing_table(rows: Rows, prefix: str = "rho_") -> str | None:
         failed = rows.failed([method], fraction)
         verdict = ("yes" if top_least else "no") + (f" (uninformative: {'; '.join(failed)})" if failed else "")
         body.append([f"{method} @ {fraction:g} %", *[f"{v:.2f}" for v in values], verdict])
-    header = ["net (repeat 0)", *[m.removeprefix(prefix) for m in metrics], f"{metrics[-1].removeprefix(prefix)} shares least"]
+    layers = [m.removeprefix(prefix) for m in metrics]
+    header = ["net (repeat 0)", *layers, f"{layers[-1]} shares least"]
     return _rst_table(header, body)
 
 
@@ -299,8 +300,10 @@ def section(result: dict[str, Any], gates: Sequence[Gate], claims: Sequence[Clai
     parts = [note, results_table(rows, metrics), claims_table(rows, claims)]
     sharing = sharing_table(rows)
     if sharing is not None:
-        parts += ["Sharing strength ρ per layer (Eq. 9, the paper's softmax normalisation), from the first repeat:",
-                  sharing]
+        parts += [
+            "Sharing strength ρ per layer (Eq. 9, the paper's softmax normalisation), from the first repeat:",
+            sharing,
+        ]
     return "\n\n".join(parts) + "\n"
 
 

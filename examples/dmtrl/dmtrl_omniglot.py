@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import sys
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -218,8 +219,10 @@ def run(ctx: RunContext) -> None:
     means = {}
     results.plan([f"f{fraction:g}/seed{seed}" for fraction in b.fractions for seed in range(b.repeats)])
     for fraction in b.fractions:
-        per_seed = [kept(results, f"f{fraction:g}/seed{seed}", lambda f=fraction, s=seed: _repeat(ctx, b, f, s))["methods"]
-                    for seed in range(b.repeats)]  # fmt: skip
+        per_seed = [
+            kept(results, f"f{fraction:g}/seed{seed}", partial(_repeat, ctx, b, fraction, seed))["methods"]
+            for seed in range(b.repeats)
+        ]
         methods = [m for m in ALL_METHODS if m in per_seed[0]]
         for method in methods:
             runs = [r[method] for r in per_seed]
