@@ -311,9 +311,35 @@ def registered_gates(experiment: str) -> tuple[Gate, ...]:
     return discover(ROOT / "examples" / "dmtrl")[experiment.replace("_", "-")].gates
 
 
+def shallow_table(result: dict[str, Any]) -> str:
+    """App. A's table from ``dmtrl_shallow``'s rows (``"<method> / <kind> feature"``): binary error,
+    mean ± std (n) per feature kind, beside the paper's number and whether the two are comparable."""
+    kinds = list(dict.fromkeys(str(r["setting"]).split(" / ")[1] for r in result["rows"]))
+    methods = list(dict.fromkeys(str(r["setting"]).split(" / ")[0] for r in result["rows"]))
+    by = {tuple(str(r["setting"]).split(" / ")): r for r in result["rows"]}
+    body = []
+    for method in methods:
+        cells = [method]
+        for kind in kinds:
+            row = by[method, kind]
+            cells += [f"{row['ours']:.2f} ± {row['ours_std']:.2f} (n={row['n']})", f"{row['paper']:g}"]
+        body.append(cells)
+    header = ["method", *[c for kind in kinds for c in (f"{kind} (ours)", f"{kind} (paper)")]]
+    reasons = sorted({str(r["comparable"]) for r in result["rows"] if r["comparable"] is not True})
+    note = f"Generated from ``results/{result['experiment']}.json`` (``{result['command']}``). Binary error in %. " + (
+        "Not comparable with the paper's numbers: " + "; ".join(reasons) + "." if reasons else ""
+    )
+    return note + "\n\n" + _rst_table(header, body) + "\n"
+
+
 def write(out: Path = OUT) -> dict[str, str]:
-    """Write one include file per experiment of :data:`CLAIMS`; their texts by experiment."""
+    """Write one include file per experiment of :data:`CLAIMS` (and App. A's table); their texts by experiment."""
     texts = {}
+    shallow = ROOT / "results" / "dmtrl_shallow.json"
+    if shallow.is_file():
+        out.mkdir(exist_ok=True)
+        texts["dmtrl_shallow"] = shallow_table(json.loads(shallow.read_text()))
+        (out / "dmtrl_shallow_table.inc").write_text(texts["dmtrl_shallow"])
     for experiment, claims in CLAIMS.items():
         path = ROOT / "results" / f"{experiment}.json"
         if path.is_file():

@@ -115,3 +115,16 @@ def test_sharing_table_reads_whether_the_top_layer_shares_least():
     unconverged = dc.sharing_table(dc.Rows({"rows": _rho_rows(0.5, change=0.3)}, GATES))
     assert "yes (uninformative: training converged (0.3))" in unconverged
     assert dc.sharing_table(_rows()) is None
+
+
+def test_shallow_table_puts_each_feature_kind_beside_the_paper_and_says_why_not_comparable():
+    rows = [
+        {"setting": f"{m} / {k} feature", "metric": "binary_error_pct", "ours": v, "ours_std": 0.1, "n": 3,
+         "paper": p, "comparable": "tasks built otherwise" if m == "STL" else True}
+        for m, k, v, p in (("STL", "PCA", 4.25, 16.89), ("STL", "CNN", 0.98, 11.52), ("GO", "PCA", 4.3, 14.0),
+                           ("GO", "CNN", 0.97, 9.4))
+    ]  # fmt: skip
+    text = dc.shallow_table({"experiment": "dmtrl_shallow", "command": "c", "rows": rows})
+    assert "- PCA feature (ours)\n" in text and "- CNN feature (paper)\n" in text
+    assert "   * - GO\n     - 4.30 ± 0.10 (n=3)\n     - 14\n     - 0.97 ± 0.10 (n=3)\n     - 9.4\n" in text
+    assert "Not comparable with the paper's numbers: tasks built otherwise." in text
