@@ -158,8 +158,11 @@ def verdict(title: str, lines_: Sequence[Line], bench: dict[str, Any] | None) ->
     out = f"**{title}.** "
     reference = next((x for x in lines_ if x.method == EW), None)
     if reference is None or not reference.in_verdict:
-        why = "has not run" if reference is None else "is pending" if reference.pending else "fails a gate"
-        out += f"No verdict yet: EW's line {why}, and every method is judged against it."
+        if reference is not None and not reference.pending:
+            out += "No verdict: EW's line fails a gate, and every method is judged against it."
+        else:
+            why = "has not run" if reference is None else "is pending"
+            out += f"No verdict yet: EW's line {why}, and every method is judged against it."
     else:
         judged = [x for x in lines_ if x.in_verdict and x.method != EW]
         better, worse, same = [], [], []

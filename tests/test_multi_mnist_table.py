@@ -68,7 +68,7 @@ def test_no_verdict_without_ews_seeds_and_a_failed_baseline_is_shown():
             row["ours"] = 70.0
     lines = mmt.lines(result, "mnist", GATES)
     assert all("single-task baseline trains (70)" in x.failed[0] for x in lines)
-    assert "No verdict yet: EW's line fails a gate" in mmt.verdict("Multi-MNIST", lines, None)
+    assert "No verdict: EW's line fails a gate" in mmt.verdict("Multi-MNIST", lines, None)
 
 
 def test_step_time_comes_from_the_benchmark_entry_of_the_method():
