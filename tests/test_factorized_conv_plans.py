@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from torch import nn
 from torch.func import functional_call
 
 from mtlkit.factorized import (
@@ -75,6 +77,42 @@ def test_every_conv_plan_equals_the_loop_in_float64(
     subscripts, tensors = layer.weight.network(WEIGHT_MODES)
     best = best_convolution_multiply_adds(subscripts, [t.shape for t in tensors], tuple(x.shape), layer.window)
     assert plan.multiply_adds == best
+    assert not plan.split_tasks  # the untimed default: one convolution
+
+
+def _kernel_carries_tasks(plan: ConvolutionPlan) -> bool:
+    return "t" in plan.convolution.equation.split("->")[0].split(",")[1]
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("shared", [True, False])
+@pytest.mark.parametrize("geometry", GEOMETRIES)
+@pytest.mark.parametrize("cap", [1, 2, 16])
+def test_the_convolution_split_per_task_equals_the_loop_in_float64(
+    method: type[Factorization], shared: bool, geometry: tuple, cap: int
+) -> None:
+    # split_tasks=True: the window step as T convolutions, task j's output from task j's kernel (and,
+    # for per-task inputs, task j's images), stacked into the single convolution's layout. The
+    # oracle's tasks have distinct kernels and T ≥ 2 here, so a wrong task order or stacking axis fails.
+    cin, cout, kernel, tasks, stride, padding, dilation, height, width = geometry
+    torch.manual_seed(0)
+    geometry_args = {"stride": stride, "padding": padding, "dilation": dilation}
+    layer = FactorizedConv2d(cin, cout, kernel, tasks, method, rule=Ranks(cap), split_tasks=True, **geometry_args)
+    layer = layer.double()
+    x = _input(layer, 2, shared, height, width)
+    _assert_equals_the_loop(layer, x)
+    plan = layer.plan
+    assert plan is not None and plan.split_tasks and _kernel_carries_tasks(plan)
+    assert "  convolution, one per task: " in str(plan)
+    subscripts, tensors = layer.weight.network(WEIGHT_MODES)
+    shapes = [t.shape for t in tensors]
+    names = layer.weight.factor_names
+    one = plan_convolution(
+        subscripts, shapes, names, x.shape, layer.window, project=plan.project, kernel=plan.kernel_factors
+    )
+    assert not one.split_tasks and dataclasses.replace(one, split_tasks=True) == plan  # the rest is unchanged
+    carrying = [p for p in convolution_plans(subscripts, shapes, names, x.shape, layer.window) if p.split_tasks]
+    assert plan.multiply_adds == min(p.multiply_adds for p in carrying)  # the cheapest kernel that carries t
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -82,28 +120,38 @@ def test_every_conv_plan_equals_the_loop_in_float64(
 def test_every_projection_and_kernel_of_the_convolution_equals_the_loop(
     method: type[Factorization], shared: bool
 ) -> None:
-    # Forcing each projection and each kernel set (every factor in the kernel = composing first)
-    # changes the cost, never the value: every plan a timed trial can choose is one of these. The
-    # untimed planner's choice is the cheapest of them.
+    # Forcing each projection, each kernel set (every factor in the kernel = composing first) and,
+    # where the kernel carries the task axis, each execution of its convolution changes the cost,
+    # never the value: every plan a timed trial can choose is one of these, and convolution_plans
+    # lists each once. The untimed planner's choice is the cheapest of them, run as one convolution.
     torch.manual_seed(0)
     probe = FactorizedConv2d(3, 4, 3, 2, method, rule=Ranks(2), padding=1, timed=False).double()
     x = _input(probe, 2, shared, 5, 5)
-    subscripts, _ = probe.weight.network(WEIGHT_MODES)
+    subscripts, tensors = probe.weight.network(WEIGHT_MODES)
     names = probe.weight.factor_names
     image = "bihw" if shared else "tbihw"
-    costs = []
+    costs, made = [], []
     for chosen, kernel in _choices(subscripts, names, image, None, None):
         project, composed = [names[n] for n in chosen], [names[n] for n in kernel]
-        layer = FactorizedConv2d(3, 4, 3, 2, method, rule=Ranks(2), padding=1, project=project, kernel=composed)
-        layer = layer.double()
-        layer.load_state_dict(probe.state_dict())
-        _assert_equals_the_loop(layer, x.detach())
-        assert layer.plan is not None and layer.plan.project == tuple(project)
-        assert layer.plan.kernel_factors == tuple(composed)
-        costs.append(layer.plan.multiply_adds)
-    assert len(costs) > 1
+        for split in (False, True):
+            layer = FactorizedConv2d(
+                3, 4, 3, 2, method, rule=Ranks(2), padding=1, project=project, kernel=composed, split_tasks=split
+            ).double()
+            layer.load_state_dict(probe.state_dict())
+            if split and not _kernel_carries_tasks(made[-1]):
+                with pytest.raises(ValueError, match="split_tasks=True needs a kernel that carries the task axis"):
+                    layer(x)
+                continue
+            _assert_equals_the_loop(layer, x.detach())
+            assert layer.plan is not None and layer.plan.project == tuple(project)
+            assert layer.plan.kernel_factors == tuple(composed) and layer.plan.split_tasks == split
+            costs.append(layer.plan.multiply_adds)
+            made.append(layer.plan)
+    assert any(p.split_tasks for p in made) and len(costs) > 2
+    listed = convolution_plans(subscripts, [t.shape for t in tensors], names, x.shape, probe.window)
+    assert sorted(listed, key=str) == sorted(made, key=str)
     probe(x)
-    assert probe.plan is not None and probe.plan.multiply_adds == min(costs)
+    assert probe.plan is not None and probe.plan.multiply_adds == min(costs) and not probe.plan.split_tasks
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -259,6 +307,88 @@ def test_the_timed_trial_picks_the_grouped_plan_for_the_few_channel_lenet_conv2(
     untimed = FactorizedConv2d(32, 64, 4, 10, Tucker, rule=Ranks(2, 2, 16, 32, 5), timed=False)
     untimed(x.float())
     assert untimed.plan is not None and untimed.plan.multiply_adds == plans[0].multiply_adds
+
+
+def test_split_tasks_is_a_construction_override_and_never_the_untimed_default() -> None:
+    torch.manual_seed(0)
+    x = torch.randn(3, 1, 12, 12)
+    one = FactorizedConv2d(1, 8, 5, 10, LAF, rule=Ranks(10))
+    one(x)
+    assert one.plan is not None and one.plan.kernel_factors == ("L", "S") and not one.plan.split_tasks
+    assert "one per task" not in str(one.plan)
+    split = FactorizedConv2d(1, 8, 5, 10, LAF, rule=Ranks(10), split_tasks=True)
+    split.load_state_dict(one.state_dict())
+    torch.testing.assert_close(split(x), one(x))
+    assert split.plan == dataclasses.replace(one.plan, split_tasks=True)
+    # Compressive: the cheapest plan convolves with the K basis kernels (no task axis to split);
+    # forcing the split takes the cheapest kernel that carries it, the composed one.
+    basis = FactorizedConv2d(1, 8, 5, 10, LAF, rule=Ranks(2), split_tasks=True)
+    basis(x)
+    assert basis.plan is not None and basis.plan.split_tasks and basis.plan.kernel_factors == ("L", "S")
+    assert FactorizedConv2d.from_dense([nn.Conv2d(1, 8, 5) for _ in range(3)], split_tasks=True).split_tasks
+    subscripts, tensors = one.weight.network(WEIGHT_MODES)
+    single = FactorizedConv2d(1, 8, 5, 1, LAF, rule=Ranks(1))  # T = 1: nothing to split, no twin to time
+    single_subscripts, single_tensors = single.weight.network(WEIGHT_MODES)
+    shapes = [t.shape for t in single_tensors]
+    assert not any(p.split_tasks for p in convolution_plans(single_subscripts, shapes, ["L", "S"], x.shape, one.window))
+    with pytest.raises(ValueError, match=r"split_tasks must be None, True or False, got 'yes'"):
+        FactorizedConv2d(1, 8, 5, 10, LAF, split_tasks="yes")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"split_tasks must be None, True or False, got 1"):
+        plan_convolution(subscripts, [t.shape for t in tensors], ["L", "S"], x.shape, one.window, split_tasks=1)  # type: ignore[arg-type]
+    only_basis = FactorizedConv2d(1, 8, 5, 10, LAF, rule=Ranks(2), kernel=["L"], split_tasks=True)
+    with pytest.raises(
+        ValueError, match=r"needs a kernel that carries the task axis, and none of the kernels \[\('L',\)\]"
+    ):
+        only_basis(x)
+
+
+def _one_convolution_is_slow_seconds(plan: ConvolutionPlan) -> float:
+    """A model clock shaped like oneDNN's on the LeNet conv1 (``benchmarks/conv1_fused_probe.py``):
+    a window step run as one convolution takes 4× the time its multiply-adds would, split per task 1×."""
+    return plan.multiply_adds + (0 if plan.split_tasks else 3 * plan.convolution.multiply_adds)
+
+
+@pytest.mark.parametrize(("method", "shared"), [(Tucker, True), (TT, False), (LAF, True)])
+def test_the_timed_trial_can_split_the_full_rank_lenet_conv1_per_task(
+    monkeypatch: pytest.MonkeyPatch, method: type[Factorization], shared: bool
+) -> None:
+    # The DMTRL LeNet's conv1 shape (T = 10, 1 → 32, 5×5) at full ranks, as ε = 0.1 gives them: the
+    # fewest multiply-adds compose the kernels and run one 1 → 320 (or task-grouped) convolution,
+    # and its split twin ties. Every candidate runs for real; on the model clock the split is fastest.
+    torch.manual_seed(0)
+    layer = FactorizedConv2d(1, 32, 5, 10, method, rule=Ranks(320), timed=True).double()
+    x = torch.randn(*(() if shared else (10,)), 2, 1, 12, 12, dtype=torch.float64)
+    subscripts, tensors = layer.weight.network(WEIGHT_MODES)
+    plans = convolution_plans(subscripts, [t.shape for t in tensors], layer.weight.factor_names, x.shape, layer.window)
+    assert plans[0].project == () and len(plans[0].kernel_factors) == len(tensors) and not plans[0].split_tasks
+    within = [p for p in plans if p.multiply_adds <= 2 * plans[0].multiply_adds]
+    timed: list[ConvolutionPlan] = []
+
+    def on_the_model_clock(plans: list[ConvolutionPlan], trial: Callable) -> ConvolutionPlan:
+        clock = [0.0]
+
+        def charged(plan: ConvolutionPlan) -> Callable[[], None]:
+            run = trial(plan)
+
+            def step() -> None:
+                run()
+                timed.append(plan)
+                clock[0] += _one_convolution_is_slow_seconds(plan)
+
+            return step
+
+        return fastest(plans, charged, timer=lambda: clock[0])
+
+    monkeypatch.setattr(factorized_conv, "fastest", on_the_model_clock)
+    _assert_equals_the_loop(layer, x)
+    assert layer.plan == dataclasses.replace(plans[0], split_tasks=True)
+    assert set(map(str, timed)) == set(map(str, within))
+    timed.clear()
+    fused_only = FactorizedConv2d(1, 32, 5, 10, method, rule=Ranks(320), timed=True, split_tasks=False).double()
+    fused_only.load_state_dict(layer.state_dict())
+    fused_only(x)
+    assert timed and not any(p.split_tasks for p in timed)
+    assert fused_only.plan is not None and not fused_only.plan.split_tasks
 
 
 @dataclass(frozen=True)

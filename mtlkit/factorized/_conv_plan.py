@@ -20,6 +20,16 @@ window, ``1×1`` out), TT's input core. After it, the remaining factors are an e
 :func:`plan_convolution` tries every connected set of projected factors (none included) and
 every kernel set, plans each einsum with :func:`~mtlkit.factorized.plan_contraction`, and keeps
 the cheapest total in multiply-adds. No constant is fitted to any machine.
+
+A kernel that carries the task axis can also be split along it: ``T`` convolutions, one per task
+(the shared image, or task ``t``'s images, with task ``t``'s kernel), stacked into the layout the
+single convolution gives. The arithmetic is the same, the speed is not: on CPU, oneDNN runs the
+DMTRL LeNet's conv1 composed into one ``1 → 320`` convolution about 4.7× slower than ten
+``1 → 32`` ones (``benchmarks/conv1_fused_probe.py``), while on an accelerator one call saves
+``T - 1`` launches. Multiply-adds cannot tell the two apart, so the planner keeps the single
+convolution (of two plans that tie, the first made) unless ``split_tasks=True`` is asked for,
+and the timed trial (:mod:`mtlkit.factorized._trial`), which times both, picks the split where
+it is faster.
 """
 
 from __future__ import annotations
@@ -97,15 +107,11 @@ def _ordered(indices: Sequence[str], order: str) -> list[str]:
     return sorted(indices, key=lambda i: order.index(i) if i in order else len(order))
 
 
-def _conv_step(
-    image: tuple[str, Tensor], other: tuple[str, Tensor], result: str, window: Window | None
-) -> tuple[str, Tensor] | None:
-    """``image · other → result`` as one ``conv2d``, or ``None`` when the step is not a convolution.
-
-    ``image`` holds ``…hw``; ``window`` is the layer's (``other`` then holds ``p`` and ``q`` and
-    both are contracted) or ``None`` for a ``1×1`` convolution (no kernel axis involved).
-    """
-    (xs, x), (ys, y) = image, other
+def _layout(
+    xs: str, ys: str, result: str, window: Window | None
+) -> tuple[list[str], list[str], list[str], list[str]] | None:
+    """The channel indices of ``xs ⊛ ys → result`` as one ``conv2d``: ``(batch, groups, contracted,
+    out)``, or ``None`` when the step is not a convolution (see :func:`_conv_step`)."""
     channels = xs[:-2]
     if window is None:
         if any(k in ys for k in KERNEL):
@@ -118,7 +124,22 @@ def _conv_step(
     out = [i for i in ys if i not in channels and i not in KERNEL]
     if any(i not in result for i in outer + out):
         return None  # an index summed on one side only: leave it to einsum
-    outer, groups, out = _ordered(outer, OUTPUT), _ordered(groups, OUTPUT), _ordered(out, OUTPUT)
+    return _ordered(outer, OUTPUT), _ordered(groups, OUTPUT), inner, _ordered(out, OUTPUT)
+
+
+def _conv_step(
+    image: tuple[str, Tensor], other: tuple[str, Tensor], result: str, window: Window | None
+) -> tuple[str, Tensor] | None:
+    """``image · other → result`` as one ``conv2d``, or ``None`` when the step is not a convolution.
+
+    ``image`` holds ``…hw``; ``window`` is the layer's (``other`` then holds ``p`` and ``q`` and
+    both are contracted) or ``None`` for a ``1×1`` convolution (no kernel axis involved).
+    """
+    (xs, x), (ys, y) = image, other
+    layout = _layout(xs, ys, result, window)
+    if layout is None:
+        return None
+    outer, groups, inner, out = layout
     size = dict(zip(xs, x.shape, strict=True)) | dict(zip(ys, y.shape, strict=True))
 
     def prod(indices: Sequence[str]) -> int:
@@ -138,6 +159,31 @@ def _conv_step(
         shape, tail = (z.shape[-2] * z.shape[-1],), POSITIONS
     sizes = [size[i] for i in [*outer, *groups, *out]]
     return "".join([*outer, *groups, *out]) + tail, z.reshape(*sizes, *shape)
+
+
+def _conv_per_task(
+    image: tuple[str, Tensor], kernel: tuple[str, Tensor], result: str, window: Window
+) -> tuple[str, Tensor]:
+    """``image ⊛ kernel → result`` as ``T`` convolutions, one per task, stacked where the fused one has ``t``.
+
+    ``kernel`` carries the task axis ``t``: task ``j`` convolves the image (shared input) or the
+    image's task ``j`` (per-task input) with ``kernel[..., t=j, ...]``. The result has the
+    subscripts and the memory layout of the single :func:`_conv_step` it replaces.
+    """
+    (xs, x), (ys, y) = image, kernel
+    layout = _layout(xs, ys, result, window)
+    assert layout is not None and "t" in ys, "a per-task convolution needs a window step whose kernel carries t"
+    outer, groups, _, out = layout
+    order = "".join([*outer, *groups, *out])
+    images = x.unbind(xs.index("t")) if "t" in xs else [x] * y.shape[ys.index("t")]
+    kernels = y.unbind(ys.index("t"))
+    xs_task, ys_task, result_task = (s.replace("t", "") for s in (xs, ys, result))
+    outputs = []
+    for x_task, y_task in zip(images, kernels, strict=True):
+        done = _conv_step((xs_task, x_task), (ys_task, y_task), result_task, window)
+        assert done is not None, "a window step without its task axis is still one"
+        outputs.append(done[1])
+    return order + POSITIONS, torch.stack(outputs, dim=order.index("t"))
 
 
 def _run(plan: ContractionPlan, image: Tensor, image_subscripts: str, factors: Sequence[Tensor]) -> tuple[str, Tensor]:
@@ -172,7 +218,10 @@ class ConvolutionPlan:
     ``kernel_factors`` the factors composed into the kernel the (projected) image is convolved
     with (``kernel`` is their plan, ``None`` for one factor); ``convolution`` is that step; and
     ``after`` contracts its result with the remaining factors into ``y[b, t, o, l]`` (``None``
-    when none remain). ``multiply_adds`` is the total. Call it with the image and the factors (in
+    when none remain). ``multiply_adds`` is the total. ``split_tasks``: the convolution runs as
+    ``T`` convolutions, one per task, each with its task's slice of the kernel (which then carries
+    the task axis), instead of as one fused or task-grouped convolution; the arithmetic, the result
+    and the rest of the plan are the same. Call it with the image and the factors (in
     :meth:`~mtlkit.factorized.Factorization.network` order) to run it.
     """
 
@@ -184,6 +233,7 @@ class ConvolutionPlan:
     after: ContractionPlan | None
     window: Window
     multiply_adds: int
+    split_tasks: bool = False
 
     def __call__(self, images: Tensor, factors: Sequence[Tensor], names: Sequence[str]) -> Tensor:
         """``y[b, t, o, l]`` for ``images`` ``(B, C, H, W)`` (subscripts ``bihw``) or ``(T, B, C, H, W)``."""
@@ -197,7 +247,12 @@ class ConvolutionPlan:
             kernel = by_name[self.kernel_factors[0]]
         else:
             kernel = self.kernel([by_name[n] for n in self.kernel.names])
-        done = _conv_step((subscripts, images), (kernel_subscripts, kernel), conv_result, self.window)
+        if self.split_tasks:
+            done: tuple[str, Tensor] | None = _conv_per_task(
+                (subscripts, images), (kernel_subscripts, kernel), conv_result, self.window
+            )
+        else:
+            done = _conv_step((subscripts, images), (kernel_subscripts, kernel), conv_result, self.window)
         assert done is not None, "a window step always contracts both kernel axes"
         result, outputs = done
         if self.after is not None:
@@ -227,7 +282,8 @@ class ConvolutionPlan:
         if self.kernel is not None:
             lines.append(f"  kernel: {indented(self.kernel)}")
         step = self.convolution
-        lines.append(f"  convolution: {step.left} ⊛ {step.right}: {step.equation}  ({step.multiply_adds:,})")
+        how = ", one per task" if self.split_tasks else ""
+        lines.append(f"  convolution{how}: {step.left} ⊛ {step.right}: {step.equation}  ({step.multiply_adds:,})")
         if self.after is not None:
             lines.append(f"  after: {indented(self.after)}")
         return "\n".join(lines)
@@ -395,37 +451,63 @@ def convolution_plans(
     *,
     project: Sequence[str] | None = None,
     kernel: Sequence[str] | None = None,
+    split_tasks: bool | None = None,
 ) -> list[ConvolutionPlan]:
-    """Every (projection, kernel) choice's plan, fewest multiply-adds first; arguments as :func:`plan_convolution`.
+    """Every (projection, kernel, execution) choice's plan, fewest multiply-adds first; arguments as
+    :func:`plan_convolution`.
+
+    A kernel that carries the task axis (``T > 1``) is listed twice, run as one convolution and
+    split into one per task (``split_tasks``), at the same multiply-adds; the one convolution first.
 
     >>> window = Window((3, 3), padding=(1, 1, 1, 1))
     >>> plans = convolution_plans(["pqioK", "Kt"], [(3, 3, 16, 8, 2), (2, 4)], ["L", "S"], (8, 16, 10, 10), window)
-    >>> [(p.kernel_factors, p.multiply_adds) for p in plans]
-    [(('L',), 1894400), (('L', 'S'), 3695616)]
+    >>> [(p.kernel_factors, p.split_tasks, p.multiply_adds) for p in plans]
+    [(('L',), False, 1894400), (('L', 'S'), False, 3695616), (('L', 'S'), True, 3695616)]
     """
     image = "bihw" if len(image_shape) == 4 else "tbihw"
     if len(names) != len(subscripts) or len(shapes) != len(subscripts):
         raise ValueError(f"plan_convolution: {len(names)} names and {len(shapes)} shapes for {len(subscripts)} factors")
+    if split_tasks is not None and not isinstance(split_tasks, bool):
+        raise ValueError(f"plan_convolution: split_tasks must be None, True or False, got {split_tasks!r}")
+    tasks = next(shape[term.index("t")] for term, shape in zip(subscripts, shapes, strict=True) if "t" in term)
     plans = []
-    for chosen, kernel_set in _choices(subscripts, names, image, project, kernel):
+    choices = _choices(subscripts, names, image, project, kernel)
+    for chosen, kernel_set in choices:
         stages = _stages(chosen, kernel_set, subscripts, shapes, names, image, image_shape, window)
         before = None if stages.before is None else plan_contraction(*stages.before)
         composed = None if stages.kernel is None else plan_contraction(*stages.kernel)
         after = None if stages.after is None else plan_contraction(*stages.after)
         total = stages.convolution.multiply_adds + sum(p.multiply_adds for p in (before, composed, after) if p)
-        plans.append(
-            ConvolutionPlan(
-                tuple(names[n] for n in chosen),
-                before,
-                tuple(names[n] for n in kernel_set),
-                composed,
-                stages.convolution,
-                after,
-                window,
-                total,
+        splittable = "t" in stages.convolution.equation.split("->")[0].split(",")[1]
+        executions = {
+            None: [False, True] if splittable and tasks > 1 else [False],
+            False: [False],
+            True: [True] if splittable else [],
+        }[split_tasks]
+        for split in executions:
+            plans.append(
+                ConvolutionPlan(
+                    tuple(names[n] for n in chosen),
+                    before,
+                    tuple(names[n] for n in kernel_set),
+                    composed,
+                    stages.convolution,
+                    after,
+                    window,
+                    total,
+                    split_tasks=split,
+                )
             )
+    if not plans:
+        kernels = sorted({tuple(names[n] for n in k) for _, k in choices})
+        raise ValueError(
+            f"plan_convolution: split_tasks=True needs a kernel that carries the task axis, and none of the "
+            f"kernels {kernels} does (name the factor with the task axis in kernel=, or leave split_tasks None)"
         )
-    # No projection with every factor in the kernel is always a choice; the sort is stable (ties: first made).
+    # No projection with every factor in the kernel is always a choice; the sort is stable (ties: first
+    # made), so without split_tasks=True the plan of fewest multiply-adds runs one convolution: the two
+    # executions do the same arithmetic, and which is faster depends on the library's kernels for the
+    # shape, which only a measurement (the timed trial) tells.
     return sorted(plans, key=lambda plan: plan.multiply_adds)
 
 
@@ -438,20 +520,29 @@ def plan_convolution(
     *,
     project: Sequence[str] | None = None,
     kernel: Sequence[str] | None = None,
+    split_tasks: bool | None = None,
 ) -> ConvolutionPlan:
     """The cheapest plan for a convolution whose kernel ``W[p, q, i, o, t]`` is the network ``subscripts``.
 
     ``image_shape`` is ``(B, C, H, W)`` (one batch for every task) or ``(T, B, C, H, W)``.
     ``project`` forces the factors contracted with the image first (``()``: none) and ``kernel``
     the factors composed into the convolution kernel (all that carry a kernel axis, plus any
-    others); each ``None`` lets the planner choose.
+    others); each ``None`` lets the planner choose. ``split_tasks=True`` forces the convolution to
+    run as ``T`` convolutions, one per task (among the kernels that carry the task axis); ``None``
+    and ``False`` run it as one.
 
     >>> window = Window((3, 3), padding=(1, 1, 1, 1))
     >>> plan = plan_convolution(["pqioK", "Kt"], [(3, 3, 16, 8, 2), (2, 4)], ["L", "S"], (8, 16, 10, 10), window)
     >>> plan.kernel_factors, plan.multiply_adds  # 2 basis kernels, then mixing; the 4 composed kernels: 3,695,616
     (('L',), 1894400)
+    >>> split = plan_convolution(["pqioK", "Kt"], [(3, 3, 16, 8, 2), (2, 4)], ["L", "S"], (8, 16, 10, 10), window,
+    ...                          split_tasks=True)
+    >>> split.kernel_factors, split.split_tasks, split.multiply_adds  # the composed kernels, 4 convolutions
+    (('L', 'S'), True, 3695616)
     """
-    return convolution_plans(subscripts, shapes, names, image_shape, window, project=project, kernel=kernel)[0]
+    return convolution_plans(
+        subscripts, shapes, names, image_shape, window, project=project, kernel=kernel, split_tasks=split_tasks
+    )[0]
 
 
 def best_convolution_multiply_adds(

@@ -35,10 +35,12 @@ class FactorizedConv2d(FactorizedLayer):
     pass is one contraction of the unfolded input ``X[b, i, p, q, l]`` with the factor network,
     run as: the factors that carry no kernel axis that meet the image first (``1×1``
     convolutions; Tucker-2 and CP-as-separable-convolution forms), the kernel composed from the
-    factors that carry the window (and any others chosen), one (grouped) ``conv2d`` of the two,
-    and an einsum of the rest. Each such choice has its cheapest pairwise order (composing the
-    kernels first is one choice); by default the one with the fewest multiply-adds runs
-    (:func:`~mtlkit.factorized.plan_convolution`); with ``timed=True`` the fastest of those within
+    factors that carry the window (and any others chosen), one (grouped) ``conv2d`` of the two —
+    or, where the kernel carries the task axis, ``T`` of them, one per task — and an einsum of
+    the rest. Each such choice has its cheapest pairwise order (composing the kernels first is
+    one choice); by default the one with the fewest multiply-adds runs
+    (:func:`~mtlkit.factorized.plan_convolution`; of the two executions of a kernel, which tie,
+    the single convolution); with ``timed=True`` the fastest of those within
     2× the fewest multiply-adds, timed once (a training step's forward and backward) —
     convolutions with few channels per group run far below their multiply-add count's speed (see
     ``mtlkit/factorized/_trial.py``). Timing is opt-in, as ``torch.backends.cudnn.benchmark`` is:
@@ -58,6 +60,9 @@ class FactorizedConv2d(FactorizedLayer):
         project: override: the factors (by name) contracted with the image first (``()``: none).
         kernel: override: the factors (by name) composed into the kernel the image is convolved
             with (every factor with a kernel axis, plus any others).
+        split_tasks: override: ``True`` runs that convolution as ``T`` convolutions, one per task
+            (its kernel must carry the task axis, as a composed kernel does), ``False`` as one;
+            ``None`` (default) runs one, or with ``timed=True`` whichever is faster.
         timed: choose the plan by timed trial (fastest on this machine) instead of by
             multiply-adds alone (the default: the same plan on every machine and run).
         eps, ranks: deprecated spellings of ``rule``.
@@ -88,6 +93,7 @@ class FactorizedConv2d(FactorizedLayer):
         bias: bool = True,
         project: Sequence[str] | None = None,
         kernel: Sequence[str] | None = None,
+        split_tasks: bool | None = None,
         timed: bool = False,
         eps: float | None = None,
         ranks: int | Sequence[int] | None = None,
@@ -116,8 +122,11 @@ class FactorizedConv2d(FactorizedLayer):
         for argument, value in (("project", project), ("kernel", kernel)):
             if value is not None and (isinstance(value, str) or any(n not in names for n in value)):
                 raise ValueError(f"{what}: {argument} must be a sequence of factor names among {names}, got {value!r}")
+        if split_tasks is not None and not isinstance(split_tasks, bool):
+            raise ValueError(f"{what}: split_tasks must be None, True or False, got {split_tasks!r}")
         self.project = None if project is None else tuple(project)
         self.kernel = None if kernel is None else tuple(kernel)
+        self.split_tasks = split_tasks
         self.timed = timed
         self._plans: dict[tuple[object, ...], ConvolutionPlan] = {}
         self._last_plan: ConvolutionPlan | None = None
@@ -131,6 +140,7 @@ class FactorizedConv2d(FactorizedLayer):
         *,
         project: Sequence[str] | None = None,
         kernel: Sequence[str] | None = None,
+        split_tasks: bool | None = None,
         timed: bool = False,
         eps: float | None = None,
         ranks: int | Sequence[int] | None = None,
@@ -139,7 +149,8 @@ class FactorizedConv2d(FactorizedLayer):
 
         Kernels ``(out, in, kh, kw)`` are permuted to ``(kh, kw, in, out)``, stacked on a last task
         axis and decomposed directly under ``rule`` (default ``RelativeError(0.1)``); biases are
-        copied. ``project``, ``kernel`` and ``timed`` steer the planner as in the constructor.
+        copied. ``project``, ``kernel``, ``split_tasks`` and ``timed`` steer the planner as in the
+        constructor.
 
         >>> from mtlkit.factorized import Tucker, RelativeError
         >>> _ = torch.manual_seed(0)
@@ -178,7 +189,7 @@ class FactorizedConv2d(FactorizedLayer):
         return cls(
             first.in_channels, first.out_channels, first.kernel_size, len(layers), kind,  # type: ignore[arg-type]
             stride=first.stride, padding=first.padding, dilation=first.dilation,  # type: ignore[arg-type]
-            project=project, kernel=kernel, timed=timed, _weight=weight,
+            project=project, kernel=kernel, split_tasks=split_tasks, timed=timed, _weight=weight,
             _bias=biases if isinstance(biases, Tensor) else None, bias=biases is not False,
         )  # fmt: skip
 
@@ -239,6 +250,7 @@ class FactorizedConv2d(FactorizedLayer):
                 self.window,
                 project=self.project,
                 kernel=self.kernel,
+                split_tasks=self.split_tasks,
             )
             plan = self._fastest(plans, shape, device, dtype, input_grad) if self.timed else plans[0]
             self._plans[key] = plan
