@@ -42,6 +42,23 @@ def test_exact_factorisation_reproduces_every_single_task_net(method, execution)
 
 
 @pytest.mark.parametrize("execution", EXECUTIONS)
+@pytest.mark.parametrize("method", [LAF, Tucker, TT, CP])
+def test_split_tasks_runs_the_convolutions_per_task_with_the_same_outputs(method, execution):
+    torch.manual_seed(0)
+    nets = {f"t{i}": _tiny_lenet() for i in range(3)}
+    fused = DMTRLNet.from_single_task(nets, method, RelativeError(0.1))
+    split = DMTRLNet.from_single_task(nets, method, RelativeError(0.1), split_tasks=True)
+    fused.execution = split.execution = execution
+    x = torch.randn(6, 1, 8, 8)
+    expected, outputs = fused(x), split(x)
+    for task in nets:
+        torch.testing.assert_close(outputs[task], expected[task], atol=1e-5, rtol=1e-4)
+    (conv,) = [layer for layer in split.layers if isinstance(layer, FactorizedConv2d)]
+    (fused_conv,) = [layer for layer in fused.layers if isinstance(layer, FactorizedConv2d)]
+    assert conv.plan.split_tasks and not fused_conv.plan.split_tasks
+
+
+@pytest.mark.parametrize("execution", EXECUTIONS)
 def test_exact_factorisation_through_stacked_convolutions(execution):
     # Channel-wise layers (ReLU, pooling) run on the conv's batch-major buffer; LRN mixes channels
     # and must not: both layouts have to give the single-task nets' outputs.

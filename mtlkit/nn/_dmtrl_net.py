@@ -154,6 +154,7 @@ class DMTRLNet(nn.Module):
         *,
         rules: Mapping[int, RankRule] | None = None,
         shared_layers: Sequence[int] | None = None,
+        split_tasks: bool | None = None,
         eps: float | None = None,
         ranks: Mapping[int, object] | None = None,
     ) -> DMTRLNet:
@@ -172,6 +173,10 @@ class DMTRLNet(nn.Module):
             rule: rank rule of every factorised layer; default ``RelativeError(0.1)`` (the paper's ε).
             rules: rank rules per leaf-layer index, overriding ``rule`` there.
             shared_layers: leaf-layer indices to factorise; default every shareable one.
+            split_tasks: passed to every :class:`FactorizedConv2d` (``True``: each convolution whose
+                kernel carries the task axis runs as ``T`` per-task convolutions, the same arithmetic;
+                on CPU often faster for few input channels, e.g. the LeNet's conv1). ``None`` keeps
+                the planner's default, one convolution.
             eps, ranks: deprecated (``eps`` → ``rule=RelativeError(eps)``; ``ranks`` per index → ``rules``).
         """
         what = "DMTRLNet.from_single_task"
@@ -198,8 +203,13 @@ class DMTRLNet(nn.Module):
                 raise ValueError(f"DMTRLNet.from_single_task: layer {index} differs between tasks: {kinds}")
             wanted = shared_layers is None or index in shared_layers
             if wanted and _shareable(column):
-                factory = FactorizedLinear if isinstance(column[0], nn.Linear) else FactorizedConv2d
-                layers.append(factory.from_dense(column, kind, per_layer.get(index, default)))  # type: ignore[arg-type]
+                layer_rule = per_layer.get(index, default)
+                if isinstance(column[0], nn.Linear):
+                    layers.append(FactorizedLinear.from_dense(column, kind, layer_rule))  # type: ignore[arg-type]
+                else:
+                    layers.append(
+                        FactorizedConv2d.from_dense(column, kind, layer_rule, split_tasks=split_tasks)  # type: ignore[arg-type]
+                    )
             elif any(True for _ in column[0].parameters()):
                 layers.append(PerTask([copy.deepcopy(layer) for layer in column]))
             else:
