@@ -6,7 +6,7 @@ import sys
 import pytest
 import torch
 from helpers import LOSSES, ShuffledBatches, toy_model, toy_problem
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from torch.nn import functional as F
 
@@ -177,8 +177,14 @@ def test_imtlg_projections_on_the_unit_gradients_are_equal(jacobian):
     torch.testing.assert_close(projections, projections[:1].expand_as(projections), atol=1e-6, rtol=1e-6)
 
 
+# A task with a zero gradient puts 0 in the hull: the dual's g_w vanishes (once gave weights of 1e10).
+ZERO_TASK = torch.tensor([[0.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 2.0, 0.0], [0.0, 0.0, 2.0]], dtype=torch.float64)
+
+
 @settings(max_examples=40, deadline=None)
 @given(jacobians, st.sampled_from([0.2, 0.5, 1.0]))
+@example(ZERO_TASK, 0.5)
+@example(ZERO_TASK[[1, 0, 2, 3]], 0.5)
 def test_cagrad_update_maximises_the_worst_improvement_in_its_ball(jacobian, c):
     # Liu et al.'s primal: d = argmax min_t g_t.d over the ball ||d - g_0|| <= c ||g_0||; no point of
     # the ball does better than the update, and the update lies in the ball (on its surface).
@@ -191,6 +197,13 @@ def test_cagrad_update_maximises_the_worst_improvement_in_its_ball(jacobian, c):
     others = g0 + radius * directions / directions.norm(dim=1, keepdim=True)
     best_other = float((others @ jacobian.T).min(dim=1).values.max())
     assert float((jacobian @ d).min()) >= best_other - 1e-6 * max(scale, 1.0)
+
+
+def test_cagrad_weights_stay_bounded_where_a_gradient_combination_vanishes():
+    cagrad = CAGrad(_tasks(4), c=0.5)
+    d = cagrad.aggregate(ZERO_TASK)
+    assert max(abs(w) for w in cagrad.last_weights.values()) < 10  # the weights d = G^T w
+    assert float((ZERO_TASK @ d).min()) >= -1e-6  # the optimum here: no task made worse
 
 
 @settings(max_examples=40, deadline=None)
