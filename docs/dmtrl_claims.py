@@ -148,8 +148,8 @@ CLAIMS: dict[str, tuple[Claim, ...]] = {
                 "error_pct", EVERY) for method in DMTRL),
         Claim("Sec. 4.3", "User-defined MTL does not work well when the training data is very small", "UD-MTL",
               STL, "error_pct", NOT_BETTER_AT_SMALLEST),
-        Claim("Sec. 4.3", "… but does help when the training fraction is larger than 50 % (read at our largest, "
-              "50 %)", "UD-MTL", STL, "error_pct", BETTER_AT_LARGEST),
+        Claim("Sec. 4.3", "… but does help when the training fraction is larger than 50 % (read at our largest "
+              "fraction)", "UD-MTL", STL, "error_pct", BETTER_AT_LARGEST),
         *(Claim("control", "DMTRL beats the extra training alone", method, CONTROL, "error_pct", EVERY)
           for method in DMTRL),
     ),
