@@ -189,9 +189,13 @@ def _network_entries(batch: int, repeats: int, methods: tuple[str, ...], device:
             "params_ours": sum(p.numel() for p in dmtrl.parameters()),
             "params_dense": sum(p.numel() for p in stl.parameters()),
         }
+        split = DMTRLNet.from_single_task(nets, KINDS[method], rules=ranks, split_tasks=True).to(device)
+        split_step = _training_step(split, lambda split=split: list(split(x).values()))
         entries += [
             _entry(f"network/{method} vs_stl", stl_step, in_mode("auto"), repeats, device,
                    target="report (paper: DMTRL replaces the STL nets)", **params),
+            _entry(f"network/{method} split_tasks vs_stl", stl_step, split_step, repeats, device,
+                   target="report (convolutions run per task: DMTRLNet.from_single_task(split_tasks=True))"),
             _entry(f"network/{method} batched_vs_per_task", in_mode("per_task"), in_mode("batched"), repeats, device,
                    target="report (auto picks per_task on CPU, batched on accelerators)"),
         ]  # fmt: skip
