@@ -1,5 +1,6 @@
 """Trains the toy problem and saves the final parameters; run alone or under torchrun."""
 
+import os
 import sys
 from pathlib import Path
 
@@ -57,7 +58,12 @@ if __name__ == "__main__":
     if trainer.is_main_process:
         torch.save({"params": [p.detach() for p in model.parameters()], "acc": history[-1]["val/b/acc"]}, out)
     if torch.distributed.is_initialized():
-        # Without this, gloo's threads can outlive the interpreter's teardown and abort the process
-        # ("terminate called without an active exception"), failing a run that computed correctly.
+        # gloo's threads can outlive the interpreter's teardown and abort the process ("terminate
+        # called without an active exception"), failing a run that computed correctly. Destroying the
+        # group made that rarer, not impossible (seen under load): the worker has written its result,
+        # so it leaves without running the C++ static destructors at all.
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
