@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import statistics
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -127,6 +128,15 @@ def loss_convergence(history: Sequence[Mapping[str, float]], reference: float | 
     """
     curve = [sum(v for k, v in record.items() if k.startswith("train/") and k.endswith("/loss")) for record in history]
     return round(last_fraction_change(curve, reference=reference), 5) if len(curve) > 1 else None
+
+
+def uniform_loss(classes: Mapping[str, int]) -> float:
+    """Summed cross-entropy of the uniform predictor, ``Σ_t ln C_t``: the scale convergence is judged on.
+
+    >>> round(uniform_loss({"a": 2, "b": 4}), 4)  # ln 2 + ln 4
+    2.0794
+    """
+    return sum(math.log(n) for n in classes.values())
 
 
 def rule_slug(rule: RankRule) -> str:

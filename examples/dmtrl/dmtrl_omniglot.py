@@ -8,7 +8,6 @@ the paper's small tanh CNN; every task has its own images, so batches are per-ta
 
 from __future__ import annotations
 
-import math
 import sys
 from dataclasses import dataclass
 from functools import partial
@@ -32,6 +31,7 @@ from dmtrl_common import (
     select_num_shared,
     sharing_gates,
     train,
+    uniform_loss,
 )
 from dmtrl_figures import OMNIGLOT_LAYERS, figure_omniglot
 from dmtrl_nets import omniglot_cnn
@@ -187,15 +187,6 @@ def _repeat(ctx: RunContext, b: Budget, fraction: float, seed: int) -> dict:
         fraction in b.spectral_fractions, MAIN_RULE, loss_reference=uniform_loss(classes),
     )  # fmt: skip
     return {"cpu_s": round(sum(r["cpu_s"] for r in methods.values()), 1), "methods": methods}
-
-
-def uniform_loss(classes: dict[str, int]) -> float:
-    """Summed cross-entropy of the uniform predictor, ``Σ_t ln C_t``: the scale convergence is judged on.
-
-    >>> round(uniform_loss({"a": 2, "b": 4}), 4)  # ln 2 + ln 4
-    2.0794
-    """
-    return sum(math.log(n) for n in classes.values())
 
 
 GATES = [

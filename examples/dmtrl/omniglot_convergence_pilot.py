@@ -3,7 +3,7 @@
 Trains one STL net (seed 0, the reduced mode's data and optimiser, constant learning rate) for
 ``epochs`` epochs and prints, for truncations of its loss curve, the gate's quantity: the change of
 the summed training loss over the last 10 % of epochs relative to the uniform predictor's loss
-(:func:`dmtrl_omniglot.uniform_loss`), plus the final test error. Truncations of one constant-rate
+(:func:`dmtrl_common.uniform_loss`), plus the final test error. Truncations of one constant-rate
 run stand for shorter runs. One thread; about 80 CPU-s for 120 epochs at 10 %, 130 for 40 at 50 %.
 
     MTLKIT_DATA=… OMP_NUM_THREADS=1 python examples/dmtrl/omniglot_convergence_pilot.py 0.1 120
@@ -19,9 +19,9 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from dmtrl_common import build_seeded, train
+from dmtrl_common import build_seeded, train, uniform_loss
 from dmtrl_nets import omniglot_cnn
-from dmtrl_omniglot import BUDGETS, NAME, _evaluate, _load, uniform_loss
+from dmtrl_omniglot import BUDGETS, NAME, _evaluate, _load
 
 from mtlkit.data import PerTaskBatches
 from mtlkit.experiments import RunContext
