@@ -80,10 +80,6 @@ def test_every_conv_plan_equals_the_loop_in_float64(
     assert not plan.split_tasks  # the untimed default: one convolution
 
 
-def _kernel_carries_tasks(plan: ConvolutionPlan) -> bool:
-    return "t" in plan.convolution.equation.split("->")[0].split(",")[1]
-
-
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("shared", [True, False])
 @pytest.mark.parametrize("geometry", GEOMETRIES)
@@ -102,7 +98,7 @@ def test_the_convolution_split_per_task_equals_the_loop_in_float64(
     x = _input(layer, 2, shared, height, width)
     _assert_equals_the_loop(layer, x)
     plan = layer.plan
-    assert plan is not None and plan.split_tasks and _kernel_carries_tasks(plan)
+    assert plan is not None and plan.split_tasks and plan.kernel_carries_tasks
     assert "  convolution, one per task: " in str(plan)
     subscripts, tensors = layer.weight.network(WEIGHT_MODES)
     shapes = [t.shape for t in tensors]
@@ -138,7 +134,7 @@ def test_every_projection_and_kernel_of_the_convolution_equals_the_loop(
                 3, 4, 3, 2, method, rule=Ranks(2), padding=1, project=project, kernel=composed, split_tasks=split
             ).double()
             layer.load_state_dict(probe.state_dict())
-            if split and not _kernel_carries_tasks(made[-1]):
+            if split and not made[-1].kernel_carries_tasks:
                 with pytest.raises(ValueError, match="split_tasks=True needs a kernel that carries the task axis"):
                     layer(x)
                 continue
@@ -152,6 +148,53 @@ def test_every_projection_and_kernel_of_the_convolution_equals_the_loop(
     assert sorted(listed, key=str) == sorted(made, key=str)
     probe(x)
     assert probe.plan is not None and probe.plan.multiply_adds == min(costs) and not probe.plan.split_tasks
+
+
+@pytest.mark.parametrize("shared", [True, False])
+@pytest.mark.parametrize(
+    ("method", "project", "kernel", "in_the_convolution"),
+    [
+        (LAF, (), ("L", "S"), True),  # composed kernels: each task's convolution gives its output
+        (CP, ("U2",), ("U0", "U1", "U3", "U4"), True),  # CP projected, the rest composed
+        (CP, ("U2", "U3"), ("U0", "U1", "U4"), False),  # o comes in with the image: conv2d batch, not channels
+        (Tucker, (), ("core", "U0", "U1", "U2", "U4"), False),  # U3 (out) remains after the convolution
+    ],
+)
+def test_the_split_convolutions_add_the_bias_where_their_channels_are_the_outputs(
+    monkeypatch: pytest.MonkeyPatch,
+    method: type[Factorization],
+    project: tuple[str, ...],
+    kernel: tuple[str, ...],
+    in_the_convolution: bool,
+    shared: bool,
+) -> None:
+    # As T nn.Conv2d do, rather than in a pass over the whole (B, T, out, H'·W') output.
+    torch.manual_seed(0)
+    layer = FactorizedConv2d(
+        3, 4, 3, 2, method, rule=Ranks(2), padding=1, project=project, kernel=kernel, split_tasks=True
+    ).double()
+    biases: list[torch.Tensor | None] = []
+    conv2d = torch.nn.functional.conv2d
+
+    def recording(
+        x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None = None, *args: object, **kwargs: object
+    ) -> torch.Tensor:
+        if w.shape[-2:] == (3, 3):  # the window step, not a 1×1 projection
+            biases.append(bias)
+        return conv2d(x, w, bias, *args, **kwargs)
+
+    x = _input(layer, 2, shared, 5, 5)
+    with monkeypatch.context() as patched:  # F is torch.nn.functional: the oracle's convolutions run after
+        patched.setattr("mtlkit.factorized._conv_plan.F.conv2d", recording)
+        layer(x)
+    _assert_equals_the_loop(layer, x)
+    assert layer.plan is not None and layer.plan.split_tasks and len(biases) == 2
+    if in_the_convolution:
+        assert layer.bias is not None
+        for task, bias in enumerate(biases):
+            assert bias is not None and torch.equal(bias, layer.bias[:, task])
+    else:
+        assert biases == [None, None]
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -413,7 +456,10 @@ def _on_a_model_clock(plans: list[_Candidate], **options: float) -> tuple[_Candi
 def test_fastest_times_only_plans_within_the_bound_and_keeps_the_cheapest_within_the_margin() -> None:
     cheapest, twice, far = _Candidate(10, 1.0), _Candidate(20, 0.5), _Candidate(21, 0.0)
     chosen, ran = _on_a_model_clock([cheapest, twice, far])
-    assert chosen == twice and far not in ran and ran.count(cheapest) == 4  # warm-up + 3 repeats
+    assert chosen == twice and far not in ran and ran.count(cheapest) == 6  # warm-up + 5 repeats
+    quick, quicker = _Candidate(10, 0.004), _Candidate(20, 0.001)  # a round fills min_seconds: 20 runs each
+    chosen, ran = _on_a_model_clock([quick, quicker], min_seconds=0.02)
+    assert chosen == quicker and ran.count(quick) == ran.count(quicker) == 1 + 5 * 20
     assert _on_a_model_clock([cheapest, _Candidate(12, 0.95)])[0] == cheapest  # < 10 % faster: noise
     assert _on_a_model_clock([cheapest, twice, far], within=3.0)[0] == far
     assert _on_a_model_clock([cheapest, far])[1] == []  # one candidate: nothing to time
@@ -422,6 +468,8 @@ def test_fastest_times_only_plans_within_the_bound_and_keeps_the_cheapest_within
     assert chosen == twice and ran.count(slow) == 1  # a warm-up over 2× the best so far: no repeats
     with pytest.raises(ValueError, match=r"within=0\.5"):
         _on_a_model_clock([cheapest], within=0.5)
+    with pytest.raises(ValueError, match=r"min_seconds=-1"):
+        _on_a_model_clock([cheapest], min_seconds=-1)
     with pytest.raises(ValueError, match="must not be empty"):
         _on_a_model_clock([])
 

@@ -128,18 +128,25 @@ def _layout(
 
 
 def _conv_step(
-    image: tuple[str, Tensor], other: tuple[str, Tensor], result: str, window: Window | None
+    image: tuple[str, Tensor],
+    other: tuple[str, Tensor],
+    result: str,
+    window: Window | None,
+    bias: Tensor | None = None,
 ) -> tuple[str, Tensor] | None:
     """``image · other → result`` as one ``conv2d``, or ``None`` when the step is not a convolution.
 
     ``image`` holds ``…hw``; ``window`` is the layer's (``other`` then holds ``p`` and ``q`` and
     both are contracted) or ``None`` for a ``1×1`` convolution (no kernel axis involved).
+    ``bias`` (one value per output channel ``o``) is added by ``conv2d``, for a step whose only
+    output channel index is ``o``.
     """
     (xs, x), (ys, y) = image, other
     layout = _layout(xs, ys, result, window)
     if layout is None:
         return None
     outer, groups, inner, out = layout
+    assert bias is None or (not groups and out == ["o"]), "a conv2d bias needs the output channels to be o alone"
     size = dict(zip(xs, x.shape, strict=True)) | dict(zip(ys, y.shape, strict=True))
 
     def prod(indices: Sequence[str]) -> int:
@@ -155,20 +162,26 @@ def _conv_step(
         shape, tail = tuple(z.shape[-2:]), SPATIAL
     else:
         x, padding = window.symmetric(x)
-        z = F.conv2d(x, y, None, window.stride, padding, window.dilation, prod(groups))
+        z = F.conv2d(x, y, bias, window.stride, padding, window.dilation, prod(groups))
         shape, tail = (z.shape[-2] * z.shape[-1],), POSITIONS
     sizes = [size[i] for i in [*outer, *groups, *out]]
     return "".join([*outer, *groups, *out]) + tail, z.reshape(*sizes, *shape)
 
 
 def _conv_per_task(
-    image: tuple[str, Tensor], kernel: tuple[str, Tensor], result: str, window: Window
-) -> tuple[str, Tensor]:
+    image: tuple[str, Tensor],
+    kernel: tuple[str, Tensor],
+    result: str,
+    window: Window,
+    bias: Tensor | None = None,
+) -> tuple[str, Tensor, bool]:
     """``image ⊛ kernel → result`` as ``T`` convolutions, one per task, stacked where the fused one has ``t``.
 
     ``kernel`` carries the task axis ``t``: task ``j`` convolves the image (shared input) or the
     image's task ``j`` (per-task input) with ``kernel[..., t=j, ...]``. The result has the
-    subscripts and the memory layout of the single :func:`_conv_step` it replaces.
+    subscripts and the memory layout of the single :func:`_conv_step` it replaces. ``bias``
+    (``(T, out)``, given only where the result is the layer's output) is added by those
+    convolutions where their output channels are ``o`` alone; the flag says whether it was.
     """
     (xs, x), (ys, y) = image, kernel
     layout = _layout(xs, ys, result, window)
@@ -178,12 +191,15 @@ def _conv_per_task(
     images = x.unbind(xs.index("t")) if "t" in xs else [x] * y.shape[ys.index("t")]
     kernels = y.unbind(ys.index("t"))
     xs_task, ys_task, result_task = (s.replace("t", "") for s in (xs, ys, result))
+    task_layout = _layout(xs_task, ys_task, result_task, window)
+    folded = bias is not None and task_layout is not None and not task_layout[1] and task_layout[3] == ["o"]
+    biases = bias.unbind(0) if folded and bias is not None else [None] * len(kernels)
     outputs = []
-    for x_task, y_task in zip(images, kernels, strict=True):
-        done = _conv_step((xs_task, x_task), (ys_task, y_task), result_task, window)
+    for x_task, y_task, bias_task in zip(images, kernels, biases, strict=True):
+        done = _conv_step((xs_task, x_task), (ys_task, y_task), result_task, window, bias_task)
         assert done is not None, "a window step without its task axis is still one"
         outputs.append(done[1])
-    return order + POSITIONS, torch.stack(outputs, dim=order.index("t"))
+    return order + POSITIONS, torch.stack(outputs, dim=order.index("t")), folded
 
 
 def _run(plan: ContractionPlan, image: Tensor, image_subscripts: str, factors: Sequence[Tensor]) -> tuple[str, Tensor]:
@@ -207,6 +223,10 @@ def _run(plan: ContractionPlan, image: Tensor, image_subscripts: str, factors: S
         live.append((result, torch.einsum(equation, *(t for _, t, _ in taken)), bool(spatial)))
     ((subscripts, tensor, _),) = live
     return subscripts, tensor
+
+
+def _kernel_carries_tasks(convolution: ContractionStep) -> bool:
+    return "t" in convolution.equation.split("->")[0].split(",")[1]
 
 
 @dataclass(frozen=True)
@@ -235,8 +255,12 @@ class ConvolutionPlan:
     multiply_adds: int
     split_tasks: bool = False
 
-    def __call__(self, images: Tensor, factors: Sequence[Tensor], names: Sequence[str]) -> Tensor:
-        """``y[b, t, o, l]`` for ``images`` ``(B, C, H, W)`` (subscripts ``bihw``) or ``(T, B, C, H, W)``."""
+    def __call__(
+        self, images: Tensor, factors: Sequence[Tensor], names: Sequence[str], bias: Tensor | None = None
+    ) -> Tensor:
+        """``y[b, t, o, l]`` for ``images`` ``(B, C, H, W)`` (subscripts ``bihw``) or ``(T, B, C, H, W)``,
+        plus ``bias[t, o]`` when given: inside the per-task convolutions where those give the output
+        (as ``T`` ``nn.Conv2d`` add theirs, rather than in a pass over the whole output), else after."""
         by_name = dict(zip(names, factors, strict=True))
         subscripts = "bihw" if images.dim() == 4 else "tbihw"
         if self.before is not None:
@@ -247,10 +271,13 @@ class ConvolutionPlan:
             kernel = by_name[self.kernel_factors[0]]
         else:
             kernel = self.kernel([by_name[n] for n in self.kernel.names])
+        done: tuple[str, Tensor] | None
         if self.split_tasks:
-            done: tuple[str, Tensor] | None = _conv_per_task(
-                (subscripts, images), (kernel_subscripts, kernel), conv_result, self.window
+            last = self.after is None
+            stacked, split, folded = _conv_per_task(
+                (subscripts, images), (kernel_subscripts, kernel), conv_result, self.window, bias if last else None
             )
+            done, bias = (stacked, split), None if folded else bias
         else:
             done = _conv_step((subscripts, images), (kernel_subscripts, kernel), conv_result, self.window)
         assert done is not None, "a window step always contracts both kernel axes"
@@ -261,7 +288,13 @@ class ConvolutionPlan:
             # The plan's first operand is the convolution's output, in the order _conv_step made it.
             moved = outputs.permute(*(done[0].index(i) for i in terms[0]))
             outputs = self.after([moved, *(by_name[n] for n in self.after.names[1:])])
-        return outputs if result == OUTPUT else outputs.permute(*(result.index(i) for i in OUTPUT))
+        outputs = outputs if result == OUTPUT else outputs.permute(*(result.index(i) for i in OUTPUT))
+        return outputs if bias is None else outputs + bias.unsqueeze(-1)
+
+    @property
+    def kernel_carries_tasks(self) -> bool:
+        """Whether the convolution's kernel has the task axis ``t`` (so it can run split per task)."""
+        return _kernel_carries_tasks(self.convolution)
 
     @property
     def steps(self) -> tuple[str, ...]:
@@ -463,6 +496,8 @@ def convolution_plans(
     >>> plans = convolution_plans(["pqioK", "Kt"], [(3, 3, 16, 8, 2), (2, 4)], ["L", "S"], (8, 16, 10, 10), window)
     >>> [(p.kernel_factors, p.split_tasks, p.multiply_adds) for p in plans]
     [(('L',), False, 1894400), (('L', 'S'), False, 3695616), (('L', 'S'), True, 3695616)]
+    >>> [p.kernel_carries_tasks for p in plans]  # L alone is the basis kernels, task-free
+    [False, True, True]
     """
     image = "bihw" if len(image_shape) == 4 else "tbihw"
     if len(names) != len(subscripts) or len(shapes) != len(subscripts):
@@ -478,7 +513,7 @@ def convolution_plans(
         composed = None if stages.kernel is None else plan_contraction(*stages.kernel)
         after = None if stages.after is None else plan_contraction(*stages.after)
         total = stages.convolution.multiply_adds + sum(p.multiply_adds for p in (before, composed, after) if p)
-        splittable = "t" in stages.convolution.equation.split("->")[0].split(",")[1]
+        splittable = _kernel_carries_tasks(stages.convolution)
         executions = {
             None: [False, True] if splittable and tasks > 1 else [False],
             False: [False],

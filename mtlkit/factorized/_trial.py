@@ -23,6 +23,7 @@ and as ``T`` convolutions, one per task; on CPU the LeNet's conv1 runs the latte
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -45,7 +46,8 @@ def fastest(
     *,
     within: float = 2.0,
     margin: float = 1.1,
-    repeats: int = 3,
+    repeats: int = 5,
+    min_seconds: float = 0.02,
     timer: Callable[[], float] = time.perf_counter,
 ) -> Plan:
     """The plan of ``plans`` (fewest multiply-adds first) whose ``trial(plan)()`` takes least time.
@@ -53,8 +55,10 @@ def fastest(
     ``trial(plan)`` returns a function that runs ``plan`` once and waits for the device. Each
     candidate runs once to warm up (allocations, kernel selection); those whose warm-up takes over
     twice the quickest warm-up are dropped, the others run in ``repeats`` interleaved rounds and
-    their medians count. The first plan is kept unless another's median is below its own / ``margin``.
-    ``timer`` reads the time in seconds.
+    their medians count. A round times each candidate over as many runs as the quickest warm-up
+    needs to fill ``min_seconds`` (a single millisecond run is mostly timer and scheduler noise).
+    The first plan is kept unless another's median is below its own / ``margin``. ``timer`` reads
+    the time in seconds.
 
     >>> from dataclasses import dataclass
     >>> @dataclass
@@ -72,25 +76,30 @@ def fastest(
     """
     if not plans:
         raise ValueError("fastest: plans must not be empty")
-    if within < 1 or margin < 1 or repeats < 1:
-        raise ValueError(f"fastest: within={within} and margin={margin} must be ≥ 1, repeats={repeats} ≥ 1")
+    if within < 1 or margin < 1 or repeats < 1 or min_seconds < 0:
+        raise ValueError(
+            f"fastest: within={within} and margin={margin} must be ≥ 1, repeats={repeats} ≥ 1, "
+            f"min_seconds={min_seconds} ≥ 0"
+        )
     least = min(plan.multiply_adds for plan in plans)
     candidates = [plan for plan in plans if plan.multiply_adds <= within * least]
     if len(candidates) == 1:
         return candidates[0]
 
-    def seconds(run: Callable[[], object]) -> float:
+    def seconds(run: Callable[[], object], times: int = 1) -> float:
         start = timer()
-        run()
+        for _ in range(times):
+            run()
         return timer() - start
 
     runs = [trial(plan) for plan in candidates]
     warm = [seconds(run) for run in runs]
     kept = [n for n in range(len(runs)) if n == 0 or warm[n] <= 2 * min(warm)]
+    per_round = max(1, math.ceil(min_seconds / min(warm))) if min(warm) > 0 else 1
     times: dict[int, list[float]] = {n: [] for n in kept}
     for _ in range(repeats):  # interleaved: every candidate sees the same machine noise
         for n in kept:
-            times[n].append(seconds(runs[n]))
+            times[n].append(seconds(runs[n], per_round))
     medians = [statistics.median(times[n]) if n in times else float("inf") for n in range(len(runs))]
     best = min(range(len(candidates)), key=medians.__getitem__)
     return candidates[best] if medians[best] * margin < medians[0] else candidates[0]

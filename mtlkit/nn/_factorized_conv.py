@@ -274,10 +274,11 @@ class FactorizedConv2d(FactorizedLayer):
             generator = torch.Generator(device).manual_seed(0)
             image = torch.randn(image_shape, generator=generator, device=device, dtype=dtype)
             image.requires_grad_(input_grad)
+            bias = None if self.bias is None else self.bias.detach().T.to(device, dtype).contiguous().requires_grad_()
 
             def trial(plan: ConvolutionPlan) -> Callable[[], None]:
                 def step() -> None:
-                    plan(image, factors, names).sum().backward()
+                    plan(image, factors, names, bias).sum().backward()
                     if device.type != "cpu":  # kernels run asynchronously: time them, not their launches
                         torch.accelerator.synchronize(device)
 
@@ -298,10 +299,9 @@ class FactorizedConv2d(FactorizedLayer):
         plan = self.plan_for(batch, shared, height, width, inputs.device, inputs.dtype, inputs.requires_grad)
         self._last_plan = plan
         _, tensors = self._network()
-        outputs = plan(inputs, tensors, self.weight.factor_names)  # (B, T, out, H'·W')
-        if self.bias is not None:
-            # A contiguous (T, out) bias: broadcasting a strided view runs far slower on CPU.
-            outputs = outputs + self.bias.T.contiguous().unsqueeze(-1)
+        # A contiguous (T, out) bias: broadcasting a strided view runs far slower on CPU.
+        bias = None if self.bias is None else self.bias.T.contiguous()
+        outputs = plan(inputs, tensors, self.weight.factor_names, bias)  # (B, T, out, H'·W')
         out_height, out_width = self.window.output_size(height, width)
         return outputs.reshape(*outputs.shape[:-1], out_height, out_width).transpose(0, 1)
 
