@@ -161,7 +161,7 @@ def test_quick_mode_writes_every_row(data_root, tmp_path, name, n_rows):
         assert (tmp_path / figure).is_file()
 
 
-@pytest.mark.parametrize("name", ["dmtrl-mnist", "dmtrl-omniglot"])
+@pytest.mark.parametrize("name", ["dmtrl-mnist", "dmtrl-omniglot", "dmtrl-faces"])
 def test_restarted_without_its_checkpoints_retrains_nothing(data_root, tmp_path, name):
     # runs/ is not committed; the results file is. A restart on another machine (or after runs/ is
     # lost) must read every finished configuration back from the file instead of training again.

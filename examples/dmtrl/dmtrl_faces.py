@@ -24,7 +24,9 @@ so its one compressive setting is ``K = 1`` (≈ 0.51 × STL).
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache, partial
 
 import torch
 import torch.nn.functional as F
@@ -38,6 +40,7 @@ from dmtrl_common import (
     compare_methods,
     cv_split,
     error_pct,
+    kept,
     predict,
     select_num_shared,
     train,
@@ -162,6 +165,33 @@ def _select_ud(ctx: RunContext, b: Budget, fraction: float, data: ImageDataset) 
     return cached(ctx.run_dir(RUNS_VERSION, f"f{fraction:g}", "ud-cv") / "choice.json", compute)
 
 
+def _repeat(
+    ctx: RunContext, b: Budget, fraction: float, seed: int, faces: Callable[[], tuple[ImageDataset, ImageDataset]]
+) -> dict:
+    """Every method on one training draw: ``{"cpu_s", "n_train", "choice" (UD-MTL's CV), "methods"}``."""
+    full_train, test = faces()
+    data = full_train.subset(stratified_fraction(full_train.labels["age_group"].numpy(), fraction, seed))
+    choice = _select_ud(ctx, b, fraction, data)
+    methods = compare_methods(
+        ctx, (RUNS_VERSION, f"f{fraction:g}", f"seed{seed}"), lambda: levi_hassner(CLASSES, b.widths), TASKS,
+        data.batches(b.batch_size, seed=seed), LOSSES, b.epochs_for(len(data)), b.lr, seed, choice["best"],
+        lambda m: _evaluate(m, test), rule=RULES, loss_reference=UNIFORM_LOSS, lr_drop=b.lr_drop,
+    )  # fmt: skip
+    cpu_s = round(sum(r["cpu_s"] for r in methods.values()), 1)
+    return {"cpu_s": cpu_s, "n_train": len(data), "choice": choice, "methods": methods}
+
+
+def _standardised_faces(ctx: RunContext, b: Budget) -> tuple[ImageDataset, ImageDataset]:
+    """UTKFace's training and test folds, standardised per channel with the training faces' statistics."""
+    full_train, test = utkface_tasks(test_fold=0, root=ctx.data_root)
+    pixels = full_train.images[::10].double() / 255  # every 10th training face is plenty for 3 means/stds
+    mean, std = pixels.mean(dim=(0, 2, 3)).tolist(), pixels.std(dim=(0, 2, 3)).tolist()
+    full_train, test = full_train.replace(mean=mean, std=std), test.replace(mean=mean, std=std)
+    if b.n_test is not None:
+        test = test.subset(torch.arange(b.n_test))
+    return full_train, test
+
+
 # No "task rank < T" gate: with T = 2 that would demand hard sharing up to scale in every layer.
 GATES = [
     Gate("STL trains", key="ours", below=40.0, settings="STL @*", metric="test_error_gender_pct"),
@@ -182,23 +212,15 @@ def run(ctx: RunContext) -> None:
     b = BUDGETS[ctx.mode]
     results = ctx.results(deviations=_deviations(ctx.mode, b), seeds=list(range(b.repeats)))
     results.start_protocol(RUNS_VERSION)
-    full_train, test = utkface_tasks(test_fold=0, root=ctx.data_root)
-    pixels = full_train.images[::10].double() / 255  # every 10th training face is plenty for 3 means/stds
-    mean, std = pixels.mean(dim=(0, 2, 3)).tolist(), pixels.std(dim=(0, 2, 3)).tolist()
-    full_train, test = full_train.replace(mean=mean, std=std), test.replace(mean=mean, std=std)
-    if b.n_test is not None:
-        test = test.subset(torch.arange(b.n_test))
+    results.plan([f"f{fraction:g}/seed{seed}" for fraction in b.fractions for seed in range(b.repeats)])
+    faces = cache(partial(_standardised_faces, ctx, b))  # loaded only if a repeat still has to train
     means = {}
     for fraction in b.fractions:
-        per_seed = []
-        for seed in range(b.repeats):
-            data = full_train.subset(stratified_fraction(full_train.labels["age_group"].numpy(), fraction, seed))
-            choice = _select_ud(ctx, b, fraction, data)
-            per_seed.append(compare_methods(
-                ctx, (RUNS_VERSION, f"f{fraction:g}", f"seed{seed}"), lambda: levi_hassner(CLASSES, b.widths), TASKS,
-                data.batches(b.batch_size, seed=seed), LOSSES, b.epochs_for(len(data)), b.lr, seed, choice["best"],
-                lambda m: _evaluate(m, test), rule=RULES, loss_reference=UNIFORM_LOSS, lr_drop=b.lr_drop,
-            ))  # fmt: skip
+        repeats = [
+            kept(results, f"f{fraction:g}/seed{seed}", partial(_repeat, ctx, b, fraction, seed, faces))
+            for seed in range(b.repeats)
+        ]
+        per_seed, choice, n_train = [r["methods"] for r in repeats], repeats[-1]["choice"], repeats[-1]["n_train"]
         for method in METHODS:
             runs = [r[method] for r in per_seed]
             for task in TASKS:
@@ -208,7 +230,7 @@ def run(ctx: RunContext) -> None:
                 std = None if len(values) < 2 else float(torch.tensor(values).std())
                 changes = [r["train_loss_change_last10pct"] for r in runs]
                 extra = {"per_repeat": [round(v, 3) for v in values], "epochs": runs[0]["epochs"],
-                         "n_train": len(data), "parameters": runs[0]["parameters"],
+                         "n_train": n_train, "parameters": runs[0]["parameters"],
                          "parameters_vs_stl": runs[0]["parameters_vs_stl"], "cpu_s": [r["cpu_s"] for r in runs],
                          "train_loss_change_last10pct": None if None in changes else max(changes)}  # fmt: skip
                 if method == "ud":
