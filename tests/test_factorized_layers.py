@@ -334,3 +334,6 @@ def test_deprecated_string_api_still_works_and_warns() -> None:
     torch.testing.assert_close(old.task_weights(), new.task_weights())
     with pytest.warns(DeprecationWarning, match="eps= and ranks= are deprecated"):
         assert FactorizedLinear(6, 4, 3, LAF, ranks=2).ranks == (2,)
+    # The shim maps the names 0.1 had; CP came with the classes and has none.
+    with pytest.raises(ValueError, match="unknown factorization 'cp'"):
+        FactorizedLinear(6, 4, 3, "cp")

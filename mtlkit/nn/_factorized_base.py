@@ -10,12 +10,13 @@ import torch
 from torch import Tensor, nn
 
 from mtlkit.factorization import TaskBasis, compose_task_major
-from mtlkit.factorized import CP, LAF, TT, Factorization, RankRule, Ranks, RelativeError, Tucker
+from mtlkit.factorized import LAF, TT, Factorization, RankRule, Ranks, RelativeError, Tucker
 
 _Value = TypeVar("_Value")
 FactorizationType = type[Factorization]
-# The 0.1 string names, kept only so that old call sites keep working (with a DeprecationWarning).
-_LEGACY_NAMES: dict[str, FactorizationType] = {"laf": LAF, "tucker": Tucker, "tt": TT, "cp": CP}
+# The 0.1 string names, kept only so that old call sites keep working (with a DeprecationWarning);
+# factorisations added since have no string name.
+_LEGACY_NAMES: dict[str, FactorizationType] = {"laf": LAF, "tucker": Tucker, "tt": TT}
 
 
 def resolve_factorization(
