@@ -385,5 +385,5 @@ def spectral_eps_ranks(method: FactorizationMethod, weights: Tensor, eps: float)
     kinds: dict[str, type[LAF] | type[Tucker] | type[TT]] = {"laf": LAF, "tucker": Tucker, "tt": TT}
     if method not in kinds:
         raise ValueError(f"unknown factorisation method {method!r}; expected one of {FACTORIZATION_METHODS}")
-    ranks: tuple[int, ...] = kinds[method].spectral_ranks(weights, eps)
+    ranks: tuple[int, ...] = kinds[method].spectral_ranks(weights, eps, "spectral_eps_ranks")
     return ranks[0] if method == "laf" else ranks

@@ -99,8 +99,8 @@ def test_spectral_rule_keeps_singular_values_above_eps_sigma1() -> None:
     assert LAF.from_tensor(weights, SpectralError(0.1)).ranks == (1,)
     assert Tucker.from_tensor(weights, SpectralError(0.1)).ranks == (2, 2, 1)
     assert TT.from_tensor(weights, SpectralError(0.1)).ranks == (2, 1)
-    with pytest.raises(ValueError, match="CP has no such reading"):
-        CP.from_tensor(weights, SpectralError(0.1))
+    with pytest.raises(ValueError, match=r"layer fc1: SpectralError\(0\.1\) for weight shape \(4, 3, 2\): .* no CP"):
+        CP.from_tensor(weights, SpectralError(0.1), what="layer fc1")
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 from mtlkit.decomp import relative_error
-from mtlkit.factorized import CP, LAF, TT, Factorization, Ranks, RelativeError, Tucker, plan_contraction
+from mtlkit.factorized import CP, LAF, TT, Factorization, Ranks, RelativeError, SpectralError, Tucker, plan_contraction
 from mtlkit.nn import FactorizedConv2d, FactorizedLinear
 
 METHODS: tuple[type[Factorization], ...] = (LAF, Tucker, TT, CP)
@@ -286,6 +286,9 @@ def test_clear_errors_name_layer_shape_and_rank() -> None:
         FactorizedConv2d(2, 4, 3, 5, LAF, rule=0)
     with pytest.raises(ValueError, match="LAF takes one rank K"):
         FactorizedLinear(6, 3, 2, LAF, Ranks(2, 2))
+    spectral_cp = r"from_dense\(2 × nn\.Linear\(6, 3\)\) \(CP\): SpectralError\(0\.1\) for weight shape \(6, 3, 2\)"
+    with pytest.raises(ValueError, match=spectral_cp):
+        FactorizedLinear.from_dense([nn.Linear(6, 3), nn.Linear(6, 3)], CP, SpectralError(0.1))
     with pytest.raises(TypeError, match="factorization must be a Factorization class"):
         FactorizedLinear(6, 3, 2, nn.Linear)  # type: ignore[arg-type]
     layer = FactorizedLinear(6, 3, 2, LAF, Ranks(1))

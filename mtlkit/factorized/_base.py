@@ -189,8 +189,8 @@ class Factorization(nn.Module, ABC):
 
     @classmethod
     @abstractmethod
-    def spectral_ranks(cls, weights: Tensor, eps: float) -> tuple[int, ...]:
-        """Ranks by the authors' code's reading of ``eps`` (``σ_i > eps σ_1`` per flattening)."""
+    def spectral_ranks(cls, weights: Tensor, eps: float, what: str) -> tuple[int, ...]:
+        """Ranks by the authors' code's reading of ``eps`` (``σ_i > eps σ_1`` per flattening); errors name ``what``."""
 
     @classmethod
     def budget_ranks(cls, shape: tuple[int, ...], fraction: float, what: str) -> tuple[int, ...]:

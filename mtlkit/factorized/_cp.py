@@ -180,8 +180,8 @@ class CP(Factorization):
         return cls(weights.shape, *factors)
 
     @classmethod
-    def spectral_ranks(cls, weights: Tensor, eps: float) -> tuple[int, ...]:
+    def spectral_ranks(cls, weights: Tensor, eps: float, what: str) -> tuple[int, ...]:
         raise ValueError(
-            f"CP: SpectralError({eps}) is the DMTRL authors' per-flattening rule for LAF/Tucker/TT; "
-            "CP has no such reading (use RelativeError, Ranks or ParameterBudget)"
+            f"{what}: SpectralError({eps}) for weight shape {tuple(weights.shape)}: the DMTRL authors' "
+            "per-flattening rule has no CP reading (use RelativeError, Ranks or ParameterBudget)"
         )

@@ -76,6 +76,6 @@ class LAF(Factorization):
         return cls(weights.shape, *laf_decompose(weights, eps=eps))
 
     @classmethod
-    def spectral_ranks(cls, weights: Tensor, eps: float) -> tuple[int, ...]:
+    def spectral_ranks(cls, weights: Tensor, eps: float, what: str) -> tuple[int, ...]:
         values = _singular_values(unfold(weights.detach().double(), weights.dim() - 1))
         return (max(1, int((values > eps * values[0]).sum())),)

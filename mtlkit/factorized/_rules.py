@@ -131,7 +131,7 @@ class SpectralError(RankRule):
         object.__setattr__(self, "eps", _check_fraction(self.eps, "eps", "SpectralError", closed_zero=True))
 
     def decompose(self, factorization: type[Factorization], weights: Tensor, what: str) -> Factorization:
-        return factorization.decompose_fixed(weights, factorization.spectral_ranks(weights, self.eps))
+        return factorization.decompose_fixed(weights, factorization.spectral_ranks(weights, self.eps, what))
 
 
 @dataclass(frozen=True)

@@ -89,7 +89,7 @@ class TT(Factorization):
         return cls(weights.shape, *tt_decompose(weights, eps=eps))
 
     @classmethod
-    def spectral_ranks(cls, weights: Tensor, eps: float) -> tuple[int, ...]:
+    def spectral_ranks(cls, weights: Tensor, eps: float, what: str) -> tuple[int, ...]:
         weights = weights.detach().double()
         ranks, rank = [], 1
         remainder = weights

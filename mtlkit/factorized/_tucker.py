@@ -97,7 +97,7 @@ class Tucker(Factorization):
         return cls(weights.shape, *tucker_decompose(weights, eps=eps))
 
     @classmethod
-    def spectral_ranks(cls, weights: Tensor, eps: float) -> tuple[int, ...]:
+    def spectral_ranks(cls, weights: Tensor, eps: float, what: str) -> tuple[int, ...]:
         weights = weights.detach().double()
         ranks = []
         for mode in range(weights.dim()):
