@@ -211,12 +211,14 @@ def test_forward_tasks_takes_ragged_lists_and_equals_the_loop(method: type[Facto
 def _assert_same_values_and_gradients(
     layer: FactorizedLinear | FactorizedConv2d, x: torch.Tensor, tolerance: float = 1e-5
 ) -> None:
+    x = x.detach().requires_grad_()  # the input's gradient is what a layer below receives
     batched, looped = layer(x), layer.forward_per_task(x)
     assert batched.shape == looped.shape and batched.shape[0] == layer.num_tasks
     torch.testing.assert_close(batched, looped, rtol=tolerance * 10, atol=tolerance)
     upstream = torch.randn_like(batched)
-    grads_batched = torch.autograd.grad((batched * upstream).sum(), list(layer.parameters()))
-    grads_looped = torch.autograd.grad((layer.forward_per_task(x) * upstream).sum(), list(layer.parameters()))
+    inputs = [x, *layer.parameters()]
+    grads_batched = torch.autograd.grad((batched * upstream).sum(), inputs)
+    grads_looped = torch.autograd.grad((layer.forward_per_task(x) * upstream).sum(), inputs)
     for a, b in zip(grads_batched, grads_looped, strict=True):
         torch.testing.assert_close(a, b, rtol=tolerance * 10, atol=tolerance)
 
@@ -254,6 +256,16 @@ def test_parameters_are_contiguous(method: type[Factorization]) -> None:
     ]
     for layer in layers:
         assert all(p.is_contiguous() for p in layer.parameters()), (layer, [p.stride() for p in layer.parameters()])
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_from_dense_decomposes_the_given_weights_and_draws_nothing(method: type[Factorization]) -> None:
+    # No throwaway random layer is built first (issue #20): any random init would move the global stream.
+    linears, convs = _dense_linears(3, 12, 6, seed=0), _dense_convs(3, 2, 4, 3, seed=0)
+    state = torch.get_rng_state()
+    FactorizedLinear.from_dense(linears, method, RelativeError(0.1))
+    FactorizedConv2d.from_dense(convs, method, RelativeError(0.1))
+    assert torch.equal(torch.get_rng_state(), state)
 
 
 @pytest.mark.parametrize("method", METHODS)
