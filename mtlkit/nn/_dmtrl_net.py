@@ -96,12 +96,13 @@ class DMTRLNet(nn.Module):
     * parameter-free modules (activations, pooling, flatten, dropout), applied to all tasks at once
       on the ``(T·B, ...)`` view.
 
-    ``execution`` chooses how the tasks run: ``"batched"`` — every factorised layer in one kernel
-    for all tasks (what an accelerator wants); ``"per_task"`` — weights still composed once per
-    layer, but each task's activations flow through the network on their own
-    (:meth:`FactorizedLayer.forward_tasks`), which on a CPU keeps them in cache: the DMTRL LeNet
-    of ``benchmarks/bench_factorized.py`` trains at 0.88–1.2× the time of its 10 STL nets this
-    way, and 1.3–1.4× slower than that batched. ``"auto"`` (default) is ``per_task`` on CPU inputs and
+    ``execution`` chooses how the layers between the factorised ones see the tasks. Either way a
+    factorised layer runs one planned contraction for all tasks (task batches of one size).
+    ``"batched"`` — the parameter-free layers run once on the ``(T·B, ...)`` view (one kernel per
+    layer: what an accelerator wants); ``"per_task"`` — :meth:`FactorizedLayer.forward_tasks` hands
+    the outputs on per task, and the parameter-free layers run on each task's activations on their
+    own, which on a CPU keeps them in cache (``network/<method> batched_vs_per_task`` in
+    ``results/benchmarks.json``). ``"auto"`` (default) is ``per_task`` on CPU inputs and
     ``batched`` otherwise. Both give the same outputs.
 
     ``forward(x, tasks=None)`` takes one batch shared by all tasks, ``(B, ...)``, or per-task
