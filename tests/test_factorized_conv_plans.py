@@ -438,6 +438,7 @@ def test_the_timed_trial_can_split_the_full_rank_lenet_conv1_per_task(
 class _Candidate:
     multiply_adds: int
     seconds: float  # the model clock's time per run
+    first: float = 0.0  # extra time of the first run (allocations, kernel selection)
 
 
 def _on_a_model_clock(plans: list[_Candidate], **options: float) -> tuple[_Candidate, list[_Candidate]]:
@@ -445,8 +446,8 @@ def _on_a_model_clock(plans: list[_Candidate], **options: float) -> tuple[_Candi
 
     def trial(plan: _Candidate) -> Callable[[], None]:
         def run() -> None:
+            clock[0] += plan.seconds + (0.0 if plan in ran else plan.first)
             ran.append(plan)
-            clock[0] += plan.seconds
 
         return run
 
@@ -456,16 +457,19 @@ def _on_a_model_clock(plans: list[_Candidate], **options: float) -> tuple[_Candi
 def test_fastest_times_only_plans_within_the_bound_and_keeps_the_cheapest_within_the_margin() -> None:
     cheapest, twice, far = _Candidate(10, 1.0), _Candidate(20, 0.5), _Candidate(21, 0.0)
     chosen, ran = _on_a_model_clock([cheapest, twice, far])
-    assert chosen == twice and far not in ran and ran.count(cheapest) == 6  # warm-up + 5 repeats
-    quick, quicker = _Candidate(10, 0.004), _Candidate(20, 0.001)  # a round fills min_seconds: 20 runs each
+    assert chosen == twice and far not in ran and ran.count(cheapest) == 7  # warm-up, one timed run, 5 rounds
+    # A round fills min_seconds at the quickest run's steady speed (20 runs each), not its first run's.
+    quick, quicker = _Candidate(10, 0.004, first=0.05), _Candidate(20, 0.001, first=0.05)
     chosen, ran = _on_a_model_clock([quick, quicker], min_seconds=0.02)
-    assert chosen == quicker and ran.count(quick) == ran.count(quicker) == 1 + 5 * 20
+    assert chosen == quicker and ran.count(quick) == ran.count(quicker) == 2 + 5 * 20
+    # A slow first run (over 2× the others') neither drops a candidate nor decides the choice.
+    assert _on_a_model_clock([cheapest, _Candidate(20, 0.5, first=2.0)])[0] == _Candidate(20, 0.5, first=2.0)
     assert _on_a_model_clock([cheapest, _Candidate(12, 0.95)])[0] == cheapest  # < 10 % faster: noise
     assert _on_a_model_clock([cheapest, twice, far], within=3.0)[0] == far
     assert _on_a_model_clock([cheapest, far])[1] == []  # one candidate: nothing to time
     slow = _Candidate(15, 2.5)
     chosen, ran = _on_a_model_clock([cheapest, slow, twice])
-    assert chosen == twice and ran.count(slow) == 1  # a warm-up over 2× the best so far: no repeats
+    assert chosen == twice and ran.count(slow) == 2  # a timed run over 2× the quickest: no rounds
     with pytest.raises(ValueError, match=r"within=0\.5"):
         _on_a_model_clock([cheapest], within=0.5)
     with pytest.raises(ValueError, match=r"min_seconds=-1"):

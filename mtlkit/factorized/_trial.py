@@ -53,10 +53,11 @@ def fastest(
     """The plan of ``plans`` (fewest multiply-adds first) whose ``trial(plan)()`` takes least time.
 
     ``trial(plan)`` returns a function that runs ``plan`` once and waits for the device. Each
-    candidate runs once to warm up (allocations, kernel selection); those whose warm-up takes over
-    twice the quickest warm-up are dropped, the others run in ``repeats`` interleaved rounds and
-    their medians count. A round times each candidate over as many runs as the quickest warm-up
-    needs to fill ``min_seconds`` (a single millisecond run is mostly timer and scheduler noise).
+    candidate runs once to warm up (allocations, kernel selection: a first call can take a few
+    times as long as the next, so it is not timed), then once timed; those whose timed run takes
+    over twice the quickest are dropped, the others run in ``repeats`` interleaved rounds and
+    their medians count. A round times each candidate over as many runs as the quickest timed
+    run needs to fill ``min_seconds`` (a single millisecond run is mostly timer and scheduler noise).
     The first plan is kept unless another's median is below its own / ``margin``. ``timer`` reads
     the time in seconds.
 
@@ -93,9 +94,11 @@ def fastest(
         return timer() - start
 
     runs = [trial(plan) for plan in candidates]
-    warm = [seconds(run) for run in runs]
-    kept = [n for n in range(len(runs)) if n == 0 or warm[n] <= 2 * min(warm)]
-    per_round = max(1, math.ceil(min_seconds / min(warm))) if min(warm) > 0 else 1
+    for run in runs:
+        run()
+    once = [seconds(run) for run in runs]
+    kept = [n for n in range(len(runs)) if n == 0 or once[n] <= 2 * min(once)]
+    per_round = max(1, math.ceil(min_seconds / min(once))) if min(once) > 0 else 1
     times: dict[int, list[float]] = {n: [] for n in kept}
     for _ in range(repeats):  # interleaved: every candidate sees the same machine noise
         for n in kept:
