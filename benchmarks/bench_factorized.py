@@ -13,14 +13,15 @@ algorithm could help.
 * ``network vs_stl``: the whole factorised LeNet (``DMTRLNet``, the paper's MNIST setting: one
   image batch shared by the 10 tasks, default ``execution="auto"``) against the 10 single-task
   LeNets it replaces; ``network batched_vs_per_task``: its two execution modes against each other.
-* ``grid/...`` (issue #20): planned linear layers on 12 shapes (T ∈ {2, 10, 50}, in/out 32–2048,
-  batch 8–512) × rank settings (``Ranks(4)``; ε = 0.1 on related and on unrelated dense layers)
+* ``grid/...`` (issue #20): planned linear layers on 20 shapes (T ∈ {2, 10, 50}, in/out 32–2048,
+  batch 8–512) × rank settings (``Ranks(4)``; ``ParameterBudget(0.25)``; ε = 0.1 on related and
+  on unrelated dense layers)
   × factorisations, inputs alternating shared / per-task: time and FLOP ratio of a training step
   against ``T`` dense layers, the planner's multiply-adds against the best order's
   (:func:`mtlkit.factorized.best_multiply_adds`; ``plan_vs_best``), and, for Tucker, the time against a TensorLy-Torch
   Tucker tensor at equal ranks. Targets: plan ≤ 1.1 × best; time ratio ≤ 1.5 × FLOP ratio; ≥ 2×
-  faster than TensorLy-Torch. The same for planned convolutions on 6 shapes (``CONV_GRID_SHAPES``:
-  T ∈ {2, 10, 50}, 1–64 channels, kernels 3–5, images 8–32, batch 8–64; TensorLy-Torch: a Tucker
+  faster than TensorLy-Torch. The same for planned convolutions on 10 shapes (``CONV_GRID_SHAPES``:
+  T ∈ {2, 10, 50}, 1–128 channels, kernels 3–5, images 8–32, batch 8–64; TensorLy-Torch: a Tucker
   tensor over ``(T, out, in, kh, kw)``, reconstructed, then ``conv2d`` per task); a convolution runs
   the fastest plan within 2× the planner's multiply-adds by timed trial (``timed_vs_best``: its
   multiply-adds against the best; the FLOP ratio counts the plan that runs). ``grid/summary``
@@ -66,6 +67,7 @@ from mtlkit.factorized import (
     LAF,
     TT,
     Factorization,
+    ParameterBudget,
     Ranks,
     RelativeError,
     Tucker,
@@ -329,12 +331,17 @@ GRID_SHAPES: tuple[tuple[int, int, int, int], ...] = (
     (2, 32, 32, 512), (2, 512, 512, 64), (2, 2048, 256, 8), (2, 64, 2048, 128),
     (10, 256, 64, 128), (10, 784, 256, 64), (10, 1024, 512, 32), (10, 2048, 32, 16),
     (50, 32, 64, 256), (50, 128, 128, 64), (50, 64, 2048, 8), (50, 512, 32, 32),
+    (2, 128, 1024, 256), (2, 1024, 1024, 16), (2, 256, 32, 64), (10, 64, 64, 512),
+    (10, 512, 2048, 8), (10, 128, 512, 256), (50, 256, 256, 16), (50, 1024, 64, 128),
 )  # fmt: skip
-# Rank settings: strongly compressive fixed ranks, and the ranks ε = 0.1 picks on T related dense
-# layers (one shared weight plus 30 % per-task noise) and on T unrelated (independent) ones.
-GRID_RANKS = ("rank4", "eps0.1-related", "eps0.1-unrelated")
+# Rank settings, from strongly compressive to near full: fixed ranks 4; the ranks a quarter of the
+# T dense layers' parameters buys (ParameterBudget(0.25), random factors: timing depends on the
+# ranks alone); the ranks ε = 0.1 picks on T related dense layers (one shared weight plus 30 %
+# per-task noise) and on T unrelated (independent) ones.
+GRID_RANKS = ("rank4", "budget0.25", "eps0.1-related", "eps0.1-unrelated")
 GRID_KINDS = {
     "rank4": ("laf", "tucker", "tt", "cp"),
+    "budget0.25": ("tucker", "tt"),
     "eps0.1-related": ("tucker", "tt"),
     "eps0.1-unrelated": ("tucker", "tt"),
 }
@@ -352,10 +359,20 @@ def _grid_dense(tasks: int, fan_in: int, fan_out: int, related: bool, device: to
     return layers.to(device)
 
 
+def _random_cp(shape: tuple[int, ...]) -> CP:
+    """Rank-4 CP factors drawn directly: timing depends on the ranks alone, and the random init's ALS
+    fit of a dense draw takes minutes on the largest grid layers."""
+    return CP(shape, *(torch.randn(d, 4) * d**-0.5 for d in shape))
+
+
 def _grid_layer(kind: str, setting: str, dense: nn.ModuleList) -> FactorizedLinear:
-    if setting == "rank4":
-        first = dense[0]
-        return FactorizedLinear(first.in_features, first.out_features, len(dense), KINDS[kind], Ranks(4))
+    first = dense[0]
+    if kind == "cp":
+        weight = _random_cp((first.in_features, first.out_features, len(dense)))
+        return FactorizedLinear(first.in_features, first.out_features, len(dense), CP, _weight=weight)
+    if setting in ("rank4", "budget0.25"):
+        rule = Ranks(4) if setting == "rank4" else ParameterBudget(0.25)
+        return FactorizedLinear(first.in_features, first.out_features, len(dense), KINDS[kind], rule)
     return FactorizedLinear.from_dense(list(dense), KINDS[kind], RelativeError(0.1))
 
 
@@ -472,6 +489,7 @@ def _grid_entries(repeats: int, device: torch.device, shapes: tuple[tuple[int, i
 CONV_GRID_SHAPES: tuple[tuple[int, int, int, int, int, int], ...] = (
     (2, 3, 32, 3, 32, 32), (2, 64, 64, 3, 16, 16), (10, 1, 32, 5, 28, 64),
     (10, 32, 64, 4, 12, 64), (10, 16, 16, 3, 8, 8), (50, 8, 16, 3, 8, 16),
+    (2, 32, 32, 3, 32, 8), (10, 3, 16, 5, 32, 16), (50, 1, 8, 3, 28, 8), (10, 64, 128, 3, 8, 32),
 )  # fmt: skip
 
 
@@ -489,16 +507,16 @@ def _conv_grid_dense(
 
 def _conv_grid_layer(kind: str, setting: str, dense: nn.ModuleList) -> FactorizedConv2d:
     first = dense[0]
-    if setting != "rank4":
+    if setting.startswith("eps"):
         return FactorizedConv2d.from_dense(list(dense), KINDS[kind], RelativeError(0.1), timed=True)
-    if kind == "cp":  # timing only: random rank-4 factors instead of a slow ALS fit of a random draw
-        shape = (*first.kernel_size, first.in_channels, first.out_channels, len(dense))
-        weight = CP(shape, *(torch.randn(d, 4) * d**-0.5 for d in shape))
+    if kind == "cp":
+        weight = _random_cp((*first.kernel_size, first.in_channels, first.out_channels, len(dense)))
         return FactorizedConv2d(
             first.in_channels, first.out_channels, first.kernel_size, len(dense), CP, _weight=weight, timed=True
         )
+    rule = Ranks(4) if setting == "rank4" else ParameterBudget(0.25)
     return FactorizedConv2d(
-        first.in_channels, first.out_channels, first.kernel_size, len(dense), KINDS[kind], rule=Ranks(4), timed=True
+        first.in_channels, first.out_channels, first.kernel_size, len(dense), KINDS[kind], rule=rule, timed=True
     )
 
 
