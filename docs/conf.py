@@ -41,6 +41,9 @@ multi_mnist_table.write()
 import aggregation_cost_table  # noqa: E402
 
 aggregation_cost_table.write()
+import factorized_benchmark_tables  # noqa: E402
+
+factorized_benchmark_tables.write()
 import dmtrl_claims  # noqa: E402
 
 dmtrl_claims.write()

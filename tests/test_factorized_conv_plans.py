@@ -6,6 +6,7 @@ import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 import torch
@@ -297,6 +298,11 @@ def test_bad_overrides_name_the_argument() -> None:
         FactorizedConv2d(2, 3, 5, 2, LAF, rule=Ranks(1))(torch.randn(1, 2, 3, 3))
 
 
+def _composes(plan: ConvolutionPlan, layer: FactorizedConv2d) -> bool:
+    """Whether ``plan`` composes every factor into the kernel first (the trial always times those)."""
+    return not plan.project and set(plan.kernel_factors) == set(layer.weight.factor_names)
+
+
 def _few_channel_seconds(plan: ConvolutionPlan, sizes: dict[str, int]) -> float:
     """A model clock: a convolution that contracts ``c`` channels into each output runs at
     ``min(1, c / 16)`` of the rate of every other step (16: a vector of float32 lanes)."""
@@ -322,13 +328,13 @@ def test_the_timed_trial_picks_the_grouped_plan_for_the_few_channel_lenet_conv2(
     for term, tensor in zip(subscripts, tensors, strict=True):
         sizes.update(zip(term, tensor.shape, strict=True))
     plans = convolution_plans(subscripts, [t.shape for t in tensors], layer.weight.factor_names, x.shape, layer.window)
-    within = [p for p in plans if p.multiply_adds <= 2 * plans[0].multiply_adds]
+    within = [p for p in plans if p.multiply_adds <= 2 * plans[0].multiply_adds or _composes(p, layer)]
     assert (plans[0].project, plans[0].kernel_factors) == (("U2",), ("U0", "U1"))
     predicted = min(within, key=lambda p: _few_channel_seconds(p, sizes))
     assert (predicted.project, predicted.kernel_factors) == (("U2",), ("core", "U0", "U1", "U4"))
     timed: list[ConvolutionPlan] = []
 
-    def on_the_model_clock(plans: list[ConvolutionPlan], trial: Callable) -> ConvolutionPlan:
+    def on_the_model_clock(plans: list[ConvolutionPlan], trial: Callable, **options: Any) -> ConvolutionPlan:
         clock = [0.0]
 
         def charged(plan: ConvolutionPlan) -> Callable[[], None]:
@@ -341,7 +347,7 @@ def test_the_timed_trial_picks_the_grouped_plan_for_the_few_channel_lenet_conv2(
 
             return step
 
-        return fastest(plans, charged, timer=lambda: clock[0])
+        return fastest(plans, charged, timer=lambda: clock[0], **options)
 
     monkeypatch.setattr(factorized_conv, "fastest", on_the_model_clock)
     _assert_equals_the_loop(layer, x)
@@ -385,6 +391,41 @@ def test_split_tasks_is_a_construction_override_and_never_the_untimed_default() 
         only_basis(x)
 
 
+def test_the_timed_trial_also_times_composing_first_outside_twice_the_fewest_multiply_adds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The DMTRL LeNet's conv1 at Tucker ranks (3, 3, 1, 16, 5): the fewest multiply-adds (0.39 × the
+    # dense ones) convolve single-channel images, composing costs 2.6 × that, so a 2× window alone
+    # would never time it; where few-channel convolutions are slow enough, composing wins.
+    torch.manual_seed(0)
+    layer = FactorizedConv2d(1, 32, 5, 10, Tucker, rule=Ranks(3, 3, 1, 16, 5), timed=True).double()
+    x = torch.randn(2, 1, 12, 12, dtype=torch.float64)
+    subscripts, tensors = layer.weight.network(WEIGHT_MODES)
+    plans = convolution_plans(subscripts, [t.shape for t in tensors], layer.weight.factor_names, x.shape, layer.window)
+    composing = [p for p in plans if _composes(p, layer)]
+    assert composing and all(p.multiply_adds > 2 * plans[0].multiply_adds for p in composing)
+    timed: list[ConvolutionPlan] = []
+
+    def on_a_slow_few_channel_clock(plans: list[ConvolutionPlan], trial: Callable, **options: Any) -> ConvolutionPlan:
+        clock = [0.0]
+
+        def charged(plan: ConvolutionPlan) -> Callable[[], None]:
+            run = trial(plan)
+
+            def step() -> None:
+                run()
+                timed.append(plan)
+                clock[0] += plan.multiply_adds * (1 if _composes(plan, layer) else 10)
+
+            return step
+
+        return fastest(plans, charged, timer=lambda: clock[0], **options)
+
+    monkeypatch.setattr(factorized_conv, "fastest", on_a_slow_few_channel_clock)
+    _assert_equals_the_loop(layer, x)
+    assert layer.plan in composing and {str(p) for p in composing} <= {str(p) for p in timed}
+
+
 def _one_convolution_is_slow_seconds(plan: ConvolutionPlan) -> float:
     """A model clock shaped like oneDNN's on the LeNet conv1 (``benchmarks/conv1_fused_probe.py``):
     a window step run as one convolution takes 4× the time its multiply-adds would, split per task 1×."""
@@ -404,10 +445,10 @@ def test_the_timed_trial_can_split_the_full_rank_lenet_conv1_per_task(
     subscripts, tensors = layer.weight.network(WEIGHT_MODES)
     plans = convolution_plans(subscripts, [t.shape for t in tensors], layer.weight.factor_names, x.shape, layer.window)
     assert plans[0].project == () and len(plans[0].kernel_factors) == len(tensors) and not plans[0].split_tasks
-    within = [p for p in plans if p.multiply_adds <= 2 * plans[0].multiply_adds]
+    within = [p for p in plans if p.multiply_adds <= 2 * plans[0].multiply_adds or _composes(p, layer)]
     timed: list[ConvolutionPlan] = []
 
-    def on_the_model_clock(plans: list[ConvolutionPlan], trial: Callable) -> ConvolutionPlan:
+    def on_the_model_clock(plans: list[ConvolutionPlan], trial: Callable, **options: Any) -> ConvolutionPlan:
         clock = [0.0]
 
         def charged(plan: ConvolutionPlan) -> Callable[[], None]:
@@ -420,7 +461,7 @@ def test_the_timed_trial_can_split_the_full_rank_lenet_conv1_per_task(
 
             return step
 
-        return fastest(plans, charged, timer=lambda: clock[0])
+        return fastest(plans, charged, timer=lambda: clock[0], **options)
 
     monkeypatch.setattr(factorized_conv, "fastest", on_the_model_clock)
     _assert_equals_the_loop(layer, x)
@@ -441,7 +482,7 @@ class _Candidate:
     first: float = 0.0  # extra time of the first run (allocations, kernel selection)
 
 
-def _on_a_model_clock(plans: list[_Candidate], **options: float) -> tuple[_Candidate, list[_Candidate]]:
+def _on_a_model_clock(plans: list[_Candidate], **options: Any) -> tuple[_Candidate, list[_Candidate]]:
     clock, ran = [0.0], []
 
     def trial(plan: _Candidate) -> Callable[[], None]:
@@ -466,6 +507,9 @@ def test_fastest_times_only_plans_within_the_bound_and_keeps_the_cheapest_within
     assert _on_a_model_clock([cheapest, _Candidate(20, 0.5, first=2.0)])[0] == _Candidate(20, 0.5, first=2.0)
     assert _on_a_model_clock([cheapest, _Candidate(12, 0.95)])[0] == cheapest  # < 10 % faster: noise
     assert _on_a_model_clock([cheapest, twice, far], within=3.0)[0] == far
+    assert _on_a_model_clock([cheapest, _Candidate(30, 0.1)], always=[_Candidate(30, 0.1)])[0] == _Candidate(30, 0.1)
+    with pytest.raises(ValueError, match="every plan in always must be one of plans"):
+        _on_a_model_clock([cheapest], always=[far])
     assert _on_a_model_clock([cheapest, far])[1] == []  # one candidate: nothing to time
     slow = _Candidate(15, 2.5)
     chosen, ran = _on_a_model_clock([cheapest, slow, twice])

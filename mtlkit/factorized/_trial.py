@@ -11,9 +11,13 @@ the fewest-multiply-adds plan (312 M: ``1×1`` to 16 channels, then that convolu
 (578 M: ``1×1``, then one convolution grouped by task, 16 → 32 channels a group). How much slower
 such steps run depends on the library's kernels and on the device, so no formula with constants
 fitted to one machine predicts it; :func:`fastest` measures instead, once per layer and input
-shape, in interleaved rounds (as ``benchmarks/_timing.py``), and only among the plans within
-``within`` × the fewest multiply-adds (a plan that needs more would have to run at over
-``within`` times the cheapest plan's rate to win). It keeps the fewest-multiply-adds plan
+shape, in interleaved rounds (as ``benchmarks/_timing.py``), among the plans within ``within`` ×
+the fewest multiply-adds (a plan that needs more would have to run at over ``within`` times the
+cheapest plan's rate to win) and those the caller names in ``always``. A convolution names its
+compose-first plans: they run ``T`` dense-shaped convolutions at a dense convolution's rate, which
+is over ``within`` times the rate of few-channel steps (the DMTRL LeNet's conv1 at Tucker ranks
+``(3, 3, 1, 16, 5)``: the fewest-multiply-adds plan has 0.39 × the dense multiply-adds, composing
+1.0 ×, and composing runs faster). It keeps the fewest-multiply-adds plan
 unless another is faster by more than ``margin`` (timing noise on a busy machine must not switch
 plans), so the choice is repeatable wherever the candidates' speeds differ clearly, and is
 skipped altogether where there is one candidate. A convolution plan's kernel that carries the
@@ -48,6 +52,7 @@ def fastest(
     margin: float = 1.1,
     repeats: int = 5,
     min_seconds: float = 0.02,
+    always: Sequence[Plan] = (),
     timer: Callable[[], float] = time.perf_counter,
 ) -> Plan:
     """The plan of ``plans`` (fewest multiply-adds first) whose ``trial(plan)()`` takes least time.
@@ -58,8 +63,9 @@ def fastest(
     over twice the quickest are dropped, the others run in ``repeats`` interleaved rounds and
     their medians count. A round times each candidate over as many runs as the quickest timed
     run needs to fill ``min_seconds`` (a single millisecond run is mostly timer and scheduler noise).
-    The first plan is kept unless another's median is below its own / ``margin``. ``timer`` reads
-    the time in seconds.
+    The first plan is kept unless another's median is below its own / ``margin``. ``always``: plans
+    timed whatever their multiply-adds (a plan known to run near peak rate, such as composing
+    first, may beat plans far cheaper in count). ``timer`` reads the time in seconds.
 
     >>> from dataclasses import dataclass
     >>> @dataclass
@@ -82,8 +88,10 @@ def fastest(
             f"fastest: within={within} and margin={margin} must be ≥ 1, repeats={repeats} ≥ 1, "
             f"min_seconds={min_seconds} ≥ 0"
         )
+    if any(plan not in plans for plan in always):
+        raise ValueError("fastest: every plan in always must be one of plans")
     least = min(plan.multiply_adds for plan in plans)
-    candidates = [plan for plan in plans if plan.multiply_adds <= within * least]
+    candidates = [plan for plan in plans if plan.multiply_adds <= within * least or plan in always]
     if len(candidates) == 1:
         return candidates[0]
 

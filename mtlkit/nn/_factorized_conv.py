@@ -41,7 +41,8 @@ class FactorizedConv2d(FactorizedLayer):
     one choice); by default the one with the fewest multiply-adds runs
     (:func:`~mtlkit.factorized.plan_convolution`; of the two executions of a kernel, which tie,
     the single convolution); with ``timed=True`` the fastest of those within
-    2× the fewest multiply-adds, timed once (a training step's forward and backward) —
+    2× the fewest multiply-adds and of those that compose first, timed once (a training step's
+    forward and backward) —
     convolutions with few channels per group run far below their multiply-add count's speed (see
     ``mtlkit/factorized/_trial.py``). Timing is opt-in, as ``torch.backends.cudnn.benchmark`` is:
     its choice depends on the machine and its load, so two runs (or a run and its resumption) may
@@ -284,7 +285,8 @@ class FactorizedConv2d(FactorizedLayer):
 
                 return step
 
-            return fastest(plans, trial)
+            composing = [p for p in plans if not p.project and set(p.kernel_factors) == set(names)]
+            return fastest(plans, trial, always=composing)
 
     @property
     def plan(self) -> ConvolutionPlan | None:
