@@ -124,8 +124,15 @@ def grid_table(benchmarks: dict[str, Any]) -> str:
         for name, e in entries.items()
         if name.startswith("grid/") and "rank4" not in name and e.get("meets_time_target") is False
     ]
+    timed = [e["timed_vs_best"] for m, e in grid if m["conv"] and e.get("timed_vs_best") is not None]
+    above = [v for v in timed if v > 1.1]
     out = _rst_table(header, rows) + "\n"
-    out += f"One run, one thread (load average at its start: {_load(entries)}); medians of 5 interleaved repeats.\n"
+    out += f"One run, one thread (load average at its start: {_load(entries)}); medians of 5 interleaved repeats. "
+    out += (
+        "The plan column counts the planner's choice (the untimed default). The convolutions are timed "
+        f"(``timed=True``): at {len(above)} of their {len(timed)} points the trial ran a plan of more than 1.1 × the "
+        f"fewest multiply-adds because it measured it faster{f' (up to {max(above):.2f} ×)' if above else ''}.\n"
+    )
     if misses:
         out += "\nOff the time target outside ``Ranks(4)``:\n\n"
         out += _rst_table(["point", "time / FLOP ratio", "time vs dense", "FLOP ratio"], misses)
