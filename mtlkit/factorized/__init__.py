@@ -8,9 +8,13 @@ makes the multiply-add-optimal contraction order of a layer's input with its fac
 :func:`plan_convolution` the same for a convolution (optional projection first, one convolution).
 
 >>> import torch
->>> w = Tucker.from_tensor(torch.randn(6, 5, 4, dtype=torch.float64), RelativeError(0.0))
->>> torch.allclose(w.compose(), w.compose().detach()), w.ranks
+>>> W = torch.randn(6, 5, 4, dtype=torch.float64)
+>>> exact = Tucker.from_tensor(W, RelativeError(0.0))  # ε = 0: full ranks, W itself
+>>> torch.allclose(exact.compose(), W), exact.ranks
 (True, (6, 5, 4))
+>>> small = Tucker.from_tensor(W, Ranks(2, 2, 2))
+>>> bool(torch.linalg.norm(small.compose() - W) < torch.linalg.norm(W)), small.ranks
+(True, (2, 2, 2))
 """
 
 from mtlkit.factorized._base import Factorization
