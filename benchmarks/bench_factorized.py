@@ -359,17 +359,8 @@ def _grid_dense(tasks: int, fan_in: int, fan_out: int, related: bool, device: to
     return layers.to(device)
 
 
-def _random_cp(shape: tuple[int, ...]) -> CP:
-    """Rank-4 CP factors drawn directly: timing depends on the ranks alone, and the random init's ALS
-    fit of a dense draw takes minutes on the largest grid layers."""
-    return CP(shape, *(torch.randn(d, 4) * d**-0.5 for d in shape))
-
-
 def _grid_layer(kind: str, setting: str, dense: nn.ModuleList) -> FactorizedLinear:
     first = dense[0]
-    if kind == "cp":
-        weight = _random_cp((first.in_features, first.out_features, len(dense)))
-        return FactorizedLinear(first.in_features, first.out_features, len(dense), CP, _weight=weight)
     if setting in ("rank4", "budget0.25"):
         rule = Ranks(4) if setting == "rank4" else ParameterBudget(0.25)
         return FactorizedLinear(first.in_features, first.out_features, len(dense), KINDS[kind], rule)
@@ -509,11 +500,6 @@ def _conv_grid_layer(kind: str, setting: str, dense: nn.ModuleList) -> Factorize
     first = dense[0]
     if setting.startswith("eps"):
         return FactorizedConv2d.from_dense(list(dense), KINDS[kind], RelativeError(0.1), timed=True)
-    if kind == "cp":
-        weight = _random_cp((*first.kernel_size, first.in_channels, first.out_channels, len(dense)))
-        return FactorizedConv2d(
-            first.in_channels, first.out_channels, first.kernel_size, len(dense), CP, _weight=weight, timed=True
-        )
     rule = Ranks(4) if setting == "rank4" else ParameterBudget(0.25)
     return FactorizedConv2d(
         first.in_channels, first.out_channels, first.kernel_size, len(dense), KINDS[kind], rule=rule, timed=True

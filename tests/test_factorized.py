@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from tensorly.cp_tensor import cp_to_tensor
 
+import mtlkit.factorized._cp as cp_module
 from mtlkit.decomp import relative_error
 from mtlkit.factorized import (
     CP,
@@ -80,6 +81,42 @@ def test_cp_matches_tensorly() -> None:
     with tl.backend_context("pytorch"):
         reference = cp_to_tensor((torch.ones(2, dtype=torch.float64), made.factors()))
     torch.testing.assert_close(made.compose(), reference)
+
+
+@given(
+    shape=st.lists(st.integers(1, 7), min_size=3, max_size=4).map(tuple),
+    rank=st.integers(1, 6),
+    seed=st.integers(0, 2**16),
+)
+@settings(max_examples=40, deadline=None)
+def test_cp_random_at_a_shape_fixed_rank_draws_factors_with_the_dense_draws_expected_norm(
+    shape: tuple[int, ...], rank: int, seed: int
+) -> None:
+    # No ALS on a structureless dense draw: the factors are drawn, and ‖Ŵ‖ = √(Π D / (3 fan_in)).
+    state = torch.get_rng_state()
+    made = CP.random(shape, Ranks(rank), generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    assert torch.equal(torch.get_rng_state(), state)  # its own generator: the caller's stream is untouched
+    assert made.ranks == (min(rank, CP.max_rank(shape)),)
+    expected = math.sqrt(math.prod(shape) / (3 * math.prod(shape[:-2])))
+    assert math.isclose(float(made.compose().detach().norm()), expected, rel_tol=1e-9)
+    again = CP.random(shape, Ranks(rank), generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    assert all(torch.equal(a, b) for a, b in zip(made.factors(), again.factors(), strict=True))
+
+
+def test_cp_random_runs_als_only_for_an_error_rule(monkeypatch: pytest.MonkeyPatch) -> None:
+    fits: list[int] = []
+    als = cp_module._als
+
+    def counted(weights: torch.Tensor, rank: int) -> list[torch.Tensor]:
+        fits.append(rank)
+        return als(weights, rank)
+
+    monkeypatch.setattr(cp_module, "_als", counted)
+    CP.random((8, 6, 3), Ranks(3))
+    CP.random((8, 6, 3), ParameterBudget(0.5))
+    assert fits == []
+    made = CP.random((8, 6, 3), RelativeError(0.5))
+    assert fits and made.ranks[0] in fits
 
 
 def test_gradcheck_through_every_composition() -> None:
