@@ -303,6 +303,30 @@ def _composes(plan: ConvolutionPlan, layer: FactorizedConv2d) -> bool:
     return not plan.project and set(plan.kernel_factors) == set(layer.weight.factor_names)
 
 
+def _fastest_on_a_model_clock(
+    seconds: Callable[[ConvolutionPlan], float], timed: list[ConvolutionPlan]
+) -> Callable[..., ConvolutionPlan]:
+    """A stand-in for ``fastest`` that runs every candidate for real (forward and backward, so a plan
+    that fails would fail the test), records it in ``timed``, and reads time from a model clock."""
+
+    def on_the_model_clock(plans: list[ConvolutionPlan], trial: Callable, **options: Any) -> ConvolutionPlan:
+        clock = [0.0]
+
+        def charged(plan: ConvolutionPlan) -> Callable[[], None]:
+            run = trial(plan)
+
+            def step() -> None:
+                run()
+                timed.append(plan)
+                clock[0] += seconds(plan)
+
+            return step
+
+        return fastest(plans, charged, timer=lambda: clock[0], **options)
+
+    return on_the_model_clock
+
+
 def _few_channel_seconds(plan: ConvolutionPlan, sizes: dict[str, int]) -> float:
     """A model clock: a convolution that contracts ``c`` channels into each output runs at
     ``min(1, c / 16)`` of the rate of every other step (16: a vector of float32 lanes)."""
@@ -333,23 +357,9 @@ def test_the_timed_trial_picks_the_grouped_plan_for_the_few_channel_lenet_conv2(
     predicted = min(within, key=lambda p: _few_channel_seconds(p, sizes))
     assert (predicted.project, predicted.kernel_factors) == (("U2",), ("core", "U0", "U1", "U4"))
     timed: list[ConvolutionPlan] = []
-
-    def on_the_model_clock(plans: list[ConvolutionPlan], trial: Callable, **options: Any) -> ConvolutionPlan:
-        clock = [0.0]
-
-        def charged(plan: ConvolutionPlan) -> Callable[[], None]:
-            run = trial(plan)
-
-            def step() -> None:
-                run()  # the candidate's real forward and backward
-                timed.append(plan)
-                clock[0] += _few_channel_seconds(plan, sizes)
-
-            return step
-
-        return fastest(plans, charged, timer=lambda: clock[0], **options)
-
-    monkeypatch.setattr(factorized_conv, "fastest", on_the_model_clock)
+    monkeypatch.setattr(
+        factorized_conv, "fastest", _fastest_on_a_model_clock(lambda plan: _few_channel_seconds(plan, sizes), timed)
+    )
     _assert_equals_the_loop(layer, x)
     assert layer.plan == predicted
     assert {(p.project, p.kernel_factors) for p in timed} == {(p.project, p.kernel_factors) for p in within}
@@ -405,23 +415,11 @@ def test_the_timed_trial_also_times_composing_first_outside_twice_the_fewest_mul
     composing = [p for p in plans if _composes(p, layer)]
     assert composing and all(p.multiply_adds > 2 * plans[0].multiply_adds for p in composing)
     timed: list[ConvolutionPlan] = []
-
-    def on_a_slow_few_channel_clock(plans: list[ConvolutionPlan], trial: Callable, **options: Any) -> ConvolutionPlan:
-        clock = [0.0]
-
-        def charged(plan: ConvolutionPlan) -> Callable[[], None]:
-            run = trial(plan)
-
-            def step() -> None:
-                run()
-                timed.append(plan)
-                clock[0] += plan.multiply_adds * (1 if _composes(plan, layer) else 10)
-
-            return step
-
-        return fastest(plans, charged, timer=lambda: clock[0], **options)
-
-    monkeypatch.setattr(factorized_conv, "fastest", on_a_slow_few_channel_clock)
+    monkeypatch.setattr(
+        factorized_conv,
+        "fastest",
+        _fastest_on_a_model_clock(lambda plan: plan.multiply_adds * (1 if _composes(plan, layer) else 10), timed),
+    )
     _assert_equals_the_loop(layer, x)
     assert layer.plan in composing and {str(p) for p in composing} <= {str(p) for p in timed}
 
@@ -447,23 +445,7 @@ def test_the_timed_trial_can_split_the_full_rank_lenet_conv1_per_task(
     assert plans[0].project == () and len(plans[0].kernel_factors) == len(tensors) and not plans[0].split_tasks
     within = [p for p in plans if p.multiply_adds <= 2 * plans[0].multiply_adds or _composes(p, layer)]
     timed: list[ConvolutionPlan] = []
-
-    def on_the_model_clock(plans: list[ConvolutionPlan], trial: Callable, **options: Any) -> ConvolutionPlan:
-        clock = [0.0]
-
-        def charged(plan: ConvolutionPlan) -> Callable[[], None]:
-            run = trial(plan)
-
-            def step() -> None:
-                run()
-                timed.append(plan)
-                clock[0] += _one_convolution_is_slow_seconds(plan)
-
-            return step
-
-        return fastest(plans, charged, timer=lambda: clock[0], **options)
-
-    monkeypatch.setattr(factorized_conv, "fastest", on_the_model_clock)
+    monkeypatch.setattr(factorized_conv, "fastest", _fastest_on_a_model_clock(_one_convolution_is_slow_seconds, timed))
     _assert_equals_the_loop(layer, x)
     assert layer.plan == dataclasses.replace(plans[0], split_tasks=True)
     assert set(map(str, timed)) == set(map(str, within))
