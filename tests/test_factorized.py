@@ -129,6 +129,13 @@ def test_cp_als_fits_an_exact_low_rank_tensor_within_the_rank_searchs_slack(shap
     assert CP.from_tensor(weights, RelativeError(0.0)).ranks == (3,)
 
 
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("fan_in", [0, -3, 2.5])
+def test_random_names_a_bad_fan_in(kind: type[Factorization], fan_in: object) -> None:
+    with pytest.raises(ValueError, match=rf"layer fc1: fan_in must be a positive int, got {fan_in}"):
+        kind.random((4, 3, 2), Ranks(2), fan_in=fan_in, what="layer fc1")  # type: ignore[arg-type]
+
+
 def test_gradcheck_through_every_composition() -> None:
     for kind in KINDS:
         made = kind.random((3, 2, 4), Ranks(2), dtype=torch.float64)

@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from mtlkit.decomp import relative_error
 from mtlkit.factorization import TaskBasis, unfold
-from mtlkit.factorized._base import Factorization, check_shape
+from mtlkit.factorized._base import Factorization, check_fan_in, check_shape
 from mtlkit.factorized._rules import RankRule, Ranks
 
 __all__ = ["CP"]
@@ -177,7 +177,7 @@ class CP(Factorization):
         if ranks is None:
             return super().random(shape, rule, fan_in=fan_in, generator=generator, dtype=dtype, what=what)
         (rank,) = cast("tuple[int, ...]", ranks)
-        fan_in = math.prod(shape[:-2]) if fan_in is None else fan_in
+        fan_in = check_fan_in(shape, fan_in, what)
         factors = [torch.randn(d, rank, generator=generator, dtype=torch.float64) for d in shape]
         gram = torch.ones(rank, rank, dtype=torch.float64)
         for factor in factors:
