@@ -119,6 +119,23 @@ def test_cp_random_runs_als_only_for_an_error_rule(monkeypatch: pytest.MonkeyPat
     assert fits and made.ranks[0] in fits
 
 
+@pytest.mark.parametrize("shape", [(6, 5, 4), (10, 8, 6)])
+def test_cp_als_fits_an_exact_low_rank_tensor_within_the_rank_searchs_slack(shape: tuple[int, ...]) -> None:
+    # The Gram identity reads errors under ≈ 1e-8 as cancellation noise: ALS must not stop there,
+    # above RelativeError's 1e-9 slack, or ε = 0 climbs past the tensor's rank.
+    generator = torch.Generator().manual_seed(0)
+    weights = cp_module._compose([torch.randn(d, 3, generator=generator, dtype=torch.float64) for d in shape])
+    assert relative_error(weights, cp_module._compose(cp_module._als(weights, 3))) < 1e-9
+    assert CP.from_tensor(weights, RelativeError(0.0)).ranks == (3,)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("fan_in", [0, -3, 2.5])
+def test_random_names_a_bad_fan_in(kind: type[Factorization], fan_in: object) -> None:
+    with pytest.raises(ValueError, match=rf"layer fc1: fan_in must be a positive int, got {fan_in}"):
+        kind.random((4, 3, 2), Ranks(2), fan_in=fan_in, what="layer fc1")  # type: ignore[arg-type]
+
+
 def test_gradcheck_through_every_composition() -> None:
     for kind in KINDS:
         made = kind.random((3, 2, 4), Ranks(2), dtype=torch.float64)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import TypeVar, cast
@@ -42,6 +43,19 @@ def check_shape(shape: Sequence[int], what: str) -> tuple[int, ...]:
     if len(values) < 2 or any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in values):
         raise ValueError(f"{what}: weight shape {values} must have ≥ 2 positive int axes (…, T), task axis last")
     return values
+
+
+def check_fan_in(shape: tuple[int, ...], fan_in: int | None, what: str) -> int:
+    """``fan_in`` of a random init, by default ``Π D_n`` over all but the last two axes; a positive int.
+
+    >>> check_fan_in((5, 5, 3, 8, 2), None, "conv1")
+    75
+    """
+    if fan_in is None:
+        return math.prod(shape[:-2])
+    if isinstance(fan_in, bool) or not isinstance(fan_in, numbers.Integral) or fan_in < 1:
+        raise ValueError(f"{what}: fan_in must be a positive int, got {fan_in!r}")
+    return int(fan_in)
 
 
 class Factorization(nn.Module, ABC):
@@ -148,7 +162,7 @@ class Factorization(nn.Module, ABC):
         shape = check_shape(shape, what)
         if not isinstance(rule, RankRule):
             raise TypeError(f"{what}: rule must be a RankRule (Ranks, RelativeError, ...), got {rule!r}")
-        fan_in = math.prod(shape[:-2]) if fan_in is None else fan_in
+        fan_in = check_fan_in(shape, fan_in, what)
         # Fail on impossible ranks before drawing a tensor that may be large.
         rule.shape_ranks(cls, shape, what)
         bound = 1.0 / math.sqrt(fan_in)

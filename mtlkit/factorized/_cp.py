@@ -15,13 +15,16 @@ from torch import Tensor, nn
 
 from mtlkit.decomp import relative_error
 from mtlkit.factorization import TaskBasis, unfold
-from mtlkit.factorized._base import Factorization, check_shape
+from mtlkit.factorized._base import Factorization, check_fan_in, check_shape
 from mtlkit.factorized._rules import RankRule, Ranks
 
 __all__ = ["CP"]
 
 _ALS_SWEEPS = 200
 _ALS_TOLERANCE = 1e-10
+# Below this relative error the Gram identity's residual is cancellation noise (‖W‖² − 2⟨·⟩ + ‖Ŵ‖²
+# in float64 resolves ≈ 1e-16 ‖W‖², so errors under ≈ 1e-8 read as noise or 0), so it is composed.
+_ALS_DIRECT_BELOW = 1e-4
 
 
 def _khatri_rao(matrices: Sequence[Tensor]) -> Tensor:
@@ -37,7 +40,9 @@ def _als(weights: Tensor, rank: int) -> list[Tensor]:
 
     Each sweep costs the ``N`` products ``W_(n) · (⊙_{m≠n} U_m)`` of the unfoldings (made once) and
     no composed tensor: after the last mode's update, with ``G`` that mode's Gram Hadamard product
-    and ``M`` its product, ``‖W − Ŵ‖² = ‖W‖² − 2⟨U_N, M⟩ + ⟨G, U_Nᵀ U_N⟩``.
+    and ``M`` its product, ``‖W − Ŵ‖² = ‖W‖² − 2⟨U_N, M⟩ + ⟨G, U_Nᵀ U_N⟩``; near an exact fit
+    (relative error below ``_ALS_DIRECT_BELOW``) that identity cancels, so the error is measured on
+    the composed tensor there.
     """
     dense = weights.double()
     unfolded = [unfold(dense, mode) for mode in range(dense.dim())]
@@ -63,6 +68,8 @@ def _als(weights: Tensor, rank: int) -> list[Tensor]:
         last = factors[-1]
         residual = squared_norm - 2 * float((last * product).sum()) + float((gram * (last.T @ last)).sum())
         error = math.sqrt(max(residual, 0.0) / squared_norm) if squared_norm > 0 else 0.0
+        if squared_norm > 0 and error < _ALS_DIRECT_BELOW:
+            error = relative_error(dense, _compose(factors))
         if abs(previous - error) < _ALS_TOLERANCE:
             break
         previous = error
@@ -170,7 +177,7 @@ class CP(Factorization):
         if ranks is None:
             return super().random(shape, rule, fan_in=fan_in, generator=generator, dtype=dtype, what=what)
         (rank,) = cast("tuple[int, ...]", ranks)
-        fan_in = math.prod(shape[:-2]) if fan_in is None else fan_in
+        fan_in = check_fan_in(shape, fan_in, what)
         factors = [torch.randn(d, rank, generator=generator, dtype=torch.float64) for d in shape]
         gram = torch.ones(rank, rank, dtype=torch.float64)
         for factor in factors:
