@@ -127,7 +127,9 @@ def grid_table(benchmarks: dict[str, Any]) -> str:
     timed = [e["timed_vs_best"] for m, e in grid if m["conv"] and e.get("timed_vs_best") is not None]
     above = [v for v in timed if v > 1.1]
     out = _rst_table(header, rows) + "\n"
-    out += f"One run, one thread (load average at its start: {_load(entries)}); medians of 5 interleaved repeats. "
+    repeats = ", ".join(str(r) for r in sorted({e["repeats"] for _, e in grid if "repeats" in e}))
+    out += f"One run, one thread (load average at its start: {_load(entries)}); medians of {repeats} interleaved "
+    out += "repeats. "
     out += (
         "The plan column counts the planner's choice (the untimed default). The convolutions are timed "
         f"(``timed=True``): at {len(above)} of their {len(timed)} points the trial ran a plan of more than 1.1 × the "

@@ -147,6 +147,9 @@ def test_every_projection_and_kernel_of_the_convolution_equals_the_loop(
     assert any(p.split_tasks for p in made) and len(costs) > 2
     listed = convolution_plans(subscripts, [t.shape for t in tensors], names, x.shape, probe.window)
     assert sorted(listed, key=str) == sorted(made, key=str)
+    for plan in listed:  # composing first: no projection, every factor in the kernel
+        assert plan.composes_first == (not plan.project and set(plan.kernel_factors) == set(names))
+    assert any(plan.composes_first for plan in listed) and not all(plan.composes_first for plan in listed)
     probe(x)
     assert probe.plan is not None and probe.plan.multiply_adds == min(costs) and not probe.plan.split_tasks
 
@@ -298,11 +301,6 @@ def test_bad_overrides_name_the_argument() -> None:
         FactorizedConv2d(2, 3, 5, 2, LAF, rule=Ranks(1))(torch.randn(1, 2, 3, 3))
 
 
-def _composes(plan: ConvolutionPlan, layer: FactorizedConv2d) -> bool:
-    """Whether ``plan`` composes every factor into the kernel first (the trial always times those)."""
-    return not plan.project and set(plan.kernel_factors) == set(layer.weight.factor_names)
-
-
 def _fastest_on_a_model_clock(
     seconds: Callable[[ConvolutionPlan], float], timed: list[ConvolutionPlan]
 ) -> Callable[..., ConvolutionPlan]:
@@ -352,7 +350,7 @@ def test_the_timed_trial_picks_the_grouped_plan_for_the_few_channel_lenet_conv2(
     for term, tensor in zip(subscripts, tensors, strict=True):
         sizes.update(zip(term, tensor.shape, strict=True))
     plans = convolution_plans(subscripts, [t.shape for t in tensors], layer.weight.factor_names, x.shape, layer.window)
-    within = [p for p in plans if p.multiply_adds <= 2 * plans[0].multiply_adds or _composes(p, layer)]
+    within = [p for p in plans if p.multiply_adds <= 2 * plans[0].multiply_adds or p.composes_first]
     assert (plans[0].project, plans[0].kernel_factors) == (("U2",), ("U0", "U1"))
     predicted = min(within, key=lambda p: _few_channel_seconds(p, sizes))
     assert (predicted.project, predicted.kernel_factors) == (("U2",), ("core", "U0", "U1", "U4"))
@@ -412,13 +410,13 @@ def test_the_timed_trial_also_times_composing_first_outside_twice_the_fewest_mul
     x = torch.randn(2, 1, 12, 12, dtype=torch.float64)
     subscripts, tensors = layer.weight.network(WEIGHT_MODES)
     plans = convolution_plans(subscripts, [t.shape for t in tensors], layer.weight.factor_names, x.shape, layer.window)
-    composing = [p for p in plans if _composes(p, layer)]
+    composing = [p for p in plans if p.composes_first]
     assert composing and all(p.multiply_adds > 2 * plans[0].multiply_adds for p in composing)
     timed: list[ConvolutionPlan] = []
     monkeypatch.setattr(
         factorized_conv,
         "fastest",
-        _fastest_on_a_model_clock(lambda plan: plan.multiply_adds * (1 if _composes(plan, layer) else 10), timed),
+        _fastest_on_a_model_clock(lambda plan: plan.multiply_adds * (1 if plan.composes_first else 10), timed),
     )
     _assert_equals_the_loop(layer, x)
     assert layer.plan in composing and {str(p) for p in composing} <= {str(p) for p in timed}
@@ -443,7 +441,7 @@ def test_the_timed_trial_can_split_the_full_rank_lenet_conv1_per_task(
     subscripts, tensors = layer.weight.network(WEIGHT_MODES)
     plans = convolution_plans(subscripts, [t.shape for t in tensors], layer.weight.factor_names, x.shape, layer.window)
     assert plans[0].project == () and len(plans[0].kernel_factors) == len(tensors) and not plans[0].split_tasks
-    within = [p for p in plans if p.multiply_adds <= 2 * plans[0].multiply_adds or _composes(p, layer)]
+    within = [p for p in plans if p.multiply_adds <= 2 * plans[0].multiply_adds or p.composes_first]
     timed: list[ConvolutionPlan] = []
     monkeypatch.setattr(factorized_conv, "fastest", _fastest_on_a_model_clock(_one_convolution_is_slow_seconds, timed))
     _assert_equals_the_loop(layer, x)

@@ -292,6 +292,11 @@ class ConvolutionPlan:
         return outputs if bias is None else outputs + bias.unsqueeze(-1)
 
     @property
+    def composes_first(self) -> bool:
+        """Whether every factor goes into the kernel: ``T`` dense-shaped kernels, then the convolution."""
+        return not self.project and self.after is None
+
+    @property
     def kernel_carries_tasks(self) -> bool:
         """Whether the convolution's kernel has the task axis ``t`` (so it can run split per task)."""
         return _kernel_carries_tasks(self.convolution)
@@ -497,6 +502,8 @@ def convolution_plans(
     >>> [(p.kernel_factors, p.split_tasks, p.multiply_adds) for p in plans]
     [(('L',), False, 1894400), (('L', 'S'), False, 3695616), (('L', 'S'), True, 3695616)]
     >>> [p.kernel_carries_tasks for p in plans]  # L alone is the basis kernels, task-free
+    [False, True, True]
+    >>> [p.composes_first for p in plans]  # L alone leaves S for after the convolution
     [False, True, True]
     """
     image = "bihw" if len(image_shape) == 4 else "tbihw"

@@ -285,8 +285,7 @@ class FactorizedConv2d(FactorizedLayer):
 
                 return step
 
-            composing = [p for p in plans if not p.project and set(p.kernel_factors) == set(names)]
-            return fastest(plans, trial, always=composing)
+            return fastest(plans, trial, always=[p for p in plans if p.composes_first])
 
     @property
     def plan(self) -> ConvolutionPlan | None:
