@@ -27,6 +27,7 @@ import torch
 
 from mtlkit._example_loader import ExampleFolder
 from mtlkit.gates import Gate
+from mtlkit.precision import bf16_supported
 from mtlkit.results import ResultsFile, _origin_problem
 
 if TYPE_CHECKING:
@@ -136,8 +137,17 @@ class RunContext:
     ) -> ResultsFile:
         """The experiment's results file (continued if it already holds this mode's rows).
 
-        The experiment's gates are evaluated into its ``checks`` on every save.
+        The experiment's gates are evaluated into its ``checks`` on every save. A ``"bf16"``
+        protocol refuses to run on a device without native bf16: the Trainer would fall back to
+        fp32 there, and a campaign that spans machines would write fp32 rows into a file that says
+        bf16.
         """
+        if precision == "bf16" and not bf16_supported(torch.device(self.device)):
+            raise RuntimeError(
+                f"{self.experiment} ({self.mode}): its protocol trains in bf16 and this {self.device} has no "
+                "native bf16 (AVX-512 BF16 / AMX on CPU): run it on a machine that has, or give the mode an "
+                "fp32 protocol"
+            )
         experiment = name or self.experiment.replace("-", "_")
         return ResultsFile(
             self.results_dir / f"{experiment}.json",

@@ -9,7 +9,7 @@ import pytest
 import torch
 from helpers import LOSSES, ShuffledBatches, toy_model, toy_problem
 
-from mtlkit import Trainer, load_checkpoint
+from mtlkit import Trainer, experiments, load_checkpoint
 from mtlkit import precision as precision_module
 from mtlkit.precision import bf16_supported
 
@@ -113,3 +113,15 @@ def test_two_process_ddp_in_bf16_matches_single_process(tmp_path):
     for p, q in zip(a["params"], b["params"], strict=True):
         torch.testing.assert_close(p, q, rtol=2e-2, atol=2e-2)
     assert a["acc"] == pytest.approx(b["acc"], abs=0.05)
+
+
+def test_a_bf16_protocol_refuses_a_device_without_native_bf16(tmp_path, monkeypatch):
+    # The Trainer falls back to fp32 there; a results file that says bf16 must not get fp32 rows.
+    ctx = experiments.RunContext("pooled-mnist", "000_seed.txt", "reduced", tmp_path / "results", tmp_path / "runs")
+    monkeypatch.setattr(experiments, "bf16_supported", lambda device: False)
+    with pytest.raises(RuntimeError, match=r"pooled-mnist \(reduced\): its protocol trains in bf16 and this cpu"):
+        ctx.results(precision="bf16")
+    assert not (tmp_path / "results").exists() or not list((tmp_path / "results").iterdir())
+    assert ctx.results(precision="fp32").data["precision"] == "fp32"
+    monkeypatch.setattr(experiments, "bf16_supported", lambda device: True)
+    assert ctx.results(name="other", precision="bf16").data["precision"] == "bf16"
