@@ -321,6 +321,7 @@ def _layer_entries(
         params = {"params_ours": layer.parameter_count(), "params_dense": sum(p.numel() for p in dense.parameters())}
         entries.insert(0, _entry(f"{name}/{method} vs_dense{suffix}", dense_step, batched, repeats, device,
                                  target="<= 1.3", **params))  # fmt: skip
+        entries[0]["plan"] = str(layer.plan)  # the plan the timed steps ran (the conv layers' trial picks it)
     return entries
 
 
