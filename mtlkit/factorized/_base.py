@@ -164,7 +164,11 @@ class Factorization(nn.Module, ABC):
             raise TypeError(f"{what}: rule must be a RankRule (Ranks, RelativeError, ...), got {rule!r}")
         fan_in = check_fan_in(shape, fan_in, what)
         # Fail on impossible ranks before drawing a tensor that may be large.
-        rule.shape_ranks(cls, shape, what)
+        ranks = rule.shape_ranks(cls, shape, what)
+        if ranks is not None:
+            drawn = cls.random_at_ranks(shape, cast("tuple[int, ...]", ranks), fan_in, generator, dtype)
+            if drawn is not None:
+                return drawn
         bound = 1.0 / math.sqrt(fan_in)
         dense = (torch.rand(*shape, generator=generator, dtype=torch.float64) * 2 - 1) * bound
         made = rule.decompose(cls, dense, what)
@@ -174,6 +178,20 @@ class Factorization(nn.Module, ABC):
                 made.task_parameter().mul_(torch.linalg.vector_norm(dense) / composed)
         # nn.Module.to is typed as returning the base class; it returns the instance itself.
         return cast("_F", made.to(dtype or torch.get_default_dtype()))
+
+    @classmethod
+    def random_at_ranks(
+        cls: type[_F],
+        shape: tuple[int, ...],
+        ranks: tuple[int, ...],
+        fan_in: int,
+        generator: torch.Generator | None,
+        dtype: torch.dtype | None,
+    ) -> _F | None:
+        """A random init drawn directly at ``ranks`` (fixed by the shape), or ``None`` (the default)
+        for :meth:`random` to decompose a dense draw; a factorisation whose decomposition of a
+        structureless draw is slow overrides it."""
+        return None
 
     @abstractmethod
     def task_parameter(self) -> nn.Parameter:

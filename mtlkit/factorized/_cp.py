@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import cast
 
 import torch
 from torch import Tensor, nn
 
 from mtlkit.decomp import relative_error
 from mtlkit.factorization import TaskBasis, unfold
-from mtlkit.factorized._base import Factorization, check_fan_in, check_shape
-from mtlkit.factorized._rules import RankRule, Ranks
+from mtlkit.factorized._base import Factorization, check_shape
+from mtlkit.factorized._rules import Ranks
 
 __all__ = ["CP"]
 
@@ -151,33 +150,25 @@ class CP(Factorization):
         return TaskBasis(basis.contiguous(), matrices[-1])
 
     @classmethod
-    def random(
+    def random_at_ranks(
         cls,
-        shape: Sequence[int],
-        rule: RankRule,
-        *,
-        fan_in: int | None = None,
-        generator: torch.Generator | None = None,
-        dtype: torch.dtype | None = None,
-        what: str | None = None,
+        shape: tuple[int, ...],
+        ranks: tuple[int, ...],
+        fan_in: int,
+        generator: torch.Generator | None,
+        dtype: torch.dtype | None,
     ) -> CP:
-        """Random init; where ``rule`` fixes the rank from the shape (:class:`~mtlkit.factorized.Ranks`,
-        the budgets), Gaussian factors scaled so ``‖Ŵ‖_F`` is the dense ``U(±1/√fan_in)`` draw's
-        expected norm ``√(Π D_n / (3 fan_in))``, instead of ALS on that draw (which has no CP structure
-        to converge to, so ALS runs every sweep: over a minute for a 512 × 2048 × 10 weight). Error
-        rules need the draw itself and go through :meth:`Factorization.random`.
+        """Where the rule fixes the rank from the shape (:class:`~mtlkit.factorized.Ranks`, the
+        budgets), :meth:`Factorization.random` draws Gaussian factors scaled so ``‖Ŵ‖_F`` is the dense
+        ``U(±1/√fan_in)`` draw's expected norm ``√(Π D_n / (3 fan_in))``, instead of ALS on that draw
+        (which has no CP structure to converge to, so ALS runs every sweep: over a minute for a
+        512 × 2048 × 10 weight). Error rules need the draw itself and decompose it.
 
         >>> w = CP.random((512, 2048, 10), Ranks(4), generator=torch.Generator().manual_seed(0))
         >>> w.ranks, round(float(w.compose().detach().double().norm()) / (512 * 2048 * 10 / (3 * 512)) ** 0.5, 3)
         ((4,), 1.0)
         """
-        what = what or cls.__name__
-        shape = check_shape(shape, what)
-        ranks = rule.shape_ranks(cls, shape, what) if isinstance(rule, RankRule) else None
-        if ranks is None:
-            return super().random(shape, rule, fan_in=fan_in, generator=generator, dtype=dtype, what=what)
-        (rank,) = cast("tuple[int, ...]", ranks)
-        fan_in = check_fan_in(shape, fan_in, what)
+        (rank,) = ranks
         factors = [torch.randn(d, rank, generator=generator, dtype=torch.float64) for d in shape]
         gram = torch.ones(rank, rank, dtype=torch.float64)
         for factor in factors:
