@@ -2,6 +2,7 @@
 
 import importlib
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -118,6 +119,21 @@ def test_quick_mode_writes_every_row(data_root, tmp_path, name, n_rows):
         # A restart retrains nothing: every configuration is skipped, the records are unchanged.
         again = reproduce_quick(name, tmp_path, data_root)
         assert again["per_run"] == data["per_run"] and again["progress"] == data["progress"]
+        # A fresh machine: the records survive, the checkpoints do not. Unfinished hand-overs
+        # repeat their pre-training, and the t-SNE figure waits for a seed whose checkpoints are on disk.
+        shutil.rmtree(tmp_path / "runs")
+        lost = json.loads((tmp_path / "pooled_mnist.json").read_text())
+        datasets = ("mnist", "notmnist", "fashion_mnist")
+        redo = [f"{kind} {d} seed0" for kind in ("retrain F+N+M", "single") for d in datasets]
+        for key in ("per_run", "progress"):
+            for configuration in redo:
+                lost[key].pop(configuration)
+        del lost["figures"]
+        (tmp_path / "pooled_mnist.json").write_text(json.dumps(lost))
+        resumed = reproduce_quick(name, tmp_path, data_root)
+        assert sorted(resumed["per_run"]) == sorted(data["per_run"])
+        assert resumed["per_run"]["pretrain F+N+M seed0"] == data["per_run"]["pretrain F+N+M seed0"]
+        assert resumed["figures"] and all((tmp_path / f).is_file() for f in resumed["figures"])
     else:
         assert len(data["parameter_counts"]) == 6
         selection = next(r for r in data["rows"] if r["setting"].startswith("epoch selection"))

@@ -227,8 +227,13 @@ def _run_seed(
         done(_key(column, "pooled", seed), pretrain)
         if all(_key(column, d, seed) in runs for d in space.tasks):
             continue
-        # The pre-trained weights come from the checkpoint, so a restart need not retrain them.
-        model.load_state_dict(torch.load(pre_dir / "last.pt", weights_only=False)["model"])
+        if (pre_dir / "last.pt").exists():
+            # The pre-trained weights come from the checkpoint, so a restart need not retrain them.
+            model.load_state_dict(torch.load(pre_dir / "last.pt", weights_only=False)["model"])
+        else:
+            # Checkpoints lost since the record was written (a fresh machine): the seeded pre-training
+            # is repeated; its record stays the first run's.
+            pretrain()
         for d in space.tasks:
             done(_key(column, d, seed), single(d, b.stages, column, (model, space)))
     for k, name in CONTROLS.items():
@@ -245,21 +250,27 @@ def protocol_tag(b: Budget) -> str:
     return f"w{b.width}-n{b.n_train or 'all'}-e{'+'.join(str(n) for _, n in b.stages)}"
 
 
+TSNE_COLUMNS = (("with MTL (F+N+M pre-training)", "F+N+M"), ("without MTL (single-task)", "single"))
+
+
+def _tsne_checkpoints(ctx: RunContext, b: Budget, seed: int) -> dict[tuple[str, str], Path]:
+    return {(column, d): ctx.run_dir(protocol_tag(b), column, d, f"seed{seed}") / "last.pt"
+            for d in DATASETS for _, column in TSNE_COLUMNS}  # fmt: skip
+
+
 def _tsne(ctx: RunContext, b: Budget, splits, seed: int) -> list[str]:
     """Fig. 6: the trunk output (global-average-pooled last hidden layer) after F+N+M pre-training
     and retraining, next to the single-task network's, on test images of each dataset."""
+    checkpoints = _tsne_checkpoints(ctx, b, seed)
     figures = []
     for d in DATASETS:
         test = splits[d].test
         keep = torch.randperm(len(test), generator=torch.Generator().manual_seed(0))[: b.tsne_points]
         batches = test.subset(keep.sort().values).batches(500, shuffle=False)
         panels = {}
-        for title, column in (("with MTL (F+N+M pre-training)", "F+N+M"), ("without MTL (single-task)", "single")):
+        for title, column in TSNE_COLUMNS:
             net = _single_net(b.width, d)
-            state = torch.load(ctx.run_dir(protocol_tag(b), column, d, f"seed{seed}") / "last.pt", weights_only=False)[
-                "model"
-            ]
-            net.load_state_dict(state)
+            net.load_state_dict(torch.load(checkpoints[column, d], weights_only=False)["model"])
             panels[title] = hidden_features(net.trunk, batches, d)
         path = ctx.figures_dir / f"pooled_mnist_tsne_{d}.png"
         title = f"{LABEL[d]} test images: last hidden layer (conv 8, globally average-pooled), seed {seed}"
@@ -365,7 +376,8 @@ def run(ctx: RunContext) -> None:
 
     for seed in b.seeds:
         _run_seed(ctx, b, splits, seed, ctx.device, runs, done)
-        if seed == b.seeds[0] and "figures" not in results.data:
+        # Drawn from the first seed whose checkpoints are on disk (a resumed run may have lost earlier ones).
+        if "figures" not in results.data and all(p.exists() for p in _tsne_checkpoints(ctx, b, seed).values()):
             results.set("figures", _tsne(ctx, b, splits, seed))
     results.set("conclusions", write_rows(results, b, runs))
 
