@@ -85,6 +85,12 @@ def _cell(text: str) -> str:
     return text.replace("*", r"\*").replace("|", r"\|") or " "
 
 
+def _failure(check: dict[str, Any]) -> str:
+    if "failed_rows" in check:
+        return f"NO: the {len(check['failed_rows'])} rows that fail are uninformative"
+    return "NO: its rows are uninformative"
+
+
 def results_page(result: dict[str, Any]) -> str:
     name = result["experiment"]
     title = name.replace("_", " ")
@@ -120,7 +126,7 @@ def results_page(result: dict[str, Any]) -> str:
                         c["name"],
                         f"``{c['threshold']}``",
                         _fmt(c.get("value")) + (f" ({c['note']})" if c.get("note") else ""),
-                        "yes" if c["passed"] else "NO: its rows are uninformative",
+                        "yes" if c["passed"] else _failure(c),
                     ]
                     for c in checks
                 ],

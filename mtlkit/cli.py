@@ -1,4 +1,4 @@
-"""The ``mtlkit`` command: ``demo``, ``list``, ``reproduce``, ``status``.
+"""The ``mtlkit`` command: ``demo``, ``list``, ``reproduce``, ``status``, ``check``.
 
 The benchmarks live in the source checkout, not in the package: run them with ``python -m benchmarks``
 from the repository root.
@@ -7,6 +7,7 @@ from the repository root.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Sequence
@@ -24,6 +25,7 @@ from mtlkit.experiments import (
     discover,
     find_experiment,
 )
+from mtlkit.results import refresh_checks
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -110,6 +112,22 @@ def _status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check(args: argparse.Namespace) -> int:
+    registry = discover(args.examples)
+    names = args.names or list(registry)
+    results_dir = Path(_results_dir(args))
+    for name in names:
+        experiment = find_experiment(name, registry, args.examples)
+        path = results_dir / f"{name.replace('-', '_')}.json"
+        if not path.is_file() or json.loads(path.read_text()).get("mode") != args.mode:
+            print(f"{name}: no {args.mode}-mode results file at {path}")
+            continue
+        failed = refresh_checks(path, experiment.gates)
+        verdict = "; ".join(f"{c['name']} FAILED ({c.get('note') or c['value']})" for c in failed) or "all gates pass"
+        print(f"{name}: {len(experiment.gates)} gates, {verdict}")
+    return 0
+
+
 _EXAMPLES_HELP = "examples folder (default: $MTLKIT_EXAMPLES, else the source checkout's examples/)"
 
 
@@ -152,6 +170,15 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--runs-dir", default="runs")
     status.add_argument("--examples", help=_EXAMPLES_HELP)
     status.set_defaults(func=_status)
+
+    check = sub.add_parser(
+        "check", help="re-evaluate the registered gates on finished results files (rewrites their checks; no training)"
+    )
+    check.add_argument("names", nargs="*", metavar="NAME", help="default: every registered experiment")
+    check.add_argument("--mode", choices=MODES, default="reduced")
+    check.add_argument("--results-dir", help="default: results/ (quick: runs/results-quick/)")
+    check.add_argument("--examples", help=_EXAMPLES_HELP)
+    check.set_defaults(func=_check)
 
     return parser
 

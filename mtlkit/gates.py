@@ -13,6 +13,13 @@ upper bound, the smallest for a lower one), and passes when that value meets the
 matched row must carry the field: a gate that matches no row, or a row without the field, fails
 as *not measured*, because a quantity nobody measured cannot vouch for a run.
 
+What a failure marks depends on what the gate is about. A gate on a baseline every comparison
+rests on ("single-task nets train") marks every row it covers. A gate on a quantity each row
+measures of its own runs ("training converged", with a comparison row carrying the worst of the
+runs on both sides) is ``per_row``: each row is judged on its own value, and a failure marks only
+the rows that fail, listed in the check's ``failed_rows``; one unconverged network then does not
+void a table of converged ones.
+
 Example:
     >>> gate = Gate("baseline trains", key="ours", below=40.0, settings="STL*", metric="test_error_pct")
     >>> rows = [{"setting": "STL", "metric": "test_error_pct", "ours": 12.0},
@@ -25,6 +32,11 @@ Example:
     'not measured on 3 of 3 rows'
     >>> Gate("MTL trains", key="ours", below=40.0, settings="MTL|UD-MTL").evaluate(rows)["passed"]
     False
+    >>> check = Gate("each trains", key="ours", below=40.0, per_row=True).evaluate(rows)
+    >>> check["passed"], check["failed_rows"]
+    (False, [{'setting': 'MTL', 'metric': 'test_error_pct'}])
+    >>> covers(check, rows[0]), covers(check, rows[2])
+    (False, True)
 """
 
 from __future__ import annotations
@@ -52,6 +64,8 @@ class Gate:
             of the rows the gate reads and, when it fails, marks uninformative.
         marks: the settings pattern of the rows a failure marks, when wider than those it reads
             (e.g. a source task's accuracy gates every label-reuse row).
+        per_row: judge each matched row on its own value; a failure marks only the failing rows
+            (not measured ones included). For quantities a row measures of its own runs.
     """
 
     name: str
@@ -61,10 +75,13 @@ class Gate:
     settings: str = "*"
     metric: str = "*"
     marks: str | None = None
+    per_row: bool = False
 
     def __post_init__(self) -> None:
         if not self.name:
             raise ValueError("Gate name must be non-empty")
+        if self.per_row and self.marks is not None:
+            raise ValueError(f"Gate {self.name!r}: a per_row gate marks its failing rows, not marks={self.marks!r}")
         if (self.below is None) == (self.above is None):
             raise ValueError(f"Gate {self.name!r}: give exactly one of below= / above= ({self.below}, {self.above})")
         bound = self.below if self.below is not None else self.above
@@ -99,18 +116,26 @@ class Gate:
             record["marks"] = self.marks
         if not matched:
             return {**record, "value": None, "passed": False, "note": "no row matches"}
+        if self.per_row:
+            failed = [row for row in matched if not self._meets(row.get(self.key))]
+            record["failed_rows"] = [{"setting": row.get("setting"), "metric": row.get("metric")} for row in failed]
+            if failed:
+                record["note"] = f"fails on {len(failed)} of {len(matched)} rows"
         if len(values) < len(matched):
             note = f"not measured on {len(matched) - len(values)} of {len(matched)} rows"
             return {**record, "value": None, "passed": False, "note": note}
         if any(math.isnan(v) for v in values):
             return {**record, "value": None, "passed": False, "note": "NaN measured"}
+        worst = max(values) if self.below is not None else min(values)
+        return {**record, "value": worst, "passed": self._meets(worst)}
+
+    def _meets(self, value: Any) -> bool:
+        """Whether one measured value meets the bound (a missing or NaN one does not)."""
+        if value is None or math.isnan(_as_float(value)):
+            return False
         if self.below is not None:
-            worst = max(values)
-            passed = worst < self.below
-        else:
-            worst = min(values)
-            passed = worst > self.above  # type: ignore[operator]  # __post_init__: above is set when below is not
-        return {**record, "value": worst, "passed": passed}
+            return _as_float(value) < self.below
+        return _as_float(value) > self.above  # type: ignore[operator]  # __post_init__: above is set when below is not
 
 
 def _as_float(value: Any) -> float:
@@ -120,7 +145,12 @@ def _as_float(value: Any) -> float:
 
 
 def covers(check: Mapping[str, Any], row: Mapping[str, Any]) -> bool:
-    """Whether a check record (from :meth:`Gate.evaluate`) speaks for ``row``."""
+    """Whether a check record (from :meth:`Gate.evaluate`) speaks for ``row``.
+
+    A per-row check speaks for its ``failed_rows`` only.
+    """
+    if "failed_rows" in check:
+        return {"setting": row.get("setting"), "metric": row.get("metric")} in check["failed_rows"]
     if "marks" in check:
         return _match(str(row.get("setting", "")), check["marks"])
     return _match(str(row.get("setting", "")), check.get("settings", "*")) and _match(

@@ -34,7 +34,7 @@ import torch
 from mtlkit._version import __version__
 from mtlkit.gates import Gate, covers
 
-__all__ = ["SCHEMA_VERSION", "ResultsFile", "failed_gates", "hardware_description", "validate"]
+__all__ = ["SCHEMA_VERSION", "ResultsFile", "failed_gates", "hardware_description", "refresh_checks", "validate"]
 
 SCHEMA_VERSION = 2
 _MODES = ("quick", "reduced", "full")
@@ -261,10 +261,39 @@ class ResultsFile:
         if self.gates:
             self.data["checks"] = self.checks
         self.data["wall_time_s"] = round(self._base_wall + time.perf_counter() - self._opened, 1)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(self.data, indent=1, ensure_ascii=False) + "\n")
-        os.replace(tmp, self.path)
+        _write_atomically(self.path, self.data)
+
+
+def _write_atomically(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
+    os.replace(tmp, path)
+
+
+def refresh_checks(path: str | os.PathLike[str], gates: Sequence[Gate]) -> list[dict[str, Any]]:
+    """Re-evaluate ``gates`` on the rows of the results file at ``path`` and rewrite its ``checks``.
+
+    For a finished file whose experiment's gates changed: the rows stay as they are (no training,
+    nothing else in the file touched), and the file is replaced atomically only if a check changed.
+    Returns the failed checks.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "demo.json"
+        >>> _ = path.write_text(json.dumps({"checks": [], "rows": [{"setting": "STL", "metric": "e", "ours": 60.0}]}))
+        >>> [c["name"] for c in refresh_checks(path, [Gate("STL trains", key="ours", below=50.0)])]
+        ['STL trains']
+        >>> json.loads(path.read_text())["checks"][0]["value"]
+        60.0
+    """
+    path = Path(path)
+    data = json.loads(path.read_text())
+    checks = [gate.evaluate(data.get("rows", [])) for gate in gates]
+    if checks != data.get("checks"):
+        data["checks"] = checks
+        _write_atomically(path, data)
+    return [c for c in checks if not c["passed"]]
 
 
 _REQUIRED: dict[str, type | tuple[type, ...]] = {

@@ -151,3 +151,29 @@ def test_an_experiment_names_exactly_one_of_seed_file_and_origin():
     for kw in ({}, {"seed_file": "000_x.txt", "origin": "issue 18"}, {"origin": ""}):
         with pytest.raises(ValueError, match=r"experiment 'b'.*(seed_file / origin|origin must be)"):
             register_experiment("b", description="d", **kw)
+
+
+def test_check_rewrites_the_checks_of_a_finished_file_from_the_registered_gates(tmp_path, capsys):
+    examples = tmp_path / "examples"
+    examples.mkdir()
+    (examples / "toy.py").write_text(EXAMPLE.format(tag="gated"))
+    results = tmp_path / "results"
+    assert main(["reproduce", "toy-gated", "--mode", "reduced", "--examples", str(examples), "--results-dir",
+                 str(results)]) == 0  # fmt: skip
+    path = results / "toy_gated.json"
+    before = json.loads(path.read_text())
+    assert before["checks"] == []
+    # A gate added after the run: `check` evaluates it on the stored rows and leaves the rest alone.
+    gated = EXAMPLE.format(tag="gated").replace(
+        'description="a toy experiment")',
+        'description="d", gates=[Gate("b trains", key="ours", above=0.8, settings="b", per_row=True)])',
+    )
+    (examples / "toy.py").write_text("from mtlkit.gates import Gate\n" + gated)
+    args = ["check", "toy-gated", "--examples", str(examples), "--results-dir", str(results)]
+    assert main(args) == 0
+    assert "toy-gated: 1 gates, b trains FAILED (fails on 1 of 1 rows)" in capsys.readouterr().out
+    after = json.loads(path.read_text())
+    assert after["checks"][0]["failed_rows"] == [{"setting": "b", "metric": "acc"}]
+    assert {k: v for k, v in after.items() if k != "checks"} == {k: v for k, v in before.items() if k != "checks"}
+    assert main([*args, "--mode", "full"]) == 0
+    assert "no full-mode results file" in capsys.readouterr().out

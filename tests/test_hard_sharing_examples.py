@@ -2,6 +2,7 @@
 
 import importlib
 import json
+import math
 import shutil
 import sys
 from pathlib import Path
@@ -13,7 +14,7 @@ from torch.nn import functional as F
 
 from mtlkit.experiments import get_experiment
 from mtlkit.metrics import paired_gain
-from mtlkit.results import validate
+from mtlkit.results import failed_gates, validate
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -154,6 +155,27 @@ def test_pooled_control_schedule_and_paired_gain(pooled_example):
     assert g["beyond_2_standard_errors"] is False  # 1.0 < 2 x 0.577
     with pytest.raises(ValueError, match="paired"):
         paired_gain([1.0], [1.0, 2.0])
+
+
+def test_convergence_is_read_on_a_uniform_predictors_scale_and_gates_mark_only_failing_rows(pooled_example):
+    example = pooled_example
+    flat = {"train_loss": [0.93, 0.2, 0.05, 0.0094, 0.0065], "stage2_train_loss_fall": 0.3, "cpu_s": 1.0}
+    moving = {**flat, "train_loss": [2.2, 1.6, 1.2, 0.9, 0.6]}
+    runs = {"single mnist seed0": flat, "pretrain F+N+M seed0": moving}
+    # Relative to its own value the flat tail moves 31 %; on the ln 10 scale, 0.1 %.
+    assert example.last_fraction_change(flat["train_loss"]) > 0.3
+    assert example._measured(["single mnist seed0"], runs)["train_loss_change_last10pct"] == pytest.approx(
+        (0.0094 - 0.0065) / math.log(10), abs=1e-5
+    )
+    # A gain row carries the worst of both sides; the pooled net is read on ln 30.
+    both = example._measured(["single mnist seed0", "pretrain F+N+M seed0"], runs)["train_loss_change_last10pct"]
+    assert both == pytest.approx(0.3 / math.log(30), abs=1e-5)
+    rows = [{"setting": "single-task", "metric": "test_acc_mnist", "ours": 99.0,
+             **example._measured(["single mnist seed0"], runs)},
+            {"setting": "F+N+M − single-task", "metric": "gain_test_acc_mnist", "ours": 0.1,
+             **example._measured(["single mnist seed0", "pretrain F+N+M seed0"], runs)}]  # fmt: skip
+    checks = {"checks": [gate.evaluate(rows) for gate in example.GATES]}
+    assert [failed_gates(checks, r) for r in rows] == [[], [example.GATES[1].name]]
 
 
 def test_reduced_budgets_meet_the_issue(pooled_example, cifar_example):

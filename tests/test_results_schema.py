@@ -9,6 +9,7 @@ from helpers import docs_generator
 from hypothesis import given
 from hypothesis import strategies as st
 
+from mtlkit.experiments import discover
 from mtlkit.gates import Gate, last_fraction_change, relative_fall
 from mtlkit.results import ResultsFile, failed_gates, validate
 
@@ -22,6 +23,23 @@ def test_every_committed_results_file_validates(path):
     data = json.loads(path.read_text())
     assert validate(data) == []
     assert data["mode"] in ("reduced", "full"), "quick results must not be committed"
+
+
+@pytest.fixture(scope="module")
+def registry():
+    return discover(ROOT / "examples")
+
+
+@pytest.mark.parametrize(
+    "path", sorted(p for p in (ROOT / "results").glob("*.json") if "benchmarks" not in p.name), ids=lambda p: p.name
+)
+def test_committed_checks_are_the_registered_gates_on_the_committed_rows(path, registry):
+    data = json.loads(path.read_text())
+    name = data["experiment"].replace("_", "-")
+    if name not in registry:
+        pytest.skip(f"{path.name} is not written by a registered experiment")
+    fresh = [gate.evaluate(data["rows"]) for gate in registry[name].gates]
+    assert data["checks"] == fresh, f"stale checks: run `mtlkit check {name}`"
 
 
 def _results(tmp_path, gates=()):
@@ -102,6 +120,31 @@ def test_a_gate_nobody_measured_fails():
     assert gate.evaluate(rows) == {**gate.evaluate(rows), "passed": False, "note": "not measured on 1 of 2 rows"}
     assert gate.evaluate([])["note"] == "no row matches"
     assert gate.evaluate([{**rows[0], "train_loss_change_last10pct": math.nan}])["passed"] is False
+
+
+@given(st.lists(st.one_of(st.none(), st.floats(-1e6, 1e6), st.just(math.nan)), min_size=1, max_size=20),
+       st.floats(-1e6, 1e6))  # fmt: skip
+def test_a_per_row_gate_marks_exactly_the_rows_that_fail(values, bound):
+    rows = [{"setting": f"s{i}", "metric": "m"} | ({} if v is None else {"v": v}) for i, v in enumerate(values)]
+    check = Gate("u", key="v", below=bound, metric="m", per_row=True).evaluate([*rows, {"setting": "o", "metric": "x"}])
+    failing = {f"s{i}" for i, v in enumerate(values) if v is None or math.isnan(v) or not v < bound}
+    # The per-row verdict and the file-wide one agree on whether the gate passes ...
+    assert check["passed"] == (not failing) == Gate("u", key="v", below=bound).evaluate(rows)["passed"]
+    # ... but a failure covers only the failing rows (not measured and NaN ones included).
+    assert {r["setting"] for r in rows if failed_gates({"checks": [check]}, r)} == failing
+    assert failed_gates({"checks": [check]}, {"setting": "o", "metric": "x"}) == []
+
+
+def test_a_per_row_gate_refuses_marks_and_survives_a_results_file(tmp_path):
+    with pytest.raises(ValueError, match="per_row gate marks its failing rows"):
+        Gate("g", key="v", below=1.0, per_row=True, marks="*")
+    gate = Gate("converged", key="change", below=0.02, per_row=True)
+    results = _results(tmp_path, gates=[gate])
+    results.add_row("A", "acc", 0.9, change=0.001)
+    results.add_row("B", "acc", 0.8, change=0.5)
+    on_disk = json.loads((tmp_path / "x.json").read_text())
+    assert on_disk["checks"][0]["note"] == "fails on 1 of 2 rows"
+    assert [failed_gates(on_disk, r) for r in on_disk["rows"]] == [[], ["converged"]]
 
 
 @pytest.mark.parametrize("kwargs", [{}, {"below": 1.0, "above": 0.0}, {"below": math.inf}])

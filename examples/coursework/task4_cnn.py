@@ -20,7 +20,14 @@ CNN_41 = cw_models.CNN_41_NAME
 
 GATES = [
     Gate("CNNs train", key="ours", above=0.9, settings="CNN*", metric="test_acc"),
-    Gate("training converged", key="train_loss_change_last10pct", below=0.02, settings="CNN*", metric="test_acc"),
+    Gate(
+        "training converged",
+        key="train_loss_change_last10pct",
+        below=0.02,
+        settings="CNN*",
+        metric="test_acc",
+        per_row=True,
+    ),
 ]
 
 

@@ -287,7 +287,12 @@ def _std(values: list[float]) -> float | None:
 GATES = [
     Gate("single-task CNN trains", key="ours", above=0.7, settings="STL*", metric="test_acc_item"),
     Gate(
-        "training converged", key="train_loss_change_last10pct", below=0.02, settings="STL*|MTL*", metric="test_acc_*"
+        "training converged",
+        key="train_loss_change_last10pct",
+        below=0.02,
+        settings="STL*|MTL*",
+        metric="test_acc_*",
+        per_row=True,
     ),
 ]
 

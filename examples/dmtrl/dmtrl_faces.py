@@ -197,7 +197,7 @@ GATES = [
     Gate("STL trains", key="ours", below=40.0, settings="STL @*", metric="test_error_gender_pct"),
     Gate("DMTRL shares (parameters)", key="parameters_vs_stl", below=0.6, settings="DMTRL-*", metric="test_error_*",
          marks="DMTRL-*"),
-    Gate("training converged", key="train_loss_change_last10pct", below=0.02, metric="test_error_*", marks="*"),
+    Gate("training converged", key="train_loss_change_last10pct", below=0.02, metric="test_error_*", per_row=True),
 ]  # fmt: skip
 
 

@@ -223,7 +223,7 @@ def _run_repeat(
 GATES = [
     Gate("STL trains", key="ours", below=50.0, settings="STL @*", metric="multiclass_error_pct"),
     *sharing_gates("binary_error_pct"),
-    Gate("training converged", key="train_loss_change_last10pct", below=0.02, metric="binary_error_pct", marks="*"),
+    Gate("training converged", key="train_loss_change_last10pct", below=0.02, metric="binary_error_pct", per_row=True),
 ]
 
 

@@ -192,7 +192,7 @@ def _repeat(ctx: RunContext, b: Budget, fraction: float, seed: int) -> dict:
 GATES = [
     Gate("STL trains", key="ours", below=80.0, settings="STL @*", metric="error_pct"),
     *sharing_gates("error_pct"),
-    Gate("training converged", key="train_loss_change_last10pct", below=0.02, metric="error_pct", marks="*"),
+    Gate("training converged", key="train_loss_change_last10pct", below=0.02, metric="error_pct", per_row=True),
 ]
 
 

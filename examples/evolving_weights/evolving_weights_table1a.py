@@ -105,6 +105,7 @@ GATES = [
         "DAE reconstruction loss falls >= 30 %",
         key="reconstruction_loss_fall",
         above=0.3,
+        per_row=True,
         settings=DAE_SCHEDULES,
         metric=METRIC,
     ),
@@ -112,6 +113,7 @@ GATES = [
         "training converged (last 10 % of epochs move the loss < 2 % of its fall)",
         key="train_loss_change_last10pct_of_fall",
         below=0.02,
+        per_row=True,
     ),
 ]
 

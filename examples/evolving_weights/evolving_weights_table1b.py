@@ -77,6 +77,7 @@ GATES = [
         "DAE reconstruction loss falls >= 30 %",
         key="reconstruction_loss_fall",
         above=0.3,
+        per_row=True,
         settings="NN? l=* u=* exp40",
         metric=METRIC,
     ),
@@ -84,6 +85,7 @@ GATES = [
         "training converged (last 10 % of epochs move the loss < 2 % of its fall)",
         key="train_loss_change_last10pct_of_fall",
         below=0.02,
+        per_row=True,
     ),
 ]
 

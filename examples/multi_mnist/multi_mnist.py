@@ -41,7 +41,7 @@ NAME = "multi-mnist"
 
 GATES = [
     Gate("single-task baseline trains", key="ours", above=80.0, settings="* / STL", metric="test_acc_*"),
-    Gate("training converged", key="train_loss_change_last10pct", below=0.02, metric="test_acc_*"),
+    Gate("training converged", key="train_loss_change_last10pct", below=0.02, metric="test_acc_*", per_row=True),
 ]
 
 

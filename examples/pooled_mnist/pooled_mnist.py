@@ -15,6 +15,7 @@ paired (same-seed) difference, judged against two standard errors.
 
 from __future__ import annotations
 
+import math
 import statistics
 import sys
 import time
@@ -114,6 +115,11 @@ def _deviations(mode: str, b: Budget) -> list[str]:
         f"{epochs(control_stages(b.stages, 3))} for tri-task pools).",
         "Each gain is the mean over seeds of the paired (same-seed) difference in test accuracy; 'beyond 2 SE' "
         "means |mean| > 2 std(differences)/sqrt(n). The paper's gains are differences of its single-run numbers.",
+        "Gate 'training converged' (ours; the paper states no criterion) reads the change of the epoch-mean "
+        "training loss over the last 10 % of epochs relative to a uniform predictor's loss (ln 10; ln 20 and "
+        "ln 30 for the pooled networks), not relative to the loss's own value, which heads for 0 as the nets fit "
+        "their training sets (0.0094 -> 0.0065 over the last 2 epochs read as a 31 % change). Each row is judged "
+        "on its own runs (a gain row on both sides'), so a failure marks only the rows that fail.",
     ]
     if mode != "full":
         out += [
@@ -156,7 +162,7 @@ def _train(model, train, test, task: str, stages, b: Budget, seed: int, run_dir:
     fall = relative_fall(curve[-last - 1], curve[-1]) if len(curve) > last else 0.0
     return {"acc": m[f"{task}/acc"], "loss": m[f"{task}/loss"], "cpu_s": cpu_s, "epochs": len(curve),
             "steps": len(curve) * len(batches), "train_loss": [round(x, 5) for x in curve],
-            "train_loss_change_last10pct": last_fraction_change(curve), "stage2_train_loss_fall": fall}  # fmt: skip
+            "stage2_train_loss_fall": fall}  # fmt: skip
 
 
 def _single_net(width: int, task: str) -> MultiTaskModel:
@@ -279,10 +285,28 @@ def _tsne(ctx: RunContext, b: Budget, splits, seed: int) -> list[str]:
     return figures
 
 
-def _measured(records: list[dict]) -> dict[str, Any]:
-    """The gated quantities of a row: the worst over the runs behind it."""
+def uniform_loss(configuration: str) -> float:
+    """The cross-entropy of a uniform prediction over the configuration's outputs: the scale on which
+    the convergence gate reads a training curve (a pooled network has 10 outputs per pooled dataset).
+
+    >>> round(uniform_loss("pretrain F+N+M seed0"), 4), round(uniform_loss("single mnist seed0"), 4)
+    (3.4012, 2.3026)
+    """
+    kind, *rest = configuration.split()
+    return math.log(10 * len(_pool(rest[0])) if kind == "pretrain" else 10)
+
+
+def _measured(configurations: list[str], runs: dict[str, dict]) -> dict[str, Any]:
+    """The gated quantities of a row: the worst over the runs behind it.
+
+    A training loss that heads for 0 as a net fits its training set makes the change relative to
+    its own value meaningless (0.0094 → 0.0065 is 31 %), so convergence is read on the scale of a
+    uniform predictor's loss.
+    """
+    records = [runs[c] for c in configurations]
+    change = max(last_fraction_change(runs[c]["train_loss"], reference=uniform_loss(c)) for c in configurations)
     return {
-        "train_loss_change_last10pct": round(max(r["train_loss_change_last10pct"] for r in records), 5),
+        "train_loss_change_last10pct": round(change, 5),
         "stage2_train_loss_fall": round(min(r["stage2_train_loss_fall"] for r in records), 5),
         "cpu_s": [round(r["cpu_s"], 1) for r in records],
     }
@@ -310,7 +334,8 @@ def write_rows(results: ResultsFile, b: Budget, runs: dict[str, dict]) -> list[s
             comparable=NOTMNIST_REASON if d == "notmnist" and paper is not None else True, unit="%",
             per_seed={str(s): round(v, 3) for s, v in zip(seeds, values, strict=True)},
             test_loss=round(statistics.fmean(r["loss"] for r in records), 4), width=b.width,
-            epochs=records[0]["epochs"], steps=records[0]["steps"], **_measured(records),
+            epochs=records[0]["epochs"], steps=records[0]["steps"],
+            **_measured([_key(column, d, s) for s in seeds], runs),
         )  # fmt: skip
     claims = []
     for column in COLUMNS[1:]:
@@ -329,7 +354,7 @@ def write_rows(results: ResultsFile, b: Budget, runs: dict[str, dict]) -> list[s
                     comparable=NOTMNIST_REASON if d == "notmnist" and paper is not None else True, unit="points",
                     standard_error=None if se is None else round(se, 3),
                     beyond_2_standard_errors=g["beyond_2_standard_errors"], headline=column == "F+N+M",
-                    **_measured([runs[_key(c, d, s)] for c in (column, reference) for s in seeds]),
+                    **_measured([_key(c, d, s) for c in (column, reference) for s in seeds], runs),
                 )  # fmt: skip
                 if se is None:
                     verdict = "one seed: no spread to judge against"
@@ -341,12 +366,14 @@ def write_rows(results: ResultsFile, b: Budget, runs: dict[str, dict]) -> list[s
     return claims
 
 
+# Each network row and each gain row (the worst of the runs on both sides) carries its own
+# convergence and second-stage fall, so those gates mark only the rows that fail.
+GATED = "test_acc_*|pooled_test_acc|gain_test_acc_*"
 GATES = [
     Gate("single-task nets train", key="ours", above=80.0, settings="single-task", metric="test_acc_*", marks="*"),
-    Gate("training converged", key="train_loss_change_last10pct", below=0.02, metric="test_acc_*|pooled_test_acc",
-         marks="*"),
-    Gate("second lr stage moves the loss", key="stage2_train_loss_fall", above=0.01,
-         metric="test_acc_*|pooled_test_acc", marks="*"),
+    Gate("training converged (last 10 % of epochs move the loss < 2 % of a uniform predictor's)",
+         key="train_loss_change_last10pct", below=0.02, metric=GATED, per_row=True),
+    Gate("second lr stage moves the loss", key="stage2_train_loss_fall", above=0.01, metric=GATED, per_row=True),
 ]  # fmt: skip
 
 
@@ -366,6 +393,11 @@ def run(ctx: RunContext) -> None:
     results.plan(configurations(b))
     splits = digit_splits(ctx.data_root, b.n_train, b.n_test)
     runs: dict[str, dict] = results.data.setdefault("per_run", {})
+    for record in runs.values():
+        # Convergence is read from the stored curve when rows are written (_measured), on one scale for all.
+        record.pop("train_loss_change_last10pct", None)
+    if runs:
+        results.set("conclusions", write_rows(results, b, runs))  # the rows of the code that reads them
 
     def done(configuration: str, fit: Callable[[], dict]) -> None:
         if configuration in runs:

@@ -45,7 +45,7 @@ BUDGETS = {
 
 GATES = [
     Gate("fp32 trains", key="ours", above=0.8, settings="fp32", metric="test_acc_item"),
-    Gate("training converged", key="train_loss_change_last10pct", below=0.05, settings="fp32|bf16"),
+    Gate("training converged", key="train_loss_change_last10pct", below=0.05, settings="fp32|bf16", per_row=True),
 ]
 
 
