@@ -47,3 +47,6 @@ factorized_benchmark_tables.write()
 import dmtrl_claims  # noqa: E402
 
 dmtrl_claims.write()
+import pooled_mnist_table  # noqa: E402
+
+pooled_mnist_table.write()
