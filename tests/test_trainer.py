@@ -6,7 +6,15 @@ import torch
 from helpers import LOSSES, ShuffledBatches, toy_model, toy_problem
 from torch.nn import functional as F
 
-from mtlkit import ConstantWeights, NonFiniteLossError, Phase, Trainer, load_checkpoint, weighted_sum
+from mtlkit import (
+    ConstantWeights,
+    NonFiniteLossError,
+    Phase,
+    StairsSchedule,
+    Trainer,
+    load_checkpoint,
+    weighted_sum,
+)
 from mtlkit.precision import bf16_supported
 
 needs_bf16 = pytest.mark.skipif(not bf16_supported(torch.device("cpu")), reason="this CPU has no native bf16")
@@ -169,6 +177,46 @@ def test_phases_update_only_their_tasks_parameters():
     assert calls == [("a",), ("b",)]
     for p, q in zip(trunk, model.trunk.parameters(), strict=True):
         assert torch.equal(p, q)
+
+
+def test_a_phase_whose_tasks_all_weigh_zero_is_skipped_and_steps_match_a_loop_oracle():
+    x, y = toy_problem(48)
+    batches = [(x[i : i + 16], {k: v[i : i + 16] for k, v in y.items()}) for i in range(0, 48, 16)]
+    # Alg. 1 with stairs: "b" alone for 2 iterations, then "a" alone; momentum makes a skipped step visible.
+    schedule = StairsSchedule(2, supervised="a", reconstruction="b", unit="iteration")
+    model, oracle = toy_model(), toy_model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    trainer = Trainer(model, opt, LOSSES, weights=schedule, phases=[Phase(("b",)), Phase(("a",))], progress=False)
+    calls = []
+    model.register_forward_pre_hook(lambda m, args, kw: calls.append(tuple(kw["tasks"])), with_kwargs=True)
+    history = trainer.fit(batches * 2, epochs=1)
+    assert calls == [("b",), ("b",), *[("a",)] * 4]  # no forward pass for a phase that is switched off
+    reference = torch.optim.SGD(oracle.parameters(), lr=0.1, momentum=0.9)
+    logged = {"a": [], "b": []}
+    for t, (xb, yb) in enumerate(batches * 2):
+        task = "b" if t < 2 else "a"
+        loss = F.cross_entropy(oracle(xb, tasks=[task])[task], yb[task])
+        logged[task].append(float(loss.detach()))
+        reference.zero_grad()
+        loss.backward()
+        reference.step()
+    for p, q in zip(model.parameters(), oracle.parameters(), strict=True):
+        torch.testing.assert_close(p, q)
+    # Each task's epoch mean is over the steps that computed it.
+    assert history[0]["train/b/loss"] == pytest.approx(sum(logged["b"]) / 2)
+    assert history[0]["train/a/loss"] == pytest.approx(sum(logged["a"]) / 4)
+
+
+def test_an_epoch_mean_skips_the_batches_without_a_tasks_labels():
+    x, y = toy_problem(32)
+    unlabeled = torch.full_like(y["b"][16:], -100)
+    batches = [(x[:16], {k: v[:16] for k, v in y.items()}), (x[16:], {"a": y["a"][16:], "b": unlabeled})]
+    trainer = _trainer(toy_model())
+    steps = [trainer.train_step(b) for b in batches]
+    fresh = _trainer(toy_model())
+    record = fresh.fit(batches, epochs=1)[0]
+    assert set(steps[1]) == {"a"}
+    assert record["train/b/loss"] == pytest.approx(steps[0]["b"])  # not halved by the batch that had no "b"
 
 
 def test_tensorboard_events_are_written(tmp_path):

@@ -27,6 +27,17 @@ UNSTATED = [
     "reconstruction_loss_initial) to its lowest epoch mean (reconstruction_loss_fall; to the last epoch: "
     "reconstruction_loss_fall_final): after its first epochs exp40 leaves the shared encoder to the supervised "
     "task, and the DAE cost may rise again.",
+    "Measurement, not training: a phase of Alg. 1 whose weight is exactly 0 (the DAE step once stairs100/lin100 "
+    "have switched it off and throughout the supervised-only control; the supervised step during stairs100's "
+    "pre-training) is skipped, forward pass included (3.4-4.8x faster per such iteration on NN4/NN1). The "
+    "weights and the test errors are bitwise those of running it (a zero-weighted phase made no step; quick "
+    "mode, 7 of 7 per-seed errors identical), but a skipped phase logs no loss, and epoch means are over the "
+    "batches that computed the loss (before: over all batches, also those without a labelled image). The seeds "
+    "recorded before 2026-12-04 (every l=100 cell at u in {0, 1000, 10000, 49900}, seed 0 at u in {2000, 5000, "
+    "20000}) were measured the earlier way: their reconstruction_loss_min may come from an epoch after t1, "
+    "where only the supervised step moved the shared encoder, and their supervised epoch means were scaled by "
+    "the share of batches holding a labelled image (a scale the _of_fall ratio cancels up to its "
+    "epoch-to-epoch fluctuation); stairs100's _of_fall is now read from its first supervised epoch.",
     "stairs100 pre-trains the DAEs with the same learning rate as everything else (paper: a DAE learning rate "
     "tuned on a validation set).",
     "The paper trains one baseline per (network, l); we train one per seed, from the same initial weights "

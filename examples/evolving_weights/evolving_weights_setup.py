@@ -439,11 +439,12 @@ def convergence(history: list[dict[str, float]]) -> dict[str, float]:
 
     ``train_loss_change_last10pct`` is :func:`mtlkit.gates.last_fraction_change` (relative to the
     loss where the last 10 % start); ``..._of_fall`` is the same change relative to the loss's whole
-    fall since the first epoch, :math:`|L_{0.9E} - L_E| / (L_1 - L_E)`: a cross-entropy that a
+    fall since the first epoch that computed it, :math:`|L_{0.9E} - L_E| / (L_1 - L_E)`: a cross-entropy that a
     network drives towards 0 on 100 memorised images keeps a large relative change however flat its
     curve is, so the gate reads the second (see the results' deviations).
     """
-    losses = [record[f"train/{TASK}/loss"] for record in history]
+    # Epochs in which λs was 0 throughout (stairs pre-training) never computed the supervised loss.
+    losses = [record[f"train/{TASK}/loss"] for record in history if f"train/{TASK}/loss" in record]
     if len(losses) < 2:
         return {}
     back = min(len(losses) - 1, max(1, math.ceil(0.1 * len(losses))))
@@ -456,7 +457,8 @@ def convergence(history: list[dict[str, float]]) -> dict[str, float]:
 
 
 def reconstruction_fall(history: list[dict[str, float]], initial: float) -> dict[str, float]:
-    """The DAEs' reconstruction loss: its fall from ``initial`` (before training) to its lowest epoch, and to the last.
+    """The DAEs' reconstruction loss: its fall from ``initial`` (before training) to its lowest epoch, and to the
+    last epoch that computed it (once a schedule's λr is exactly 0 the reconstruction phase is skipped).
 
     Under exp40 or stairs the DAEs stop learning early and the shared encoder then moves for the
     supervised task alone, so the last epoch's value can rise again; the gate reads the fall to the

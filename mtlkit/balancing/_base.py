@@ -24,7 +24,7 @@ class TaskWeighting(nn.Module, ABC):
     :math:`s_t = 1` by default; a schedule composed on top, :class:`~mtlkit.balancing.Scheduled`,
     passes its weights as the scales). A method whose update is not the gradient of one scalar
     (DB-MTL) overrides :meth:`backward` instead. The Trainer calls :meth:`attach` once with the
-    model, :meth:`backward` for every phase of every step, :meth:`on_iteration_end` after every
+    model, :meth:`counts` and :meth:`backward` for every phase of every step, :meth:`on_iteration_end` after every
     optimiser step and :meth:`on_epoch_end` after every epoch.
 
     Losses are combined in at least float32, whatever precision the forward pass ran in, so
@@ -67,6 +67,14 @@ class TaskWeighting(nn.Module, ABC):
         ``losses`` is never empty and holds only tasks of :attr:`tasks`, as scalar tensors of at
         least float32.
         """
+
+    def counts(self, task: str) -> bool:
+        """Whether ``task``'s loss can enter this step's update, known before any loss is computed.
+
+        ``True`` unless the method knows its weight is exactly 0 now (a schedule that has switched
+        the task off): the Trainer skips a phase none of whose tasks counts, forward pass included.
+        """
+        return True
 
     def attach(self, model: nn.Module) -> None:
         """Called once by the Trainer with the (unwrapped) model; methods that need its shared

@@ -71,6 +71,9 @@ class Scheduled(TaskWeighting):
         self.last_weights = combined
         return active, combined
 
+    def counts(self, task: str) -> bool:
+        return self.schedule.weights()[task] != 0 and self.inner.counts(task)
+
     def terms(self, losses: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         active, combined = self._active(losses, None)
         if not active:
