@@ -128,3 +128,41 @@ def test_shallow_table_puts_each_feature_kind_beside_the_paper_and_says_why_not_
     assert "- PCA feature (ours)\n" in text and "- CNN feature (paper)\n" in text
     assert "   * - GO\n     - 4.30 ± 0.10 (n=3)\n     - 14\n     - 0.97 ± 0.10 (n=3)\n     - 9.4\n" in text
     assert "Not comparable with the paper's numbers: tasks built otherwise." in text
+
+
+def test_new_readings_of_one_fraction():
+    assert dc.BETTER_AT_SMALLEST.rule([1, -1]) == "reproduced" and dc.BETTER_AT_SMALLEST.rule([0, 1]) == "not shown"
+    assert dc.BETTER_AT_SMALLEST.rule([-1, 1]) == "contradicted"
+    assert dc.LEVEL_AT_LARGEST.rule([1, 0]) == "reproduced" and dc.LEVEL_AT_LARGEST.rule([0, 1]) == "contradicted"
+
+
+def _shallow(errors: dict[str, list[float]]) -> dict:
+    rows = [{"setting": f"{m} / CNN feature", "metric": "binary_error_pct", "ours": sum(e) / len(e), "n": len(e),
+             "per_repeat": e} for m, e in errors.items()]  # fmt: skip
+    return {"rows": rows, "checks": []}
+
+
+def _mnist(tt: list[float], change: float = 0.01) -> dict:
+    def row(method: str, errors: list[float], c: float = 0.01) -> dict:
+        return {**_row(method, 1, errors, c), "metric": "binary_error_pct"}
+
+    rows = [row("STL", [1.5] * 5), row("DMTRL-LAF", [1.0, 1.1, 0.9, 1.0, 1.0]),
+            row("DMTRL-Tucker", [1.0, 1.1, 0.9, 1.0, 1.0]), row("DMTRL-TT", tt, change)]  # fmt: skip
+    return {"rows": rows}
+
+
+def test_deep_against_the_best_shallow_method_is_paired_by_training_draw():
+    gates = (Gate("training converged", key="train_loss_change_last10pct", below=0.02, metric="binary_error_pct"),)
+    # The best classic method is the lowest mean; the first three deep repeats pair with its three.
+    shallow = _shallow({"Evgeniou & Pontil (2004)": [1.4, 1.5, 1.3], "Argyriou et al. (2008)": [1.2, 1.3, 1.25]})
+    text = dc.deep_vs_shallow(_mnist([1.0, 1.1, 0.9, 9.0, 9.0]), shallow, gates)
+    assert (
+        "(``dmtrl_shallow``: Argyriou et al. (2008))" in text
+        and "Verdict (every DMTRL net better): **reproduced**" in text
+    )
+    assert "+ −0.25 ± 0.05 (n=3)" in text  # DMTRL-TT: the repeats 3 and 4 (errors 9.0) have no shallow partner
+    worse = dc.deep_vs_shallow(_mnist([1.5, 1.6, 1.4, 1.0, 1.0]), shallow, gates)
+    assert "**contradicted**" in worse
+    unconverged = dc.deep_vs_shallow(_mnist([1.0, 1.1, 0.9, 1.0, 1.0], change=0.5), shallow, gates)
+    assert "not judged: training converged" in unconverged and "**reproduced at the judged nets only**" in unconverged
+    assert "not judged yet" in dc.deep_vs_shallow({"rows": []}, shallow, gates)
