@@ -50,3 +50,6 @@ dmtrl_claims.write()
 import pooled_mnist_table  # noqa: E402
 
 pooled_mnist_table.write()
+import evolving_weights_table  # noqa: E402
+
+evolving_weights_table.write()

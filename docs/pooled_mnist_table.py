@@ -39,6 +39,8 @@ DATASETS = {"mnist": "MNIST", "notmnist": "notMNIST", "fashion_mnist": "Fashion-
 POOLS = ("F+N", "M+F", "M+N", "F+N+M")
 NETWORKS = ("single-task", *POOLS, "equal-steps control (bi-task)", "equal-steps control (tri-task)")
 SHORT = {"F": "fashion_mnist", "N": "notmnist", "M": "mnist"}
+#: The verdicts of a judged cell; the others (pending, uninformative, one seed) keep it out of the count.
+JUDGED = ("gain beyond 2 SE", "loss beyond 2 SE", "within 2 SE")
 
 
 def verdict(row: dict[str, Any] | None, planned: int, failed: list[str]) -> str:
@@ -49,6 +51,8 @@ def verdict(row: dict[str, Any] | None, planned: int, failed: list[str]) -> str:
         return f"uninformative ({', '.join(failed)})"
     if row["n"] < planned:
         return f"pending (n={row['n']} of {planned})"
+    if row["beyond_2_standard_errors"] is None:
+        return "one seed: no spread to judge against"
     if not row["beyond_2_standard_errors"]:
         return "within 2 SE"
     return "gain beyond 2 SE" if row["ours"] > 0 else "loss beyond 2 SE"
@@ -103,7 +107,7 @@ def section(result: dict[str, Any]) -> str:
             said = [verdict(r, planned, failed_gates(result, r) if r else []) for r in (against, control)]
             paper = f" [{against['paper']:+.2f}]" if against is not None and against.get("paper") is not None else ""
             claims.append([f"{pool} → {DATASETS[d]}", _gain(against) + paper, said[0], _gain(control), said[1]])
-            if not any(s.startswith(("pending", "uninformative")) for s in said):
+            if all(s in JUDGED for s in said):
                 judged += 1
                 reproduced += said[0] == "gain beyond 2 SE"
                 beyond_control += said[0] == said[1] == "gain beyond 2 SE"

@@ -25,7 +25,7 @@ from mtlkit.experiments import (
     discover,
     find_experiment,
 )
-from mtlkit.results import refresh_checks
+from mtlkit.results import refresh_checks, unfinished
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -119,12 +119,17 @@ def _check(args: argparse.Namespace) -> int:
     for name in names:
         experiment = find_experiment(name, registry, args.examples)
         path = results_dir / f"{name.replace('-', '_')}.json"
-        if not path.is_file() or json.loads(path.read_text()).get("mode") != args.mode:
+        data = json.loads(path.read_text()) if path.is_file() else {}
+        if data.get("mode") != args.mode:
             print(f"{name}: no {args.mode}-mode results file at {path}")
             continue
+        if unfinished(data) and not args.force:
+            print(f"{name}: {unfinished(data)} of {len(data['planned'])} planned configurations unfinished; its run "
+                  "re-evaluates the gates on every save, so it is left alone (--force rewrites it anyway)")  # fmt: skip
+            continue
         failed = refresh_checks(path, experiment.gates)
-        verdict = "; ".join(f"{c['name']} FAILED ({c.get('note') or c['value']})" for c in failed) or "all gates pass"
-        print(f"{name}: {len(experiment.gates)} gates, {verdict}")
+        verdict = "; ".join(f"{c['name']} FAILED ({c.get('note') or c['value']})" for c in failed) or "all pass"
+        print(f"{name}: {len(experiment.gates)} gates, {verdict}" if experiment.gates else f"{name}: no gates declared")
     return 0
 
 
@@ -178,6 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--mode", choices=MODES, default="reduced")
     check.add_argument("--results-dir", help="default: results/ (quick: runs/results-quick/)")
     check.add_argument("--examples", help=_EXAMPLES_HELP)
+    check.add_argument(
+        "--force", action="store_true", help="also rewrite files with unfinished configurations (no run writing them)"
+    )
     check.set_defaults(func=_check)
 
     return parser

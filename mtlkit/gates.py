@@ -119,8 +119,14 @@ class Gate:
         if self.per_row:
             failed = [row for row in matched if not self._meets(row.get(self.key))]
             record["failed_rows"] = [{"setting": row.get("setting"), "metric": row.get("metric")} for row in failed]
+            measured = [v for v in values if not math.isnan(v)]
+            worst = (max(measured) if self.below is not None else min(measured)) if measured else None
             if failed:
-                record["note"] = f"fails on {len(failed)} of {len(matched)} rows"
+                unmeasured = len(matched) - len(measured)
+                record["note"] = f"fails on {len(failed)} of {len(matched)} rows" + (
+                    f" ({unmeasured} not measured or NaN)" if unmeasured else ""
+                )
+            return {**record, "value": worst, "passed": not failed}
         if len(values) < len(matched):
             note = f"not measured on {len(matched) - len(values)} of {len(matched)} rows"
             return {**record, "value": None, "passed": False, "note": note}

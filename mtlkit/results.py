@@ -24,6 +24,7 @@ import json
 import os
 import platform
 import subprocess
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,7 +35,15 @@ import torch
 from mtlkit._version import __version__
 from mtlkit.gates import Gate, covers
 
-__all__ = ["SCHEMA_VERSION", "ResultsFile", "failed_gates", "hardware_description", "refresh_checks", "validate"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "ResultsFile",
+    "failed_gates",
+    "hardware_description",
+    "refresh_checks",
+    "unfinished",
+    "validate",
+]
 
 SCHEMA_VERSION = 2
 _MODES = ("quick", "reduced", "full")
@@ -265,10 +274,26 @@ class ResultsFile:
 
 
 def _write_atomically(path: Path, data: dict[str, Any]) -> None:
+    """Replace ``path`` with ``data`` as JSON in one rename, from a temporary file no other writer shares."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w") as out:
+            out.write(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def unfinished(data: dict[str, Any]) -> int:
+    """How many planned configurations of a parsed results file have not finished (0 without a plan).
+
+    Example:
+        >>> unfinished({"planned": ["a", "b", "c"], "progress": {"a": 1.0}}), unfinished({"rows": []})
+        (2, 0)
+    """
+    return len(set(data.get("planned") or ()) - set(data.get("progress") or {}))
 
 
 def refresh_checks(path: str | os.PathLike[str], gates: Sequence[Gate]) -> list[dict[str, Any]]:
@@ -276,7 +301,8 @@ def refresh_checks(path: str | os.PathLike[str], gates: Sequence[Gate]) -> list[
 
     For a finished file whose experiment's gates changed: the rows stay as they are (no training,
     nothing else in the file touched), and the file is replaced atomically only if a check changed.
-    Returns the failed checks.
+    Returns the failed checks. A file a campaign is still writing must be left to it (it re-evaluates
+    its gates on every save; a second writer could undo one of its saves): see :func:`unfinished`.
 
     Example:
         >>> import tempfile, pathlib

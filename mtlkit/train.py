@@ -67,10 +67,13 @@ class Phase:
 
     A phase none of whose tasks counts at a step (:meth:`~mtlkit.balancing.TaskWeighting.counts`:
     every weight exactly 0, e.g. the reconstruction phase once a ``stairs`` or ``lin100`` schedule
-    has switched it off) is skipped, forward pass included: no step would follow, and on the
-    evolving-weights networks the forward pass is most of an iteration (3.4–4.8× per iteration for
-    NN4 / NN1). Its loss is then not logged for that step; an epoch's logged loss is the mean over the
-    steps that computed it.
+    has switched it off) is skipped, forward pass included, since no step would follow; on the
+    evolving-weights networks that makes such an iteration 3.4–4.8× cheaper (NN4 / NN1). Its loss is
+    then not logged for that step; an epoch's logged loss is the mean over the steps that computed
+    it. The weights are bitwise those of running the phase, unless its forward pass draws random
+    numbers (dropout, masking noise) and something after it draws from the same generator: skipping
+    the draws shifts that stream. (In Alg. 1 nothing after the DAE phase does: the supervised phase
+    draws nothing and the batches shuffle with their own generator.)
 
     Example:
         >>> Phase(("reconstruction",))
@@ -297,9 +300,14 @@ class Trainer:
 
     def _task_losses(
         self, outputs: Mapping[str, torch.Tensor], targets: Mapping[str, torch.Tensor], tasks: Sequence[str]
-    ) -> dict[str, torch.Tensor]:
-        """Per-task losses; a task with no target or only unlabeled (-100) targets is left out."""
+    ) -> tuple[dict[str, torch.Tensor], set[str]]:
+        """Per-task losses, and the tasks whose loss is only an exact-zero stand-in.
+
+        A task with no target or only unlabeled (-100) targets is left out; under DDP it gets the
+        stand-in instead, so that every rank runs the same backward passes (it is not a measurement).
+        """
         losses: dict[str, torch.Tensor] = {}
+        stand_ins: set[str] = set()
         for task in tasks:
             fn = self.losses[task]
             if fn is None:
@@ -311,11 +319,11 @@ class Trainer:
             if not target.is_floating_point() and bool((target == IGNORE_INDEX).all()):
                 if self.world_size == 1:
                     continue
-                # Every rank must run the same backward passes; an exact zero keeps DDP in step.
                 losses[task] = outputs[task].sum() * 0.0
+                stand_ins.add(task)
                 continue
             losses[task] = fn(outputs[task], target)
-        return losses
+        return losses, stand_ins
 
     def _check_finite(self, losses: Mapping[str, torch.Tensor], where: str) -> None:
         for task, loss in losses.items():
@@ -341,20 +349,23 @@ class Trainer:
         self._train_model.train()
         logged: dict[str, float] = {}
         for phase in self.phases:
+            optimizer = phase.optimizer or self.optimizer
             if not any(self.weighting.counts(task) for task in phase.tasks):
                 # Every weight is exactly 0, so no step would follow: the forward pass would serve only the log.
+                # Its gradients are still cleared, as a step on zero-weighted losses would, so that no stale
+                # gradient of this phase's parameters enters a later phase's gradient clipping.
+                optimizer.zero_grad(set_to_none=True)
                 continue
-            optimizer = phase.optimizer or self.optimizer
             with autocast(self.precision, self.device):
                 outputs = self._train_model(x, tasks=list(phase.tasks))
                 self._check_targets(outputs, targets)
-                losses = self._task_losses(outputs, targets, phase.tasks)
+                losses, stand_ins = self._task_losses(outputs, targets, phase.tasks)
             if not losses:
                 continue
             self._check_finite(losses, f"epoch {self.epoch + 1}, step {step_in_epoch} (global step {self.global_step})")
-            logged.update({task: float(loss.detach()) for task, loss in losses.items()})
+            logged.update({task: float(loss.detach()) for task, loss in losses.items() if task not in stand_ins})
             optimizer.zero_grad(set_to_none=True)
-            # False: no task counted in this phase (e.g. all zero-weighted), so no step at all.
+            # False: no task of this phase counted (those with weight 0 and a loss), so no step at all.
             if not self.weighting.backward(losses):
                 continue
             if self.world_size > 1:
@@ -386,7 +397,7 @@ class Trainer:
             with autocast(self.precision, self.device):
                 outputs = self.model(x, tasks=tasks)
                 self._check_targets(outputs, targets)
-                task_losses = self._task_losses(outputs, targets, tasks)
+                task_losses, _ = self._task_losses(outputs, targets, tasks)
             outputs = {task: out.float() for task, out in outputs.items()}
             for task, loss in task_losses.items():
                 n = _labeled_count(targets.get(task), outputs[task])

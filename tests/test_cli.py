@@ -177,3 +177,11 @@ def test_check_rewrites_the_checks_of_a_finished_file_from_the_registered_gates(
     assert {k: v for k, v in after.items() if k != "checks"} == {k: v for k, v in before.items() if k != "checks"}
     assert main([*args, "--mode", "full"]) == 0
     assert "no full-mode results file" in capsys.readouterr().out
+    # A file with planned configurations still to run belongs to its run: left alone unless forced.
+    path.write_text(json.dumps({**before, "planned": ["x", "y"], "progress": {"x": 1.0}}))
+    assert main(args) == 0
+    assert "1 of 2 planned configurations unfinished" in capsys.readouterr().out
+    assert json.loads(path.read_text())["checks"] == []
+    assert main([*args, "--force"]) == 0
+    assert json.loads(path.read_text())["checks"][0]["name"] == "b trains"
+    assert [p.name for p in results.iterdir()] == ["toy_gated.json"]  # no temporary file left behind

@@ -134,7 +134,11 @@ def test_quick_mode_writes_every_row(data_root, tmp_path, name, n_rows):
         resumed = reproduce_quick(name, tmp_path, data_root)
         assert sorted(resumed["per_run"]) == sorted(data["per_run"])
         assert resumed["per_run"]["pretrain F+N+M seed0"] == data["per_run"]["pretrain F+N+M seed0"]
+        # The repeated pre-training is the first one (bitwise on CPU), so the hand-overs retrain the same nets.
+        for configuration in redo:
+            assert {**resumed["per_run"][configuration], "cpu_s": 0} == {**data["per_run"][configuration], "cpu_s": 0}
         assert resumed["figures"] and all((tmp_path / f).is_file() for f in resumed["figures"])
+        assert resumed["tsne_seed"] == 0
     else:
         assert len(data["parameter_counts"]) == 6
         selection = next(r for r in data["rows"] if r["setting"].startswith("epoch selection"))

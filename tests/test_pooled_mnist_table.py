@@ -1,5 +1,6 @@
 """Seed 000's Table 3 and claims in docs/hard_sharing.rst, generated from the results (docs/pooled_mnist_table.py)."""
 
+import doctest
 import importlib
 import sys
 from pathlib import Path
@@ -65,7 +66,19 @@ def test_an_unconverged_network_voids_only_the_rows_built_on_it(example, tmp_pat
     assert "uninformative: training converged" in text  # its Table 3 cell
 
 
+def test_the_tables_constants_are_the_examples(example):
+    assert pmt.DATASETS.keys() == set(example.DATASETS) and pmt.SHORT == example.SHORT
+    assert ("single-task", *example.COLUMNS[1:], *example.CONTROLS.values()) == pmt.NETWORKS
+    assert example.COLUMNS[1:] == pmt.POOLS
+
+
+def test_doctests_of_the_table_and_the_example(example):
+    for module in (pmt, example):
+        assert doctest.testmod(module).failed == 0, module.__name__
+
+
 def test_cells_wait_for_every_seed():
     assert pmt.verdict(None, planned=3, failed=[]) == "pending (n=0)"
     assert pmt.verdict({"n": 3, "ours": -1.0, "beyond_2_standard_errors": True}, 3, []) == "loss beyond 2 SE"
     assert pmt.verdict({"n": 3, "ours": 1.0, "beyond_2_standard_errors": False}, 3, ["g"]) == "uninformative (g)"
+    assert pmt.verdict({"n": 1, "ours": 1.0, "beyond_2_standard_errors": None}, 1, []).startswith("one seed")

@@ -207,6 +207,28 @@ def test_a_phase_whose_tasks_all_weigh_zero_is_skipped_and_steps_match_a_loop_or
     assert history[0]["train/a/loss"] == pytest.approx(sum(logged["a"]) / 4)
 
 
+def test_a_skipped_phase_clears_its_gradients_as_a_zero_weighted_step_would():
+    x, y = toy_problem(32)
+    model = toy_model()
+    opt_a = torch.optim.SGD(model.heads["a"].parameters(), lr=0.1)
+    opt_b = torch.optim.SGD([*model.trunk.parameters(), *model.heads["b"].parameters()], lr=0.1)
+    schedule = StairsSchedule(1, supervised="a", reconstruction="b", unit="iteration")
+    trainer = Trainer(model, opt_a, LOSSES, weights=schedule, phases=[Phase(("b",), opt_b), Phase(("a",), opt_a)],
+                      grad_clip=0.05, progress=False)  # fmt: skip
+    trainer.train_step((x, y))  # "b" steps and leaves its gradients
+    trainer.train_step((x, y))  # "b" is skipped: its stale gradients must not enter "a"'s clipping
+    assert all(p.grad is None for p in model.heads["b"].parameters())
+
+
+def test_a_ddp_stand_in_loss_is_not_logged(monkeypatch):
+    x, y = toy_problem(16)
+    trainer = _trainer(toy_model())
+    monkeypatch.setattr(trainer, "world_size", 2)
+    outputs = trainer.model(x)
+    losses, stand_ins = trainer._task_losses(outputs, {"a": y["a"], "b": torch.full_like(y["b"], -100)}, ("a", "b"))
+    assert set(losses) == {"a", "b"} and stand_ins == {"b"} and float(losses["b"]) == 0.0
+
+
 def test_an_epoch_mean_skips_the_batches_without_a_tasks_labels():
     x, y = toy_problem(32)
     unlabeled = torch.full_like(y["b"][16:], -100)

@@ -273,7 +273,7 @@ class Table1:
             "error_pct": error,
             "baseline_error_pct": baseline,
             **convergence(history),
-            # The control never trains its DAEs (λr ≡ 0): their loss is logged but is no gate of it.
+            # The control never trains its DAEs (λr ≡ 0, so their phase never runs): no DAE gate applies to it.
             **({} if initial is None else reconstruction_fall(history, initial)),
         }
         self._add_cell_row(job, per_seed, headline)

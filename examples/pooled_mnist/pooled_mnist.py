@@ -233,13 +233,9 @@ def _run_seed(
         done(_key(column, "pooled", seed), pretrain)
         if all(_key(column, d, seed) in runs for d in space.tasks):
             continue
-        if (pre_dir / "last.pt").exists():
-            # The pre-trained weights come from the checkpoint, so a restart need not retrain them.
-            model.load_state_dict(torch.load(pre_dir / "last.pt", weights_only=False)["model"])
-        else:
-            # Checkpoints lost since the record was written (a fresh machine): the seeded pre-training
-            # is repeated; its record stays the first run's.
-            pretrain()
+        # The finished pre-training resumes from its checkpoint and trains no epoch; where a fresh machine
+        # lost the checkpoint, the seeded pre-training is repeated. Its record stays the first run's.
+        pretrain()
         for d in space.tasks:
             done(_key(column, d, seed), single(d, b.stages, column, (model, space)))
     for k, name in CONTROLS.items():
@@ -260,6 +256,7 @@ TSNE_COLUMNS = (("with MTL (F+N+M pre-training)", "F+N+M"), ("without MTL (singl
 
 
 def _tsne_checkpoints(ctx: RunContext, b: Budget, seed: int) -> dict[tuple[str, str], Path]:
+    """The final checkpoints of one seed's networks that Fig. 6 compares, by (column, dataset)."""
     return {(column, d): ctx.run_dir(protocol_tag(b), column, d, f"seed{seed}") / "last.pt"
             for d in DATASETS for _, column in TSNE_COLUMNS}  # fmt: skip
 
@@ -386,7 +383,7 @@ def run(ctx: RunContext) -> None:
     results = ctx.results(deviations=_deviations(ctx.mode, b), seeds=list(b.seeds), precision=b.precision)
     if results.data.get("protocol") != protocol_tag(b):
         # Rows of another protocol (e.g. the width-32 reduced run) must not mix with these.
-        for stale in ("per_run", "planned", "progress", "figures", "conclusions"):
+        for stale in ("per_run", "planned", "progress", "figures", "tsne_seed", "conclusions"):
             results.data.pop(stale, None)
         results.rows.clear()
         results.set("protocol", protocol_tag(b))
@@ -410,8 +407,12 @@ def run(ctx: RunContext) -> None:
         _run_seed(ctx, b, splits, seed, ctx.device, runs, done)
         # Drawn from the first seed whose checkpoints are on disk (a resumed run may have lost earlier ones).
         if "figures" not in results.data and all(p.exists() for p in _tsne_checkpoints(ctx, b, seed).values()):
+            results.set("tsne_seed", seed)
             results.set("figures", _tsne(ctx, b, splits, seed))
-    results.set("conclusions", write_rows(results, b, runs))
+    conclusions = write_rows(results, b, runs)
+    if "figures" not in results.data:
+        conclusions.append("Fig. 6 (t-SNE) not drawn: no seed has its six final networks' checkpoints on disk.")
+    results.set("conclusions", conclusions)
 
 
 if __name__ == "__main__":

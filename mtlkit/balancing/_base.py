@@ -24,7 +24,8 @@ class TaskWeighting(nn.Module, ABC):
     :math:`s_t = 1` by default; a schedule composed on top, :class:`~mtlkit.balancing.Scheduled`,
     passes its weights as the scales). A method whose update is not the gradient of one scalar
     (DB-MTL) overrides :meth:`backward` instead. The Trainer calls :meth:`attach` once with the
-    model, :meth:`counts` and :meth:`backward` for every phase of every step, :meth:`on_iteration_end` after every
+    model, :meth:`counts` for every phase of every step and :meth:`backward` for every phase that
+    computed a loss, :meth:`on_iteration_end` after every
     optimiser step and :meth:`on_epoch_end` after every epoch.
 
     Losses are combined in at least float32, whatever precision the forward pass ran in, so
@@ -73,6 +74,15 @@ class TaskWeighting(nn.Module, ABC):
 
         ``True`` unless the method knows its weight is exactly 0 now (a schedule that has switched
         the task off): the Trainer skips a phase none of whose tasks counts, forward pass included.
+
+        Example:
+            >>> from mtlkit import StairsSchedule
+            >>> from mtlkit.balancing import Scheduled
+            >>> weighting = Scheduled(StairsSchedule(1, supervised="class", reconstruction="rec", unit="iteration"))
+            >>> weighting.counts("class"), weighting.counts("rec")  # t = 0: pre-training only
+            (False, True)
+            >>> weighting.on_iteration_end(); weighting.counts("class"), weighting.counts("rec")
+            (True, False)
         """
         return True
 

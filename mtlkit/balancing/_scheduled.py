@@ -72,6 +72,7 @@ class Scheduled(TaskWeighting):
         return active, combined
 
     def counts(self, task: str) -> bool:
+        """A task counts while its schedule weight is not exactly 0 and the inner method counts it."""
         return self.schedule.weights()[task] != 0 and self.inner.counts(task)
 
     def terms(self, losses: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
