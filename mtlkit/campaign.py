@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mtlkit.results import results_path
+
 __all__ = ["Campaign", "ExperimentStatus", "experiment_status", "format_status"]
 
 
@@ -156,7 +158,7 @@ class ExperimentStatus:
 
 def experiment_status(name: str, mode: str, results_dir: Path, runs_dir: Path) -> ExperimentStatus:
     """Progress of ``name`` in ``mode``: from ``results_dir/<name>.json`` and the campaign markers."""
-    path = results_dir / f"{name.replace('-', '_')}.json"
+    path = results_path(results_dir, name)
     finished = (runs_dir / "campaign" / mode / f"{name}.done").is_file()
     data: dict[str, Any] = json.loads(path.read_text()) if path.is_file() else {}
     if data.get("mode") != mode:

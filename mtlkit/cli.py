@@ -25,7 +25,7 @@ from mtlkit.experiments import (
     discover,
     find_experiment,
 )
-from mtlkit.results import refresh_checks, unfinished
+from mtlkit.results import refresh_checks, results_path, unfinished
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -118,7 +118,7 @@ def _check(args: argparse.Namespace) -> int:
     results_dir = Path(_results_dir(args))
     for name in names:
         experiment = find_experiment(name, registry, args.examples)
-        path = results_dir / f"{name.replace('-', '_')}.json"
+        path = results_path(results_dir, name)
         data = json.loads(path.read_text()) if path.is_file() else {}
         if data.get("mode") != args.mode:
             print(f"{name}: no {args.mode}-mode results file at {path}")

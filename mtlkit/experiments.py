@@ -28,7 +28,7 @@ import torch
 from mtlkit._example_loader import ExampleFolder
 from mtlkit.gates import Gate
 from mtlkit.precision import bf16_supported
-from mtlkit.results import ResultsFile, _origin_problem
+from mtlkit.results import ResultsFile, _origin_problem, results_path
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -150,7 +150,7 @@ class RunContext:
             )
         experiment = name or self.experiment.replace("-", "_")
         return ResultsFile(
-            self.results_dir / f"{experiment}.json",
+            results_path(self.results_dir, experiment),
             experiment=experiment,
             seed_file=self.seed_file,
             origin=self.origin,

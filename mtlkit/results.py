@@ -41,6 +41,7 @@ __all__ = [
     "failed_gates",
     "hardware_description",
     "refresh_checks",
+    "results_path",
     "unfinished",
     "validate",
 ]
@@ -271,6 +272,16 @@ class ResultsFile:
             self.data["checks"] = self.checks
         self.data["wall_time_s"] = round(self._base_wall + time.perf_counter() - self._opened, 1)
         _write_atomically(self.path, self.data)
+
+
+def results_path(results_dir: str | os.PathLike[str], experiment: str) -> Path:
+    """Where an experiment's results file lives: ``<results_dir>/<name with _ for ->.json``.
+
+    Example:
+        >>> results_path("results", "dmtrl-mnist").as_posix()
+        'results/dmtrl_mnist.json'
+    """
+    return Path(results_dir) / f"{experiment.replace('-', '_')}.json"
 
 
 def _write_atomically(path: Path, data: dict[str, Any]) -> None:

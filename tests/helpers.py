@@ -13,6 +13,7 @@ from torch.nn import functional as F
 from mtlkit import LinearHead, MultiTaskModel
 from mtlkit.cli import main
 from mtlkit.nn import MLP
+from mtlkit.results import results_path
 
 
 class ShuffledBatches:
@@ -57,7 +58,7 @@ def reproduce_quick(name: str, out: Path, data_root: str | None = None) -> dict:
     if data_root is not None:
         args += ["--data", data_root]
     assert main(args) == 0
-    return json.loads((out / f"{name.replace('-', '_')}.json").read_text())
+    return json.loads(results_path(out, name).read_text())
 
 
 def docs_generator() -> ModuleType:
