@@ -53,3 +53,6 @@ pooled_mnist_table.write()
 import evolving_weights_table  # noqa: E402
 
 evolving_weights_table.write()
+import cifar_claims_table  # noqa: E402
+
+cifar_claims_table.write()
