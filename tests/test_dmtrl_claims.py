@@ -161,6 +161,7 @@ def test_deep_against_the_best_shallow_method_is_paired_by_training_draw():
         and "Verdict (every DMTRL net better): **reproduced**" in text
     )
     assert "+ −0.25 ± 0.05 (n=3)" in text  # DMTRL-TT: the repeats 3 and 4 (errors 9.0) have no shallow partner
+    assert "1.00 against 1.25 (the 3 paired repeats)" in text
     worse = dc.deep_vs_shallow(_mnist([1.5, 1.6, 1.4, 1.0, 1.0]), shallow, gates)
     assert "**contradicted**" in worse
     unconverged = dc.deep_vs_shallow(_mnist([1.0, 1.1, 0.9, 1.0, 1.0], change=0.5), shallow, gates)
