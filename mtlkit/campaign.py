@@ -171,7 +171,11 @@ def experiment_status(name: str, mode: str, results_dir: Path, runs_dir: Path) -
     eta = None
     if total is not None and done:
         eta = (total - done) * cpu / done
-    gates = tuple((c["name"], bool(c["passed"])) for c in data.get("checks", []))
+    # A per-row gate that fails says on how many rows: the others are still results.
+    gates = tuple(
+        (c["name"] + (f" ({c['note']})" if c.get("failed_rows") and c.get("note") else ""), bool(c["passed"]))
+        for c in data.get("checks", [])
+    )
     return ExperimentStatus(name, mode, done, total, cpu, eta, gates, finished)
 
 

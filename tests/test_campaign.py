@@ -101,6 +101,11 @@ def test_status_reads_progress_and_gates_from_the_results_file(tmp_path):
     status = experiment_status("toy-exp", "reduced", tmp_path, tmp_path / "runs")
     assert (status.done, status.total, status.cpu_s, status.eta_s) == (2, 4, 400.0, 400.0)
     assert status.gates == (("trains", True),) and not status.finished
+    results.gates = (Gate("each trains", key="ours", below=5.0, per_row=True),)
+    results.add_row("b", "err", 1.0)
+    assert experiment_status("toy-exp", "reduced", tmp_path, tmp_path / "runs").gates == (
+        ("each trains (fails on 1 of 2 rows)", False),
+    )
     assert experiment_status("toy-exp", "full", tmp_path, tmp_path / "runs").mode == "reduced"
     assert ResultsFile(
         tmp_path / "toy_exp.json", experiment="toy_exp", seed_file="s", command="c", mode="reduced"
