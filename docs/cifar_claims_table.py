@@ -92,6 +92,8 @@ def section(result: dict[str, Any]) -> str:
                 text += " " + {1: "as stated", -1: "the other way", 0: "within 2 SE"}[readings[-1]]
             body.append([claim, f"{row['setting']}, {row['metric']}", text])
         out.append(f"* *{claim}*: **{verdict(readings)}**")
+    if not body:
+        return f"*No comparison has finished yet* (protocol ``{result['protocol']}``).\n"
     header = ["claim", "comparison", "same-seed difference ± SE (n), in points"]
     note = (
         f"*Generated from* ``results/cifar100_coarse_fine.json`` (*mode* {result['mode']}, protocol "

@@ -306,6 +306,11 @@ def section(result: dict[str, Any], gates: Sequence[Gate], claims: Sequence[Clai
             f"(``{result['command']}`` rewrites it).\n"
         )
     rows = Rows(result, gates)
+    if not rows.fractions:
+        return (
+            f"No fraction of ``results/{result['experiment']}.json`` has finished yet (protocol "
+            f"``{result['protocol']}``): a fraction's rows appear once all its repeats have run.\n"
+        )
     note = (
         f"Generated from ``results/{result['experiment']}.json`` (``{result['command']}``, protocol "
         f"``{result['protocol']}``). Test error in %, mean ± std over repeats. A cell is uninformative where "

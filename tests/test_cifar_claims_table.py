@@ -70,6 +70,7 @@ def test_pending_and_gated_comparisons_are_not_judged(example):
     text = cct.section(_result(_rows(example, {}), [gate]))
     assert text.count("**not judged**") == 3 and "uninformative: fine predictor trains" in text
     assert "No verdict yet" in cct.section({**_result([]), "protocol": None})
+    assert "list-table" not in cct.section(_result([]))  # no empty table for docutils to refuse
 
 
 def test_doctests():

@@ -83,7 +83,7 @@ def test_sections_of_the_committed_results_render(tmp_path):
     texts = dc.write(tmp_path)
     for experiment, text in texts.items():
         assert text.strip(), experiment
-        if "No verdict" not in text and "No results" not in text:
+        if not text.startswith(("No verdict", "No results", "No fraction")):
             assert ".. list-table::" in text
 
 
@@ -167,3 +167,8 @@ def test_deep_against_the_best_shallow_method_is_paired_by_training_draw():
     unconverged = dc.deep_vs_shallow(_mnist([1.0, 1.1, 0.9, 1.0, 1.0], change=0.5), shallow, gates)
     assert "not judged: training converged" in unconverged and "**reproduced at the judged nets only**" in unconverged
     assert "not judged yet" in dc.deep_vs_shallow({"rows": []}, shallow, gates)
+
+
+def test_a_file_without_a_finished_fraction_renders_no_empty_table():
+    text = dc.section({"experiment": "dmtrl_mnist", "protocol": "v2", "command": "c", "rows": []}, GATES, ())
+    assert "No fraction" in text and "list-table" not in text
