@@ -73,5 +73,6 @@ def test_pending_and_gated_comparisons_are_not_judged(example):
     assert "list-table" not in cct.section(_result([]))  # no empty table for docutils to refuse
 
 
-def test_doctests():
-    assert doctest.testmod(cct).failed == 0
+def test_doctests_of_the_table_and_the_example(example):
+    for module in (cct, example):
+        assert doctest.testmod(module).failed == 0, module.__name__

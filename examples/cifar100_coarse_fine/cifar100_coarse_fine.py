@@ -99,8 +99,12 @@ def protocol_tag(b: Budget) -> str:
 
     >>> protocol_tag(BUDGETS["reduced"])
     'c48-96-96-fc256-e30-aug'
+    >>> from dataclasses import replace
+    >>> protocol_tag(replace(BUDGETS["reduced"], precision="bf16"))
+    'c48-96-96-fc256-e30-aug-bf16'
     """
-    return f"c{'-'.join(map(str, b.widths.conv))}-fc{b.widths.fc}-e{b.max_epochs}" + ("-aug" if b.augment else "")
+    tag = f"c{'-'.join(map(str, b.widths.conv))}-fc{b.widths.fc}-e{b.max_epochs}" + ("-aug" if b.augment else "")
+    return tag + ("" if b.precision == "fp32" else f"-{b.precision}")  # a bf16 run never resumes fp32 results
 
 
 def _deviations(mode: str, b: Budget) -> list[str]:

@@ -248,8 +248,12 @@ def protocol_tag(b: Budget) -> str:
 
     >>> protocol_tag(BUDGETS["reduced"])
     'w64-n15000-e15+5'
+    >>> from dataclasses import replace
+    >>> protocol_tag(replace(BUDGETS["reduced"], precision="bf16"))
+    'w64-n15000-e15+5-bf16'
     """
-    return f"w{b.width}-n{b.n_train or 'all'}-e{'+'.join(str(n) for _, n in b.stages)}"
+    tag = f"w{b.width}-n{b.n_train or 'all'}-e{'+'.join(str(n) for _, n in b.stages)}"
+    return tag + ("" if b.precision == "fp32" else f"-{b.precision}")  # a bf16 run never resumes fp32 results
 
 
 TSNE_COLUMNS = (("with MTL (F+N+M pre-training)", "F+N+M"), ("without MTL (single-task)", "single"))
