@@ -172,3 +172,9 @@ def test_deep_against_the_best_shallow_method_is_paired_by_training_draw():
 def test_a_file_without_a_finished_fraction_renders_no_empty_table():
     text = dc.section({"experiment": "dmtrl_mnist", "protocol": "v2", "command": "c", "rows": []}, GATES, ())
     assert "No fraction" in text and "list-table" not in text
+
+
+def test_doctests():
+    import doctest
+
+    assert doctest.testmod(dc).failed == 0
