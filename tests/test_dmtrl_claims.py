@@ -1,5 +1,6 @@
 """The DMTRL claim verdicts of docs/factorized.rst, generated from the results (docs/dmtrl_claims.py)."""
 
+import doctest
 import sys
 from pathlib import Path
 
@@ -175,6 +176,4 @@ def test_a_file_without_a_finished_fraction_renders_no_empty_table():
 
 
 def test_doctests():
-    import doctest
-
     assert doctest.testmod(dc).failed == 0
