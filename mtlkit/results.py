@@ -291,6 +291,7 @@ def _write_atomically(path: Path, data: dict[str, Any]) -> None:
     try:
         with os.fdopen(handle, "w") as out:
             out.write(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would make a shared results file private
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
