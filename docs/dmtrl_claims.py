@@ -4,9 +4,9 @@ Run by ``docs/conf.py`` at every build: writes ``docs/results/dmtrl_<experiment>
 each experiment in :data:`CLAIMS`, which the DMTRL page includes. Every number comes from
 ``results/dmtrl_<experiment>.json``.
 
-*Gates per fraction.* A results file's own checks are file-wide (one failing row marks every row
-a gate covers). Here the experiment's registered gates (``examples/dmtrl``) are re-evaluated on the
-rows a cell stands on — its method's rows and the single-task (STL) rows at the same fraction — so
+*Gates per fraction.* A results file's own checks mark every row a failed gate covers (a per-row
+gate: every row that fails it). Here the experiment's registered gates (``examples/dmtrl``) are
+re-evaluated on the rows a cell stands on — its method's rows and the single-task (STL) rows at the same fraction — so
 a fraction whose runs pass is judged even where another fraction's runs fail. A gate that matches
 none of those rows does not apply to them.
 
