@@ -88,6 +88,8 @@ def _at(position: int, reproduced_by: frozenset[int]) -> Callable[[list[Outcome]
     is in ``reproduced_by``, contradicted by a difference beyond 2 SE the other way, else not shown."""
 
     def rule(outcomes: list[Outcome]) -> str:
+        if position == -1 and len(outcomes) < 2:
+            return "not judged (the largest fraction is also the smallest)"
         found = outcomes[position] if outcomes else None
         if found is None:
             return "not judged"

@@ -177,3 +177,8 @@ def test_a_file_without_a_finished_fraction_renders_no_empty_table():
 
 def test_doctests():
     assert doctest.testmod(dc).failed == 0
+
+
+def test_a_reading_at_the_largest_fraction_needs_two_fractions():
+    assert dc.LEVEL_AT_LARGEST.rule([0]).startswith("not judged") and dc.BETTER_AT_LARGEST.rule([1]).startswith("not")
+    assert dc.BETTER_AT_SMALLEST.rule([1]) == "reproduced"
