@@ -31,7 +31,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the docs build from a checkout: render with this checkout's mtlkit
 
-from generate_results import _rst_table  # noqa: E402
+from generate_results import _rst_table, write_include  # noqa: E402
 
 from mtlkit.results import failed_gates  # noqa: E402
 
@@ -105,9 +105,7 @@ def section(result: dict[str, Any]) -> str:
 
 def write() -> None:
     """Write the include file (a placeholder when the results file is missing)."""
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    text = section(json.loads(RESULTS.read_text())) if RESULTS.is_file() else "*No results file yet.*\n"
-    OUT.write_text(text + "\n")
+    write_include(OUT, RESULTS, section)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,14 @@ def _rst_table(header: list[str], rows: list[list[str]]) -> str:
         lines.append("   * - " + _cell(row[0]))
         lines.extend("     - " + _cell(c) for c in row[1:])
     return "\n".join(lines) + "\n"
+
+
+def write_include(out: Path, results: Path, section: Callable[[dict[str, Any]], str]) -> None:
+    """Write the docs include ``out``: ``section`` of the results file ``results``, or a placeholder when
+    it is missing (the generated tables of the method pages, run by ``docs/conf.py``)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    text = section(json.loads(results.read_text())) if results.is_file() else "*No results file yet.*\n"
+    out.write_text(text + "\n")
 
 
 def _prose(text: str) -> str:

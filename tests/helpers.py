@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 
@@ -59,6 +63,18 @@ def reproduce_quick(name: str, out: Path, data_root: str | None = None) -> dict:
         args += ["--data", data_root]
     assert main(args) == 0
     return json.loads(results_path(out, name).read_text())
+
+
+@contextmanager
+def example_modules(folder: str, *names: str) -> Iterator[tuple[ModuleType, ...]]:
+    """The scripts ``names`` of ``examples/<folder>``, imported by bare name as they import their siblings;
+    ``sys.path`` is restored afterwards."""
+    path = str(Path(__file__).resolve().parents[1] / "examples" / folder)
+    sys.path.insert(0, path)
+    try:
+        yield tuple(importlib.import_module(name) for name in names)
+    finally:
+        sys.path.remove(path)
 
 
 def docs_generator() -> ModuleType:

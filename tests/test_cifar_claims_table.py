@@ -1,11 +1,11 @@
 """Seed 003's conclusions in docs/hard_sharing.rst, claim by claim, from the results (docs/cifar_claims_table.py)."""
 
 import doctest
-import importlib
 import sys
 from pathlib import Path
 
 import pytest
+from helpers import example_modules
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "docs"))
@@ -14,12 +14,8 @@ import cifar_claims_table as cct  # noqa: E402 - docs tooling is not a package
 
 @pytest.fixture(scope="module")
 def example():
-    folder = str(ROOT / "examples" / "cifar100_coarse_fine")
-    sys.path.insert(0, folder)
-    try:
-        yield importlib.import_module("cifar100_coarse_fine")
-    finally:
-        sys.path.remove(folder)
+    with example_modules("cifar100_coarse_fine", "cifar100_coarse_fine") as (module,):
+        yield module
 
 
 def _rows(example, gains: dict[tuple[str, str], tuple[float, float]], n: int = 3) -> list[dict]:

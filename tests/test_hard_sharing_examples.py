@@ -1,42 +1,29 @@
 """The hard-sharing reproductions: seed 000 (pooled MNIST-likes) and seed 003 (CIFAR-100 fine/coarse)."""
 
-import importlib
 import json
 import math
 import shutil
-import sys
-from pathlib import Path
 
 import pytest
 import torch
-from helpers import reproduce_quick
+from helpers import example_modules, reproduce_quick
 from torch.nn import functional as F
 
 from mtlkit.experiments import get_experiment
 from mtlkit.metrics import paired_gain
 from mtlkit.results import failed_gates, validate
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-
 
 @pytest.fixture(scope="module")
 def cifar_example():
-    folder = str(EXAMPLES / "cifar100_coarse_fine")
-    sys.path.insert(0, folder)
-    try:
-        yield importlib.import_module("coarse_fine_architectures"), importlib.import_module("cifar100_coarse_fine")
-    finally:
-        sys.path.remove(folder)
+    with example_modules("cifar100_coarse_fine", "coarse_fine_architectures", "cifar100_coarse_fine") as modules:
+        yield modules
 
 
 @pytest.fixture(scope="module")
 def pooled_example():
-    folder = str(EXAMPLES / "pooled_mnist")
-    sys.path.insert(0, folder)
-    try:
-        yield importlib.import_module("pooled_mnist")
-    finally:
-        sys.path.remove(folder)
+    with example_modules("pooled_mnist", "pooled_mnist") as (module,):
+        yield module
 
 
 def test_six_architectures_have_matched_parameter_counts(cifar_example):

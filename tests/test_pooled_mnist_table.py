@@ -1,11 +1,11 @@
 """Seed 000's Table 3 and claims in docs/hard_sharing.rst, generated from the results (docs/pooled_mnist_table.py)."""
 
 import doctest
-import importlib
 import sys
 from pathlib import Path
 
 import pytest
+from helpers import example_modules
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "docs"))
@@ -19,12 +19,8 @@ STILL_FALLING = [2.0, 1.8, 1.6, 1.4, 1.2]
 
 @pytest.fixture(scope="module")
 def example():
-    folder = str(ROOT / "examples" / "pooled_mnist")
-    sys.path.insert(0, folder)
-    try:
-        yield importlib.import_module("pooled_mnist")
-    finally:
-        sys.path.remove(folder)
+    with example_modules("pooled_mnist", "pooled_mnist") as (module,):
+        yield module
 
 
 def _accuracy(configuration: str, seed: int) -> float:
