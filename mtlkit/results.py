@@ -231,13 +231,14 @@ class ResultsFile:
         self.data.setdefault("progress", {})[configuration] = round(float(cpu_s), 2)
         self.save()
 
-    def start_protocol(self, tag: str) -> None:
+    def start_protocol(self, tag: str, derived: Sequence[str] = ()) -> None:
         """Continue only the results of protocol ``tag``; a file of another protocol starts afresh.
 
         A continued file keeps its rows and per-run records, so a run whose protocol changed
         (budget, rank rule, width) would otherwise mix the old rows with the new ones. Rows, the
-        ``per_run`` records, the plan, the progress, figures and conclusions of another ``tag`` (or
-        of none) are dropped, and ``tag`` is stored as ``"protocol"``.
+        ``per_run`` records, the plan, the progress, figures, conclusions and the experiment's own
+        ``derived`` top-level fields of another ``tag`` (or of none) are dropped, and ``tag`` is
+        stored as ``"protocol"``.
 
         Example:
             >>> import tempfile, pathlib
@@ -252,7 +253,7 @@ class ResultsFile:
         """
         if self.data.get("protocol") == tag:
             return
-        for stale in ("per_run", "planned", "progress", "figures", "conclusions"):
+        for stale in ("per_run", "planned", "progress", "figures", "conclusions", *derived):
             self.data.pop(stale, None)
         self.rows.clear()
         self.set("protocol", tag)

@@ -4,7 +4,9 @@ import shutil
 
 import pytest
 import torch
-from helpers import reproduce_quick
+from helpers import example_modules, reproduce_quick
+from hypothesis import given
+from hypothesis import strategies as st
 from torch import nn
 
 from mtlkit.data import ImageDataset, PerTaskBatches
@@ -173,3 +175,20 @@ def test_restarted_without_its_checkpoints_retrains_nothing(data_root, tmp_path,
         (r["setting"], r["metric"], r["ours"]) for r in first["rows"]
     ]
     assert set(again["progress"]) == set(again["planned"])
+
+
+@given(epochs=st.integers(2, 500), shares=st.lists(st.floats(0.01, 0.99), min_size=1, max_size=4))
+def test_lr_milestones_lie_inside_the_run_and_follow_the_shares(epochs, shares):
+    with example_modules("dmtrl", "dmtrl_common") as (common,):
+        milestones = common.lr_milestones(epochs, shares)
+    assert milestones == sorted(set(milestones)) and all(1 <= m <= epochs - 1 for m in milestones)
+    assert len(milestones) <= len(shares)
+    for share in shares:  # every share has its milestone, within rounding and the clamp
+        assert min(abs(m - min(epochs - 1, max(1, share * epochs))) for m in milestones) <= 0.5
+
+
+def test_lr_milestones_refuse_a_share_outside_the_run_and_a_one_epoch_run_has_none():
+    with example_modules("dmtrl", "dmtrl_common") as (common,):
+        with pytest.raises(ValueError, match="lr_drops"):
+            common.lr_milestones(10, (0.5, 1.0))
+        assert common.lr_milestones(1, (0.5,)) == []

@@ -325,10 +325,13 @@ def test_a_results_file_of_another_protocol_starts_afresh(tmp_path):
     old.add_row("STL", "acc", 0.8)
     old.record_done("STL/seed0", 1.0)
     old.set("per_run", {"STL/seed0": {"acc": 0.8}})
+    old.set("tsne_seed", 0)
     same = opened()
-    same.start_protocol("v1")
+    same.start_protocol("v1", derived=("tsne_seed",))
     assert same.has("STL", "acc") and same.is_done("STL/seed0") and same.data["per_run"]
+    assert same.data["tsne_seed"] == 0
     new = opened()
-    new.start_protocol("v2")
+    new.start_protocol("v2", derived=("tsne_seed",))
     assert new.rows == [] and not new.is_done("STL/seed0") and "per_run" not in new.data
+    assert "tsne_seed" not in new.data
     assert json.loads(path.read_text())["protocol"] == "v2"

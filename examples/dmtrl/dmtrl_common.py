@@ -92,6 +92,22 @@ def budget_epochs(epochs: int | None, passes: int | None, max_epochs: int, n_tra
     return max(minimum, min(max_epochs, round(passes / n_train)))
 
 
+def lr_milestones(epochs: int, shares: Sequence[float]) -> list[int]:
+    """The epochs after which the learning rate drops, one per share of ``epochs`` (rounded).
+
+    Each lies in ``[1, epochs - 1]``, so a drop never comes before the first epoch or after the
+    last (a one-epoch run has none); shares that round to the same epoch give one milestone.
+
+    >>> lr_milestones(120, (0.5, 0.75))
+    [60, 90]
+    >>> lr_milestones(2, (0.5, 0.75))
+    [1]
+    """
+    if not all(0 < share < 1 for share in shares):
+        raise ValueError(f"lr_drops must be shares of the epochs in (0, 1), got {list(shares)}")
+    return sorted({max(1, min(epochs - 1, round(share * epochs))) for share in shares}) if epochs > 1 else []
+
+
 def train(
     ctx: RunContext,
     model: nn.Module,
@@ -101,18 +117,18 @@ def train(
     lr: float,
     run_dir: Path,
     seed: int,
-    lr_drop: float | None = None,
+    lr_drops: Sequence[float] = (),
 ) -> list[dict[str, float]]:
     """Adam on the sum of task losses; resumes from ``run_dir/last.pt`` (a finished run is a no-op).
 
-    ``lr_drop``: the learning rate is divided by 10 after that share of the epochs (``None``: constant).
-    Returns the per-epoch history (restored with the checkpoint, so it is whole after a resume).
+    ``lr_drops``: the learning rate is divided by 10 after each of these shares of the epochs
+    (none: constant). Returns the per-epoch history (restored with the checkpoint, so it is whole
+    after a resume).
     """
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     scheduler = None
-    if lr_drop is not None:
-        milestone = max(1, min(epochs - 1, round(lr_drop * epochs)))
-        scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, [milestone], gamma=0.1)
+    if lr_drops:
+        scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, lr_milestones(epochs, lr_drops), gamma=0.1)
     trainer = Trainer(
         model, optimizer, dict(losses), checkpoint_dir=run_dir, log_dir=run_dir, progress=ctx.progress, seed=seed,
         lr_scheduler=scheduler,
@@ -252,7 +268,7 @@ def compare_methods(
     spectral: bool = False,
     rule: RankRule | Mapping[str, RankRule] | None = None,
     loss_reference: float | None = None,
-    lr_drop: float | None = None,
+    lr_drops: Sequence[float] = (),
 ) -> dict[str, dict[str, Any]]:
     """STL, UD-MTL (``num_shared`` tied layers) and DMTRL-LAF/Tucker/TT on one training set.
 
@@ -267,14 +283,14 @@ def compare_methods(
     train_loss_change_last10pct[, num_shared | ranks, task_ranks, conv_task_rank_over_T, rho,
     init_<metric>]}}``. ``spectral=True`` adds ``"<method>-spectral"`` runs, initialised with the
     authors' rank rule. ``train_loss_change_last10pct`` is relative to ``loss_reference`` when given
-    (see :func:`loss_convergence`); ``lr_drop`` is passed to :func:`train` for every run.
+    (see :func:`loss_convergence`); ``lr_drops`` is passed to :func:`train` for every run.
     """
     out: dict[str, dict[str, Any]] = {}
 
     def fit(model: nn.Module, method: str, before: dict[str, Any] | None = None) -> dict[str, Any]:
         run_dir = ctx.run_dir(*where, method)
         start = time.process_time()
-        history = train(ctx, model, data, losses, epochs, lr, run_dir, seed, lr_drop)
+        history = train(ctx, model, data, losses, epochs, lr, run_dir, seed, lr_drops)
         cpu_s = round(time.process_time() - start, 1)
         info = cached(run_dir / "final.json", lambda: {"cpu_s": cpu_s, **(before or {})})
         return {**info, **evaluate(model), "epochs": epochs, "parameters": count_parameters(model),

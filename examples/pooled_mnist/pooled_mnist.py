@@ -385,12 +385,7 @@ GATES = [
 def run(ctx: RunContext) -> None:
     b = BUDGETS[ctx.mode]
     results = ctx.results(deviations=_deviations(ctx.mode, b), seeds=list(b.seeds), precision=b.precision)
-    if results.data.get("protocol") != protocol_tag(b):
-        # Rows of another protocol (e.g. the width-32 reduced run) must not mix with these.
-        for stale in ("per_run", "planned", "progress", "figures", "tsne_seed", "conclusions"):
-            results.data.pop(stale, None)
-        results.rows.clear()
-        results.set("protocol", protocol_tag(b))
+    results.start_protocol(protocol_tag(b), derived=("tsne_seed",))
     results.plan(configurations(b))
     splits = digit_splits(ctx.data_root, b.n_train, b.n_test)
     runs: dict[str, dict] = results.data.setdefault("per_run", {})
