@@ -88,7 +88,8 @@ REDUCED_WIDTHS = Widths(conv=(48, 96, 96), shared_conv=(54, 108, 108), fc=256)
 BUDGETS = {
     "quick": Budget(Widths(conv=(16, 32, 32), shared_conv=(18, 36, 36), fc=64), n_val=200, max_epochs=3,
                     min_epochs=2, seeds=(0,), quick_images=1000),
-    "reduced": Budget(REDUCED_WIDTHS, n_val=5000, max_epochs=30, min_epochs=20, seeds=(0, 1, 2)),
+    # bf16: 0.58× fp32's step time here, and precision-check finds it within 2 SE of fp32.
+    "reduced": Budget(REDUCED_WIDTHS, n_val=5000, max_epochs=30, min_epochs=20, seeds=(0, 1, 2), precision="bf16"),
     "full": Budget(Widths(conv=(64, 128, 128), shared_conv=(72, 144, 144), fc=256), n_val=5000, max_epochs=60,
                    min_epochs=20, seeds=(0, 1, 2)),
 }  # fmt: skip
@@ -98,10 +99,10 @@ def protocol_tag(b: Budget) -> str:
     """A short name of the budget, so that checkpoints of another protocol are never resumed.
 
     >>> protocol_tag(BUDGETS["reduced"])
-    'c48-96-96-fc256-e30-aug'
-    >>> from dataclasses import replace
-    >>> protocol_tag(replace(BUDGETS["reduced"], precision="bf16"))
     'c48-96-96-fc256-e30-aug-bf16'
+    >>> from dataclasses import replace
+    >>> protocol_tag(replace(BUDGETS["reduced"], precision="fp32"))
+    'c48-96-96-fc256-e30-aug'
     """
     tag = f"c{'-'.join(map(str, b.widths.conv))}-fc{b.widths.fc}-e{b.max_epochs}" + ("-aug" if b.augment else "")
     return tag + ("" if b.precision == "fp32" else f"-{b.precision}")  # a bf16 run never resumes fp32 results
