@@ -17,7 +17,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the docs build from a checkout: render with this checkout's mtlkit
 
-from mtlkit.results import failed_gates  # noqa: E402
+from mtlkit.results import failed_gates, record_commits  # noqa: E402
 
 RESULTS = ROOT / "results"
 PAGES = Path(__file__).resolve().parent / "results"
@@ -111,6 +111,10 @@ def results_page(result: dict[str, Any]) -> str:
         f"*commit:* ``{result.get('mtlkit_commit') or '—'}``; *seeds:* {result.get('seeds') or '—'}",
         "",
     ]
+    computed_by = record_commits(result)
+    if computed_by:
+        # Rows rebuilt from kept records name the code that rebuilt them; the records name their own.
+        out += ["*Per-run records computed by commit(s):* " + ", ".join(f"``{c}``" for c in computed_by), ""]
     if result.get("conclusions"):
         conclusions = result["conclusions"]
         if isinstance(conclusions, str):

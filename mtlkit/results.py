@@ -26,7 +26,7 @@ import platform
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,7 @@ __all__ = [
     "ResultsFile",
     "failed_gates",
     "hardware_description",
+    "record_commits",
     "refresh_checks",
     "results_path",
     "unfinished",
@@ -231,6 +232,33 @@ class ResultsFile:
         self.data.setdefault("progress", {})[configuration] = round(float(cpu_s), 2)
         self.save()
 
+    def kept(self, configuration: str, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """The record of ``configuration``: computed once, then kept in the file's ``per_run``.
+
+        A results file is committed as configurations finish and checkpoints are not, so a run
+        restarted where its checkpoints are gone still skips every finished configuration, and the
+        rows are built from these records. A new record is stamped with the ``mtlkit_commit`` of the
+        code that computed it (a row rebuilt from records by later code names that later code), and
+        the configuration is marked done with the record's ``cpu_s``.
+
+        Example:
+            >>> import tempfile, pathlib
+            >>> path = pathlib.Path(tempfile.mkdtemp()) / "demo.json"
+            >>> results = ResultsFile(path, experiment="demo", seed_file="004_x.txt", command="c", mode="quick")
+            >>> results.kept("STL/seed0", lambda: {"acc": 0.8, "cpu_s": 1.5})["acc"]
+            0.8
+            >>> results.kept("STL/seed0", lambda: 1 / 0)["acc"]  # kept: not computed again
+            0.8
+            >>> results.is_done("STL/seed0"), "mtlkit_commit" in results.data["per_run"]["STL/seed0"]
+            (True, True)
+        """
+        records: dict[str, dict[str, Any]] = self.data.setdefault("per_run", {})
+        if configuration not in records:
+            records[configuration] = {**compute(), "mtlkit_commit": self.data["mtlkit_commit"]}
+        record = records[configuration]
+        self.record_done(configuration, record["cpu_s"])
+        return record
+
     def start_protocol(self, tag: str, derived: Sequence[str] = ()) -> None:
         """Continue only the results of protocol ``tag``; a file of another protocol starts afresh.
 
@@ -307,6 +335,16 @@ def unfinished(data: dict[str, Any]) -> int:
         (2, 0)
     """
     return len(set(data.get("planned") or ()) - set(data.get("progress") or {}))
+
+
+def record_commits(data: dict[str, Any]) -> list[str]:
+    """The commits stamped on a results file's ``per_run`` records (see :meth:`ResultsFile.kept`), sorted.
+
+    >>> record_commits({"per_run": {"a": {"mtlkit_commit": "b2"}, "b": {"mtlkit_commit": "a1"}, "c": {}}})
+    ['a1', 'b2']
+    """
+    records = data.get("per_run", {}).values()
+    return sorted({str(r["mtlkit_commit"]) for r in records if isinstance(r, dict) and r.get("mtlkit_commit")})
 
 
 def refresh_checks(path: str | os.PathLike[str], gates: Sequence[Gate]) -> list[dict[str, Any]]:

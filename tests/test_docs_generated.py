@@ -35,3 +35,15 @@ def test_an_accelerator_benchmark_file_gets_its_own_page_and_is_not_an_experimen
     page = (pages / "benchmarks-cuda.rst").read_text()
     assert page.startswith("Benchmarks on cuda (Example GPU)\n")
     assert "python -m benchmarks --device cuda" in page and "fc1/laf batched_vs_loop" in page
+
+
+def test_a_results_page_names_the_commits_that_computed_its_kept_records():
+    gen = docs_generator()
+    result = {
+        "experiment": "demo", "seed_file": "004_x.txt", "mode": "reduced", "command": "c", "deviations": [],
+        "checks": [], "rows": [], "mtlkit_commit": "ccc3333",
+        "per_run": {"a": {"cpu_s": 1, "mtlkit_commit": "bbb2222"}, "b": {"cpu_s": 1, "mtlkit_commit": "aaa1111"}},
+    }  # fmt: skip
+    page = gen.results_page(result)
+    assert "*Per-run records computed by commit(s):* ``aaa1111``, ``bbb2222``" in page
+    assert "Per-run records" not in gen.results_page({**result, "per_run": {}})

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from mtlkit.experiments import discover
 from mtlkit.gates import Gate, last_fraction_change, relative_fall
-from mtlkit.results import ResultsFile, failed_gates, validate
+from mtlkit.results import ResultsFile, failed_gates, record_commits, validate
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -335,3 +335,25 @@ def test_a_results_file_of_another_protocol_starts_afresh(tmp_path):
     assert new.rows == [] and not new.is_done("STL/seed0") and "per_run" not in new.data
     assert "tsne_seed" not in new.data
     assert json.loads(path.read_text())["protocol"] == "v2"
+
+
+def test_a_kept_record_is_computed_once_and_keeps_the_commit_that_computed_it(tmp_path, monkeypatch):
+    path = tmp_path / "demo.json"
+
+    def opened(commit: str) -> ResultsFile:
+        monkeypatch.setattr("mtlkit.results._git_commit", lambda: commit)
+        return ResultsFile(path, experiment="demo", seed_file="004_x.txt", command="c", mode="reduced")
+
+    calls = []
+
+    def compute() -> dict:
+        calls.append(1)
+        return {"acc": 0.8, "cpu_s": 2.0}
+
+    first = opened("aaa1111")
+    assert first.kept("STL/seed0", compute) == {"acc": 0.8, "cpu_s": 2.0, "mtlkit_commit": "aaa1111"}
+    later = opened("bbb2222")  # a restart by newer code: the record is reused, not recomputed or restamped
+    assert later.kept("STL/seed0", compute)["mtlkit_commit"] == "aaa1111" and len(calls) == 1
+    later.kept("STL/seed1", compute)
+    assert later.is_done("STL/seed1") and later.data["progress"]["STL/seed1"] == 2.0
+    assert record_commits(json.loads(path.read_text())) == ["aaa1111", "bbb2222"]

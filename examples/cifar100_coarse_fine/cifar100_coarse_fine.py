@@ -20,7 +20,9 @@ from __future__ import annotations
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import torch
@@ -272,30 +274,23 @@ GATES = [
 def run(ctx: RunContext) -> None:
     b = BUDGETS[ctx.mode]
     results = ctx.results(deviations=_deviations(ctx.mode, b), seeds=list(b.seeds), precision=b.precision)
-    if results.data.get("protocol") != protocol_tag(b):
-        # Rows of another protocol (the 12k-image, 5-epoch run) must not mix with these.
-        for stale in ("per_run", "planned", "progress", "conclusions", "parameter_counts"):
-            results.data.pop(stale, None)
-        results.rows.clear()
-        results.set("protocol", protocol_tag(b))
+    results.start_protocol(protocol_tag(b), derived=("parameter_counts",))
     results.plan(configurations(b))
     counts = {arch: parameter_count(build(arch, b.widths)) for arch in ARCHITECTURES}
     results.set("parameter_counts", counts)
     train, select_train, select_val, test = _data(ctx, b)
     runs: dict[str, dict] = results.data.setdefault("per_run", {})
 
-    def finish(configuration: str, record: dict) -> None:
-        runs[configuration] = record
-        results.record_done(configuration, record["cpu_s"])
-        results.set("conclusions", write_rows(results, b, runs, counts))
+    def finish(configuration: str, compute: Callable[[], dict]) -> dict:
+        if configuration not in runs:
+            results.kept(configuration, compute)
+            results.set("conclusions", write_rows(results, b, runs, counts))
+        return runs[configuration]
 
-    if SELECTION not in runs:
-        finish(SELECTION, _select_epochs(ctx, b, select_train, select_val))
-    epochs = runs[SELECTION]["epochs"]
+    epochs = finish(SELECTION, partial(_select_epochs, ctx, b, select_train, select_val))["epochs"]
     for seed in b.seeds:
         for arch in ARCHITECTURES:
-            if f"{arch} seed{seed}" not in runs:
-                finish(f"{arch} seed{seed}", _train_final(ctx, b, arch, seed, train, test, epochs))
+            finish(f"{arch} seed{seed}", partial(_train_final, ctx, b, arch, seed, train, test, epochs))
     results.set("conclusions", write_rows(results, b, runs, counts))
 
 

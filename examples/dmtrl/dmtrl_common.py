@@ -35,7 +35,6 @@ from mtlkit.factorized import (
 from mtlkit.gates import Gate, last_fraction_change
 from mtlkit.nn import DMTRLNet, FactorizedConv2d, UserDefinedSharing, count_parameters
 from mtlkit.nn._ud_mtl import LayerSpec
-from mtlkit.results import ResultsFile
 from mtlkit.sharing import sharing_report
 
 SEED_FILE = "002_c59d931e19fae3a5.txt"
@@ -190,20 +189,6 @@ def cached(path: Path, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     value = compute()
     path.write_text(json.dumps(value))
     return value
-
-
-def kept(results: ResultsFile, configuration: str, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    """Result of a finished configuration, computed once and kept in the results file's ``per_run``.
-
-    The results file is committed as configurations finish and ``runs/`` is not, so a run restarted
-    where its checkpoints are gone still skips every finished configuration; what is recorded is
-    what the rows are built from. The configuration is also marked done (``mtlkit status``).
-    """
-    records: dict[str, Any] = results.data.setdefault("per_run", {})
-    if configuration not in records:
-        records[configuration] = compute()
-    results.record_done(configuration, records[configuration]["cpu_s"])
-    return records[configuration]
 
 
 def stack_task_weights(layers: Sequence[nn.Module]) -> Tensor:

@@ -40,7 +40,6 @@ from dmtrl_common import (
     compare_methods,
     cv_split,
     error_pct,
-    kept,
     predict,
     select_num_shared,
     train,
@@ -219,7 +218,7 @@ def run(ctx: RunContext) -> None:
     means = {}
     for fraction in b.fractions:
         repeats = [
-            kept(results, f"f{fraction:g}/seed{seed}", partial(_repeat, ctx, b, fraction, seed, faces))
+            results.kept(f"f{fraction:g}/seed{seed}", partial(_repeat, ctx, b, fraction, seed, faces))
             for seed in range(b.repeats)
         ]
         per_seed, choice, n_train = [r["methods"] for r in repeats], repeats[-1]["choice"], repeats[-1]["n_train"]

@@ -31,7 +31,6 @@ from dmtrl_common import (
     SEED_FILE,
     build_seeded,
     cv_split,
-    kept,
     mean_std,
     select_num_shared,
     sharing_gates,
@@ -165,7 +164,7 @@ def _select_ud(ctx: RunContext, b: Budget, fraction: float, results: ResultsFile
         return {"best": best, "val_binary_error_pct": {str(n): s for n, s in scores.items()},
                 "cpu_s": round(time.process_time() - start, 1)}  # fmt: skip
 
-    return kept(results, f"f{fraction:g}/ud-cv", compute)
+    return results.kept(f"f{fraction:g}/ud-cv", compute)
 
 
 def _run_repeat(
@@ -196,7 +195,7 @@ def _run_repeat(
             return {**info, **fitted, **evaluate(model, test), "parameters": count_parameters(model),
                     "n_train": len(data)}  # fmt: skip
 
-        out[method] = kept(results, f"{where[0]}/{where[1]}/{method}", compute)
+        out[method] = results.kept(f"{where[0]}/{where[1]}/{method}", compute)
 
     configuration("stl", stl, lambda m: {})
     configuration("stl_ft", lambda: copy.deepcopy(stl()), lambda m: {})

@@ -26,7 +26,6 @@ from dmtrl_common import (
     compare_methods,
     cv_split,
     error_pct,
-    kept,
     predict,
     select_num_shared,
     sharing_gates,
@@ -211,7 +210,7 @@ def run(ctx: RunContext) -> None:
     results.plan([f"f{fraction:g}/seed{seed}" for fraction in b.fractions for seed in range(b.repeats)])
     for fraction in b.fractions:
         per_seed = [
-            kept(results, f"f{fraction:g}/seed{seed}", partial(_repeat, ctx, b, fraction, seed))["methods"]
+            results.kept(f"f{fraction:g}/seed{seed}", partial(_repeat, ctx, b, fraction, seed))["methods"]
             for seed in range(b.repeats)
         ]
         methods = [m for m in ALL_METHODS if m in per_seed[0]]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import statistics
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -137,8 +138,7 @@ def run(ctx: RunContext) -> None:
         for method, seed in todo:
             key = configuration(variant, method, seed)
             run_dir = ctx.run_dir(protocol_tag(b), variant, method, f"seed{seed}")
-            runs[key] = _fit(ctx, b, method, seed, train, test, run_dir)
-            results.record_done(key, runs[key]["cpu_s"])
+            results.kept(key, partial(_fit, ctx, b, method, seed, train, test, run_dir))
             _add_rows(results, variant, runs, b)
         _add_rows(results, variant, runs, b)
         drawn = [save(results.rows, v, ctx.mode, ctx.figures_dir) for v in b.variants]

@@ -396,11 +396,9 @@ def run(ctx: RunContext) -> None:
         results.set("conclusions", write_rows(results, b, runs))  # the rows of the code that reads them
 
     def done(configuration: str, fit: Callable[[], dict]) -> None:
-        if configuration in runs:
-            return
-        runs[configuration] = fit()
-        results.record_done(configuration, runs[configuration]["cpu_s"])
-        results.set("conclusions", write_rows(results, b, runs))
+        if configuration not in runs:
+            results.kept(configuration, fit)
+            results.set("conclusions", write_rows(results, b, runs))
 
     for seed in b.seeds:
         _run_seed(ctx, b, splits, seed, ctx.device, runs, done)

@@ -14,6 +14,7 @@ import math
 import statistics
 import time
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 from torch.nn import functional as F
@@ -112,13 +113,11 @@ def run(ctx: RunContext) -> None:
     for precision, per_seed in runs.items():
         for seed in b.seeds:
             key = f"{precision} seed{seed}"
-            previous = results.data.get("per_run", {}).get(key)
+            records = results.data.setdefault("per_run", {})
             # A record without its curve predates the convergence measure on the uniform scale: train it again.
-            if previous is None or "train_loss" not in previous:
-                previous = train_one(ctx, b, precision, seed)
-                results.data.setdefault("per_run", {})[key] = previous
-                results.record_done(key, previous["cpu_s"])
-            per_seed[seed] = previous
+            if key in records and "train_loss" not in records[key]:
+                del records[key]
+            per_seed[seed] = results.kept(key, partial(train_one, ctx, b, precision, seed))
     for task in TASKS:
         means = {}
         for precision, by_seed in runs.items():
