@@ -364,6 +364,11 @@ DEEP_VS_SHALLOW = (
 
 
 def deep_vs_shallow(mnist: dict[str, Any], shallow: dict[str, Any], gates: Sequence[Gate]) -> str:
+    """App. A's claim as a table and its verdict (see :func:`deep_vs_shallow_verdict`)."""
+    return deep_vs_shallow_verdict(mnist, shallow, gates)[1]
+
+
+def deep_vs_shallow_verdict(mnist: dict[str, Any], shallow: dict[str, Any], gates: Sequence[Gate]) -> tuple[str, str]:
     """App. A's claim: each DMTRL net (``dmtrl_mnist`` at its smallest fraction) against the best classic
     method on CNN features (``dmtrl_shallow``, lowest mean error), paired by training draw.
 
@@ -374,7 +379,7 @@ def deep_vs_shallow(mnist: dict[str, Any], shallow: dict[str, Any], gates: Seque
     """
     rows = Rows(mnist, gates)
     if not rows.fractions:
-        return f"*{DEEP_VS_SHALLOW}*: not judged yet, ``dmtrl_mnist`` has no finished fraction.\n"
+        return "pending", f"*{DEEP_VS_SHALLOW}*: not judged yet, ``dmtrl_mnist`` has no finished fraction.\n"
     fraction = rows.fractions[0]
     by = {str(r["setting"]): r for r in shallow["rows"] if r["metric"] == "binary_error_pct"}
     classic = [by[f"{m} / CNN feature"] for m in CLASSIC if f"{m} / CNN feature" in by]
@@ -405,7 +410,48 @@ def deep_vs_shallow(mnist: dict[str, Any], shallow: dict[str, Any], gates: Seque
         "test sets, paired by training draw (the same seeds), ``+`` better beyond two standard errors. "
         f"Verdict (every DMTRL net better): **{_every(outcomes, unit='nets')}**."
     )
-    return note + "\n\n" + _rst_table(["DMTRL net", "mean error: deep against shallow", "difference"], body)
+    table = _rst_table(["DMTRL net", "mean error: deep against shallow", "difference"], body)
+    return _every(outcomes, unit="nets"), note + "\n\n" + table
+
+
+def claim_verdicts(result: dict[str, Any] | None, gates: Sequence[Gate], claims: Sequence[Claim]) -> list[list[str]]:
+    """One line per sentence of ``claims`` (its comparisons grouped): ``[sentence, verdicts]``."""
+    rows = None if result is None or result.get("protocol") is None else Rows(result, gates)
+    grouped: dict[str, list[str]] = {}
+    for claim in claims:
+        if rows is None or not rows.fractions:
+            verdict = "pending (no finished fraction)"
+        else:
+            verdict = claim.reading.rule([rows.outcome(claim, f)[0] for f in rows.fractions])
+        grouped.setdefault(f"{claim.source}: {claim.sentence}", []).append(
+            f"{claim.ours} vs {claim.reference}: {verdict}"
+        )
+    return [[sentence, "; ".join(verdicts)] for sentence, verdicts in grouped.items()]
+
+
+def summary(results: dict[str, dict[str, Any] | None]) -> str:
+    """Every claim of the three experiments of :data:`CLAIMS` and App. A's, with its verdicts, in one table.
+
+    ``results`` maps ``dmtrl_mnist``, ``dmtrl_faces``, ``dmtrl_omniglot`` and ``dmtrl_shallow`` to their
+    results (``None`` where a file is missing).
+    """
+    body = []
+    for experiment, claims in CLAIMS.items():
+        for sentence, verdicts in claim_verdicts(results.get(experiment), registered_gates(experiment), claims):
+            body.append([f"``{experiment}``", sentence, verdicts])
+        if experiment == "dmtrl_mnist":
+            mnist, shallow = results.get("dmtrl_mnist"), results.get("dmtrl_shallow")
+            verdict = "pending (no results file)"
+            if mnist is not None and shallow is not None:
+                verdict = deep_vs_shallow_verdict(mnist, shallow, registered_gates("dmtrl_mnist"))[0]
+            body.append(["``dmtrl_mnist`` + ``dmtrl_shallow``", DEEP_VS_SHALLOW, f"every DMTRL net: {verdict}"])
+    note = (
+        "Every claim judged below, with its verdict per comparison (generated from the results files by "
+        "``docs/dmtrl_claims.py``; each experiment's section has the numbers, spreads and n). *reproduced* and "
+        "*contradicted* need differences beyond two standard errors; *not shown* means within them; a "
+        "comparison whose rows fail a gate is not judged."
+    )
+    return note + "\n\n" + _rst_table(["experiment", "claim", "verdicts"], body) + "\n"
 
 
 def write(out: Path = OUT) -> dict[str, str]:
@@ -430,6 +476,10 @@ def write(out: Path = OUT) -> dict[str, str]:
         out.mkdir(exist_ok=True)
         (out / f"{experiment}_claims.inc").write_text(text)
         texts[experiment] = text
+    files = {name: ROOT / "results" / f"{name}.json" for name in (*CLAIMS, "dmtrl_shallow")}
+    texts["summary"] = summary({n: json.loads(p.read_text()) if p.is_file() else None for n, p in files.items()})
+    out.mkdir(exist_ok=True)
+    (out / "dmtrl_claims_summary.inc").write_text(texts["summary"])
     return texts
 
 

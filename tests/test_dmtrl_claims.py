@@ -182,3 +182,27 @@ def test_doctests():
 def test_a_reading_at_the_largest_fraction_needs_two_fractions():
     assert dc.LEVEL_AT_LARGEST.rule([0]).startswith("not judged") and dc.BETTER_AT_LARGEST.rule([1]).startswith("not")
     assert dc.BETTER_AT_SMALLEST.rule([1]) == "reproduced"
+
+
+def test_claim_verdicts_group_a_sentence_and_give_each_comparison_its_verdict():
+    claims = (
+        dc.Claim("Sec. x", "A and B beat STL", "A", "STL", "err", dc.EVERY),
+        dc.Claim("Sec. x", "A and B beat STL", "B", "STL", "err", dc.EVERY),
+    )
+    result = {"protocol": "v1", "rows": [r for f in (5, 20) for r in _rows().by.get(("STL", f), [])]}
+    result["rows"] += [r for key, rs in _rows().by.items() if key[0] != "STL" for r in rs]
+    (line,) = dc.claim_verdicts(result, GATES, claims)
+    # A: not judged at 5 % (unconverged), better at 20 %; B: not run at 5 %, within 2 SE at 20 %.
+    assert line == [
+        "Sec. x: A and B beat STL",
+        "A vs STL: reproduced at the judged fractions only; B vs STL: not shown",
+    ]
+    assert dc.claim_verdicts(None, GATES, claims)[0][1].count("pending") == 2
+
+
+def test_the_summary_has_one_line_per_sentence_of_each_experiment():
+    text = dc.summary({name: None for name in (*dc.CLAIMS, "dmtrl_shallow")})
+    lines = {(e, f"{c.source}: {c.sentence}") for e, claims in dc.CLAIMS.items() for c in claims}
+    assert text.count("   * - ``dmtrl") == len(lines) + 1  # and App. A's deep-against-shallow line
+    assert all(f"- {sentence}\n" in text for _, sentence in lines) and dc.DEEP_VS_SHALLOW in text
+    assert "reproduced" not in text.split(".. list-table::")[1] and "pending" in text
