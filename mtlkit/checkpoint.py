@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from mtlkit._atomic import replacing
 
 __all__ = ["load_checkpoint", "save_checkpoint"]
 
@@ -25,17 +26,8 @@ def save_checkpoint(state: dict[str, Any], path: str | os.PathLike[str]) -> Path
         3
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with replacing(path) as out:
+        torch.save(state, out)
     return path
 
 

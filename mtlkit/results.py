@@ -24,7 +24,6 @@ import json
 import os
 import platform
 import subprocess
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -32,6 +31,7 @@ from typing import Any
 
 import torch
 
+from mtlkit._atomic import replacing
 from mtlkit._version import __version__
 from mtlkit.gates import Gate, covers
 
@@ -315,16 +315,8 @@ def results_path(results_dir: str | os.PathLike[str], experiment: str) -> Path:
 
 def _write_atomically(path: Path, data: dict[str, Any]) -> None:
     """Replace ``path`` with ``data`` as JSON in one rename, from a temporary file no other writer shares."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w") as out:
-            out.write(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
-        os.chmod(tmp, 0o644)  # mkstemp's 0600 would make a shared results file private
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with replacing(path) as out:
+        out.write((json.dumps(data, indent=1, ensure_ascii=False) + "\n").encode())
 
 
 def unfinished(data: dict[str, Any]) -> int:
