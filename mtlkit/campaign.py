@@ -171,10 +171,11 @@ def experiment_status(name: str, mode: str, results_dir: Path, runs_dir: Path) -
     eta = None
     if total is not None and done:
         eta = (total - done) * cpu / done
-    # A per-row gate that fails says on how many rows: the others are still results.
+    # A per-row gate that fails says on how many rows: the others are still results. A file without
+    # rows (a protocol just started) has nothing for its gates to judge, not failed gates.
     gates = tuple(
         (c["name"] + (f" ({c['note']})" if c.get("failed_rows") and c.get("note") else ""), bool(c["passed"]))
-        for c in data.get("checks", [])
+        for c in (data.get("checks", []) if data.get("rows") else [])
     )
     return ExperimentStatus(name, mode, done, total, cpu, eta, gates, finished)
 

@@ -95,6 +95,8 @@ def test_status_reads_progress_and_gates_from_the_results_file(tmp_path):
         gates=[Gate("trains", key="ours", below=50.0)],
     )
     results.plan(["a", "b", "c", "d"])
+    # No rows yet (a protocol just started): its gates have nothing to judge, and none is shown as failed.
+    assert experiment_status("toy-exp", "reduced", tmp_path, tmp_path / "runs").gates == ()
     results.record_done("a", 100.0)
     results.record_done("b", 300.0)
     results.add_row("a", "err", 10.0)
