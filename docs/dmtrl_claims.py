@@ -419,10 +419,14 @@ def claim_verdicts(result: dict[str, Any] | None, gates: Sequence[Gate], claims:
     rows = None if result is None or result.get("protocol") is None else Rows(result, gates)
     grouped: dict[str, list[str]] = {}
     for claim in claims:
-        if rows is None or not rows.fractions:
+        if result is not None and rows is None:
+            verdict = "pending (the results file predates the protocol)"
+        elif rows is None or not rows.fractions:
             verdict = "pending (no finished fraction)"
         else:
-            verdict = claim.reading.rule([rows.outcome(claim, f)[0] for f in rows.fractions])
+            outcomes = [rows.outcome(claim, f)[0] for f in rows.fractions]
+            judged = any(o is not None for o in outcomes)
+            verdict = claim.reading.rule(outcomes) if judged else "not judged (at no fraction)"
         grouped.setdefault(f"{claim.source}: {claim.sentence}", []).append(
             f"{claim.ours} vs {claim.reference}: {verdict}"
         )
@@ -447,9 +451,11 @@ def summary(results: dict[str, dict[str, Any] | None]) -> str:
             body.append(["``dmtrl_mnist`` + ``dmtrl_shallow``", DEEP_VS_SHALLOW, f"every DMTRL net: {verdict}"])
     note = (
         "Every claim judged below, with its verdict per comparison (generated from the results files by "
-        "``docs/dmtrl_claims.py``; each experiment's section has the numbers, spreads and n). *reproduced* and "
-        "*contradicted* need differences beyond two standard errors; *not shown* means within them; a "
-        "comparison whose rows fail a gate is not judged."
+        "``docs/dmtrl_claims.py``; each experiment's section has the numbers, spreads and n). A verdict follows "
+        "its claim's reading over the judged fractions: a claim that something is better is reproduced by "
+        "differences beyond two standard errors, and one that something is *not* better, or comparable, also by "
+        "differences within them; *not shown* means the differences do not decide it. A fraction whose rows "
+        "fail a gate is not judged."
     )
     return note + "\n\n" + _rst_table(["experiment", "claim", "verdicts"], body) + "\n"
 

@@ -175,7 +175,7 @@ def experiment_status(name: str, mode: str, results_dir: Path, runs_dir: Path) -
     # rows (a protocol just started) has nothing for its gates to judge, not failed gates.
     gates = tuple(
         (c["name"] + (f" ({c['note']})" if c.get("failed_rows") and c.get("note") else ""), bool(c["passed"]))
-        for c in (data.get("checks", []) if data.get("rows") else [])
+        for c in (data.get("checks", []) if data.get("rows") or finished else [])
     )
     return ExperimentStatus(name, mode, done, total, cpu, eta, gates, finished)
 

@@ -6,7 +6,8 @@ The format (schema v2, ``DESIGN.md``)::
 
     {"schema": 2, "experiment", "seed_file", "origin", "command", "mode", "deviations", "checks", "hardware",
      "precision", "wall_time_s", "mtlkit_commit", "seeds",
-     "rows": [{"setting", "metric", "ours", "ours_std", "n", "paper", "comparable", "mtlkit_commit", ...}]}
+     "rows": [{"setting", "metric", "ours", "ours_std", "n", "paper", "comparable", "mtlkit_commit", ...}],
+     "per_run": {configuration: {..., "cpu_s", "mtlkit_commit"}}}   # long runs only: ResultsFile.kept
 
 ``seed_file`` names the seed document an experiment reproduces; an experiment that reproduces none
 (a benchmark an issue asked for) has ``seed_file: null`` and says where it comes from in ``origin``
@@ -15,7 +16,8 @@ The format (schema v2, ``DESIGN.md``)::
 ``n`` is the number of runs behind ``ours`` (and its ``ours_std``); ``paper`` holds only a number the
 seed *measured*; ``comparable`` is ``true`` or the reason the paper's number measures something
 else. ``checks`` are the experiment's sanity gates (:mod:`mtlkit.gates`), re-evaluated on every
-save. Every row records the commit of the code that produced it. :func:`validate` checks a file.
+save. Every row records the commit of the code that wrote it, and every kept per-run record the
+commit of the code that finished it. :func:`validate` checks a file.
 """
 
 from __future__ import annotations
@@ -238,8 +240,9 @@ class ResultsFile:
         A results file is committed as configurations finish and checkpoints are not, so a run
         restarted where its checkpoints are gone still skips every finished configuration, and the
         rows are built from these records. A new record is stamped with the ``mtlkit_commit`` of the
-        code that computed it (a row rebuilt from records by later code names that later code), and
-        the configuration is marked done with the record's ``cpu_s``.
+        code that finished it (a configuration resumed from checkpoints may have begun under older
+        code; a row rebuilt from records by later code names that later code), and the
+        configuration is marked done with the record's ``cpu_s``.
 
         Example:
             >>> import tempfile, pathlib
@@ -254,7 +257,10 @@ class ResultsFile:
         """
         records: dict[str, dict[str, Any]] = self.data.setdefault("per_run", {})
         if configuration not in records:
-            records[configuration] = {**compute(), "mtlkit_commit": self.data["mtlkit_commit"]}
+            computed = compute()
+            if "cpu_s" not in computed:
+                raise ValueError(f"kept({configuration!r}): the record needs its 'cpu_s', got keys {sorted(computed)}")
+            records[configuration] = {**computed, "mtlkit_commit": self.data["mtlkit_commit"]}
         record = records[configuration]
         self.record_done(configuration, record["cpu_s"])
         return record

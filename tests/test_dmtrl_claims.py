@@ -206,3 +206,15 @@ def test_the_summary_has_one_line_per_sentence_of_each_experiment():
     assert text.count("   * - ``dmtrl") == len(lines) + 1  # and App. A's deep-against-shallow line
     assert all(f"- {sentence}\n" in text for _, sentence in lines) and dc.DEEP_VS_SHALLOW in text
     assert "reproduced" not in text.split(".. list-table::")[1] and "pending" in text
+
+
+def test_the_summary_carries_the_verdicts_of_the_results_it_is_given(monkeypatch):
+    gates = (Gate("training converged", key="train_loss_change_last10pct", below=0.02, metric="binary_error_pct"),)
+    monkeypatch.setattr(dc, "registered_gates", lambda experiment: gates)
+    shallow = _shallow({"Argyriou et al. (2008)": [1.2, 1.3, 1.25]})
+    mnist = {**_mnist([1.0, 1.1, 0.9, 9.0, 9.0]), "protocol": "v2"}
+    text = dc.summary({"dmtrl_mnist": mnist, "dmtrl_shallow": shallow, "dmtrl_faces": {"rows": []}})
+    assert "every DMTRL net: reproduced" in text
+    # Its rows hold no balanced or multi-class error: those claims are judged at no fraction.
+    assert "UD-MTL vs STL: not judged (at no fraction)" in text
+    assert "predates the protocol" in text and "dmtrl_omniglot" in text

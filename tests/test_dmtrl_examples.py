@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from torch import nn
 
+from mtlkit import LinearHead, MultiTaskModel
 from mtlkit.data import ImageDataset, PerTaskBatches
 from mtlkit.factorized import CP, LAF, TT, RelativeError, Tucker
 from mtlkit.metrics import one_vs_all_error
@@ -192,3 +193,25 @@ def test_lr_milestones_refuse_a_share_outside_the_run_and_a_one_epoch_run_has_no
         with pytest.raises(ValueError, match="lr_drops"):
             common.lr_milestones(10, (0.5, 1.0))
         assert common.lr_milestones(1, (0.5,)) == []
+
+
+def test_train_divides_the_rate_by_ten_at_each_milestone(tmp_path, monkeypatch):
+    from mtlkit.experiments import RunContext
+
+    with example_modules("dmtrl", "dmtrl_common", "dmtrl_faces") as (common, faces):
+        seen = []
+        step = torch.optim.Adam.step
+
+        def recording_step(self, *args, **kwargs):
+            seen.append(self.param_groups[0]["lr"])
+            return step(self, *args, **kwargs)
+
+        monkeypatch.setattr(torch.optim.Adam, "step", recording_step)
+        ctx = RunContext("t", None, "quick", tmp_path, tmp_path, progress=False)
+        model = MultiTaskModel(nn.Identity(), {"a": LinearHead(3, 2)})
+        batch = (torch.randn(4, 3), {"a": torch.tensor([0, 1, 0, 1])})
+        common.train(ctx, model, [batch], {"a": torch.nn.functional.cross_entropy}, 8, 1e-3, tmp_path, 0, (0.5, 0.75))
+        assert seen == pytest.approx([1e-3] * 4 + [1e-4] * 2 + [1e-5] * 2)
+        # The v3 faces budget: about equal steps at both fractions, capped at 120 epochs.
+        reduced = faces.BUDGETS["reduced"]
+        assert (reduced.epochs_for(952), reduced.epochs_for(3805), reduced.lr_drops) == (120, 32, (0.5, 0.75))

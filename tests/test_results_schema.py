@@ -357,3 +357,12 @@ def test_a_kept_record_is_computed_once_and_keeps_the_commit_that_computed_it(tm
     later.kept("STL/seed1", compute)
     assert later.is_done("STL/seed1") and later.data["progress"]["STL/seed1"] == 2.0
     assert record_commits(json.loads(path.read_text())) == ["aaa1111", "bbb2222"]
+    # A record whose progress entry is gone (an older file) is marked done again when it is reused.
+    del later.data["progress"]["STL/seed0"]
+    later.save()
+    reopened = opened("ccc3333")
+    reopened.kept("STL/seed0", compute)
+    assert reopened.is_done("STL/seed0") and len(calls) == 2
+    with pytest.raises(ValueError, match="cpu_s"):
+        reopened.kept("STL/seed2", lambda: {"acc": 0.5})
+    assert "STL/seed2" not in reopened.data["per_run"]

@@ -90,7 +90,7 @@ REDUCED_WIDTHS = Widths(conv=(48, 96, 96), shared_conv=(54, 108, 108), fc=256)
 BUDGETS = {
     "quick": Budget(Widths(conv=(16, 32, 32), shared_conv=(18, 36, 36), fc=64), n_val=200, max_epochs=3,
                     min_epochs=2, seeds=(0,), quick_images=1000),
-    # bf16: 0.58× fp32's step time here, and precision-check finds it within 2 SE of fp32.
+    # bf16: 0.54–0.58× fp32's step time here, and precision-check finds it within 2 SE of fp32.
     "reduced": Budget(REDUCED_WIDTHS, n_val=5000, max_epochs=30, min_epochs=20, seeds=(0, 1, 2), precision="bf16"),
     "full": Budget(Widths(conv=(64, 128, 128), shared_conv=(72, 144, 144), fc=256), n_val=5000, max_epochs=60,
                    min_epochs=20, seeds=(0, 1, 2)),
