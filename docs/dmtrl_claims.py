@@ -25,6 +25,7 @@ import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -332,6 +333,7 @@ def section(result: dict[str, Any], gates: Sequence[Gate], claims: Sequence[Clai
     return "\n\n".join(parts) + "\n"
 
 
+@cache
 def registered_gates(experiment: str) -> tuple[Gate, ...]:
     return discover(ROOT / "examples" / "dmtrl")[experiment.replace("_", "-")].gates
 
@@ -404,14 +406,15 @@ def deep_vs_shallow_verdict(mnist: dict[str, Any], shallow: dict[str, Any], gate
         outcomes.append(outcome)
         means = [sum(errors[:n]) / n for errors in (deep["per_repeat"], best["per_repeat"])]
         body.append([method, f"{means[0]:.2f} against {means[1]:.2f} (the {n} paired repeats)", cell])
+    verdict = _every(outcomes, unit="nets")
     note = (
         f"*{DEEP_VS_SHALLOW}* — each DMTRL net at {fraction:g} % (``dmtrl_mnist``) against the best classic method on "
         f"CNN features (``dmtrl_shallow``: {str(best['setting']).split(' / ')[0]}), binary error in % on one-vs-all "
         "test sets, paired by training draw (the same seeds), ``+`` better beyond two standard errors. "
-        f"Verdict (every DMTRL net better): **{_every(outcomes, unit='nets')}**."
+        f"Verdict (every DMTRL net better): **{verdict}**."
     )
     table = _rst_table(["DMTRL net", "mean error: deep against shallow", "difference"], body)
-    return _every(outcomes, unit="nets"), note + "\n\n" + table
+    return verdict, note + "\n\n" + table
 
 
 def claim_verdicts(result: dict[str, Any] | None, gates: Sequence[Gate], claims: Sequence[Claim]) -> list[list[str]]:
@@ -461,30 +464,27 @@ def summary(results: dict[str, dict[str, Any] | None]) -> str:
 
 
 def write(out: Path = OUT) -> dict[str, str]:
-    """Write one include file per experiment of :data:`CLAIMS` (and App. A's table); their texts by experiment."""
+    """Write one include file per experiment of :data:`CLAIMS`, App. A's table and the summary; their texts."""
+    paths = {name: ROOT / "results" / f"{name}.json" for name in (*CLAIMS, "dmtrl_shallow")}
+    results = {name: json.loads(path.read_text()) if path.is_file() else None for name, path in paths.items()}
+    out.mkdir(exist_ok=True)
     texts = {}
-    shallow = ROOT / "results" / "dmtrl_shallow.json"
-    mnist = ROOT / "results" / "dmtrl_mnist.json"
-    if shallow.is_file():
-        out.mkdir(exist_ok=True)
-        texts["dmtrl_shallow"] = shallow_table(json.loads(shallow.read_text()))
-        if mnist.is_file():
-            texts["dmtrl_shallow"] += "\n" + deep_vs_shallow(
-                json.loads(mnist.read_text()), json.loads(shallow.read_text()), registered_gates("dmtrl_mnist")
-            )
+    shallow, mnist = results["dmtrl_shallow"], results["dmtrl_mnist"]
+    if shallow is not None:
+        texts["dmtrl_shallow"] = shallow_table(shallow)
+        if mnist is not None:
+            texts["dmtrl_shallow"] += "\n" + deep_vs_shallow(mnist, shallow, registered_gates("dmtrl_mnist"))
         (out / "dmtrl_shallow_table.inc").write_text(texts["dmtrl_shallow"])
     for experiment, claims in CLAIMS.items():
-        path = ROOT / "results" / f"{experiment}.json"
-        if path.is_file():
-            text = section(json.loads(path.read_text()), registered_gates(experiment), claims)
+        result = results[experiment]
+        if result is not None:
+            text = section(result, registered_gates(experiment), claims)
         else:
-            text = f"No results yet: ``mtlkit reproduce {experiment.replace('_', '-')}`` writes ``{path.name}``.\n"
-        out.mkdir(exist_ok=True)
+            name = paths[experiment].name
+            text = f"No results yet: ``mtlkit reproduce {experiment.replace('_', '-')}`` writes ``{name}``.\n"
         (out / f"{experiment}_claims.inc").write_text(text)
         texts[experiment] = text
-    files = {name: ROOT / "results" / f"{name}.json" for name in (*CLAIMS, "dmtrl_shallow")}
-    texts["summary"] = summary({n: json.loads(p.read_text()) if p.is_file() else None for n, p in files.items()})
-    out.mkdir(exist_ok=True)
+    texts["summary"] = summary(results)
     (out / "dmtrl_claims_summary.inc").write_text(texts["summary"])
     return texts
 
